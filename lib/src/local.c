@@ -1,0 +1,1036 @@
+/*
+ * local.c - the local backend: one file per key under a root directory,
+ * '/' in a key makes real directories. Always strongly consistent: every
+ * level is accepted and served with strong semantics.
+ *
+ * Atomic writes: a value is written to a temporary file under
+ * ROOT/.kvfs/tmp (same filesystem), fsync'd, given the old file's mode and
+ * extended attributes, renamed into place, and the directory fsync'd (the
+ * syncing can be turned off with sync=false). A crash never leaves a torn
+ * value, only a stale temporary file, which is removed when a backend next
+ * opens the root. ".kvfs" at the top is therefore reserved: never listed,
+ * and refused as a key.
+ *
+ * Containment: every path is resolved beneath the root's descriptor with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), so
+ * neither "..", an absolute path nor a symlink planted inside the root can
+ * lead outside it. Metadata calls that have no fd variant for O_PATH
+ * descriptors go through /proc/self/fd/N of a descriptor resolved that way.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <kvfs/backend.h>
+#include "store_internal.h"
+
+#define RESERVED_DIR ".kvfs"
+#define TMP_DIR ".kvfs/tmp"
+#define DEFAULT_FILE_MODE 0644
+#define DEFAULT_DIR_MODE 0755
+
+struct local_backend {
+	struct kvfs_backend base;
+	char *root_path;
+	int root_fd;  /* O_DIRECTORY; every path resolves beneath it */
+	int tmp_fd;   /* ROOT/.kvfs/tmp */
+	bool sync;    /* fsync files and directories on every publish */
+	atomic_uint_fast64_t tmp_counter;
+};
+
+static struct local_backend *local_of(struct kvfs_backend *b)
+{
+	return (struct local_backend *)b;
+}
+
+/* ------------------------------------------------------------- resolving */
+
+/* Open `key` ("" = the root) beneath the root. Returns an fd or -errno. */
+static int resolve(struct local_backend *lb, const char *key, int flags,
+		   mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+			   RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, lb->root_fd, key[0] ? key : ".", &how,
+			  sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* "/proc/self/fd/N" for metadata calls on an O_PATH descriptor. */
+static void proc_path(int fd, char out[32])
+{
+	snprintf(out, 32, "/proc/self/fd/%d", fd);
+}
+
+/* The reserved top-level directory is not a key. */
+static int check_not_reserved(const char *key)
+{
+	size_t n = strlen(RESERVED_DIR);
+
+	if (!strncmp(key, RESERVED_DIR, n) && (key[n] == '\0' || key[n] == '/'))
+		return kvfs_error_set(KVFS_EINVALKEY,
+			"key '%s' is reserved by the local backend", key);
+	return 0;
+}
+
+/*
+ * Split key into its parent directory, opened beneath the root, and its
+ * last component. With `create_parents`, missing parents are made like
+ * mkdir -p. Returns the parent fd (O_PATH | O_DIRECTORY) or a KVFS_E code.
+ */
+static int open_parent(struct local_backend *lb, const char *key,
+		       bool create_parents, const char **name)
+{
+	const char *slash = strrchr(key, '/');
+	char parent[KVFS_KEY_MAX + 1];
+	int fd;
+
+	*name = slash ? slash + 1 : key;
+	if (!slash)
+		parent[0] = '\0';
+	else
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - key), key);
+	fd = resolve(lb, parent, O_PATH | O_DIRECTORY, 0);
+	if (fd == -ENOENT && create_parents) {
+		/* mkdir -p: create each missing component in turn. */
+		for (char *p = parent;; p++) {
+			if (*p == '/' || *p == '\0') {
+				char saved = *p;
+				int dfd, rc;
+				const char *dname;
+
+				*p = '\0';
+				dfd = open_parent(lb, parent, false, &dname);
+				if (dfd < 0)
+					return dfd;
+				rc = mkdirat(dfd, dname, DEFAULT_DIR_MODE);
+				close(dfd);
+				if (rc && errno != EEXIST)
+					return kvfs_error_from_errno(errno, parent);
+				*p = saved;
+				if (!saved)
+					break;
+			}
+		}
+		fd = resolve(lb, parent, O_PATH | O_DIRECTORY, 0);
+	}
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, parent[0] ? parent : "root");
+	return fd;
+}
+
+static int fsync_dir(struct local_backend *lb, int dir_path_fd)
+{
+	char path[32];
+	int fd, rc = 0;
+
+	if (!lb->sync)
+		return 0;
+	proc_path(dir_path_fd, path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd))
+		rc = kvfs_error_from_errno(errno, "fsync of directory");
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------ temporary files */
+
+/* Temporary files are named PID.N so that a backend opening the root can
+ * tell its own from those of a live process and those left by a crash. */
+static int create_tmp(struct local_backend *lb, char name[64])
+{
+	uint64_t n = atomic_fetch_add(&lb->tmp_counter, 1);
+	int fd;
+
+	snprintf(name, 64, "%ld.%llu", (long)getpid(), (unsigned long long)n);
+	fd = openat(lb->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		    DEFAULT_FILE_MODE);
+	if (fd < 0)
+		return kvfs_error_from_errno(errno, "temporary file");
+	return fd;
+}
+
+/* Remove temporary files whose writer process is gone. */
+static void clean_stale_tmp(struct local_backend *lb)
+{
+	int fd = openat(lb->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dir))) {
+		long pid = strtol(de->d_name, NULL, 10);
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (pid > 0 && pid != (long)getpid() &&
+		    kill((pid_t)pid, 0) == 0)
+			continue; /* a live writer's file */
+		unlinkat(lb->tmp_fd, de->d_name, 0);
+	}
+	closedir(dir);
+}
+
+/* Give the new file the old one's mode and extended attributes, so that
+ * chmod and setfattr survive rewrites of the value. */
+static int copy_metadata(int old_path_fd, int new_fd)
+{
+	char path[32], *names = NULL, *value = NULL;
+	struct stat st;
+	ssize_t len;
+	int rc = 0;
+
+	if (fstat(old_path_fd, &st) == 0 && fchmod(new_fd, st.st_mode & 07777))
+		return kvfs_error_from_errno(errno, "copying the mode");
+	proc_path(old_path_fd, path);
+	len = listxattr(path, NULL, 0);
+	if (len <= 0)
+		return 0;
+	names = malloc((size_t)len);
+	if (!names)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	len = listxattr(path, names, (size_t)len);
+	for (ssize_t off = 0; len > 0 && off < len;
+	     off += (ssize_t)strlen(names + off) + 1) {
+		ssize_t vlen = getxattr(path, names + off, NULL, 0);
+
+		if (vlen < 0)
+			continue;
+		free(value);
+		value = malloc((size_t)vlen + 1);
+		if (!value) {
+			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+			break;
+		}
+		vlen = getxattr(path, names + off, value, (size_t)vlen);
+		if (vlen >= 0 &&
+		    fsetxattr(new_fd, names + off, value, (size_t)vlen, 0)) {
+			rc = kvfs_error_from_errno(errno, "copying an xattr");
+			break;
+		}
+	}
+	free(value);
+	free(names);
+	return rc;
+}
+
+/*
+ * Publish the temporary file `tmp_name` (open as tmp_fd) as `key`: sync it,
+ * carry over the old value's metadata, rename it into place, sync the
+ * directory. On failure the temporary file is removed and the stored value
+ * is unchanged.
+ */
+static int publish(struct local_backend *lb, int tmp_fd, const char *tmp_name,
+		   const char *key)
+{
+	const char *name;
+	int parent_fd, old_fd, rc;
+
+	rc = check_not_reserved(key);
+	if (rc)
+		goto out_unlink;
+	if (lb->sync && fsync(tmp_fd)) {
+		rc = kvfs_error_from_errno(errno, "fsync");
+		goto out_unlink;
+	}
+	parent_fd = open_parent(lb, key, true, &name);
+	if (parent_fd < 0) {
+		rc = parent_fd;
+		goto out_unlink;
+	}
+	old_fd = resolve(lb, key, O_PATH, 0);
+	if (old_fd >= 0) {
+		rc = copy_metadata(old_fd, tmp_fd);
+		close(old_fd);
+		if (rc)
+			goto out_close_parent;
+	}
+	if (renameat(lb->tmp_fd, tmp_name, parent_fd, name)) {
+		rc = kvfs_error_from_errno(errno, key);
+		goto out_close_parent;
+	}
+	rc = fsync_dir(lb, parent_fd);
+	close(parent_fd);
+	return rc;
+
+out_close_parent:
+	close(parent_fd);
+out_unlink:
+	unlinkat(lb->tmp_fd, tmp_name, 0);
+	return rc;
+}
+
+/* ------------------------------------------------------ value operations */
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kvfs_error_from_errno(errno, "write");
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int local_put(struct kvfs_backend *b, const char *key,
+		     const void *value, size_t len, enum kvfs_consistency level)
+{
+	struct local_backend *lb = local_of(b);
+	char tmp_name[64];
+	int fd, rc;
+
+	fd = create_tmp(lb, tmp_name);
+	if (fd < 0)
+		return fd;
+	rc = write_all(fd, value, len);
+	if (rc)
+		unlinkat(lb->tmp_fd, tmp_name, 0);
+	else
+		rc = publish(lb, fd, tmp_name, key);
+	close(fd);
+	return rc;
+}
+
+/* Open a value for reading: KVFS_EISDIR for a directory. */
+static int open_value(struct local_backend *lb, const char *key,
+		      struct stat *st)
+{
+	int fd = check_not_reserved(key);
+
+	if (fd)
+		return fd;
+	fd = resolve(lb, key, O_RDONLY, 0);
+
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, key);
+	if (fstat(fd, st)) {
+		int rc = kvfs_error_from_errno(errno, key);
+
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return kvfs_error_set(S_ISDIR(st->st_mode) ? KVFS_EISDIR
+				      : KVFS_EINVALKEY,
+				      "%s is not a value", key);
+	}
+	return fd;
+}
+
+static int local_get(struct kvfs_backend *b, const char *key,
+		     enum kvfs_consistency level, struct kvfs_buf *out)
+{
+	struct stat st;
+	char *data;
+	size_t got = 0;
+	int fd = open_value(local_of(b), key, &st);
+	int rc = 0;
+
+	if (fd < 0)
+		return fd;
+	data = malloc((size_t)st.st_size + 1);
+	if (!data) {
+		close(fd);
+		return kvfs_error_set(KVFS_EFAIL, "out of memory for %s", key);
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, data + got, (size_t)st.st_size - got,
+				  (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? kvfs_error_from_errno(errno, key) : 0;
+			break;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc == 0) {
+		data[got] = '\0';
+		kvfs_buf_free(out);
+		out->data = data;
+		out->len = got;
+	} else {
+		free(data);
+	}
+	return rc;
+}
+
+static int local_del(struct kvfs_backend *b, const char *key,
+		     enum kvfs_consistency level)
+{
+	struct local_backend *lb = local_of(b);
+	struct stat st;
+	const char *name;
+	int parent_fd, rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	parent_fd = open_parent(lb, key, false, &name);
+	if (parent_fd < 0)
+		return parent_fd;
+	if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW))
+		rc = kvfs_error_from_errno(errno, key);
+	else if (S_ISDIR(st.st_mode))
+		rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", key);
+	else if (unlinkat(parent_fd, name, 0))
+		rc = kvfs_error_from_errno(errno, key);
+	else
+		rc = fsync_dir(lb, parent_fd);
+	close(parent_fd);
+	return rc;
+}
+
+/* ------------------------------------------------- filesystem operations */
+
+/* A version that changes with every new inode or change of it. */
+static uint64_t version_of(const struct stat *st)
+{
+	uint64_t v = (uint64_t)st->st_ino * 0x9e3779b97f4a7c15ull;
+
+	v ^= (uint64_t)st->st_ctim.tv_sec * 1000000007ull +
+	     (uint64_t)st->st_ctim.tv_nsec;
+	v ^= (uint64_t)st->st_size << 1;
+	return v ? v : 1;
+}
+
+static void fill_stat(const struct stat *st, struct kvfs_stat *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = S_ISDIR(st->st_mode) ? KVFS_KIND_DIR : KVFS_KIND_FILE;
+	out->size = S_ISDIR(st->st_mode) ? 0 : (uint64_t)st->st_size;
+	out->mtime = st->st_mtim;
+	out->mode = st->st_mode & 07777;
+	out->version = version_of(st);
+}
+
+static int local_stat(struct kvfs_backend *b, const char *key,
+		      enum kvfs_consistency level, struct kvfs_stat *out)
+{
+	struct stat st;
+	int fd, rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	fd = resolve(local_of(b), key, O_PATH, 0);
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
+	if (fstat(fd, &st))
+		rc = kvfs_error_from_errno(errno, key);
+	else if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		rc = kvfs_error_set(KVFS_ENOTFOUND,
+			"%s is neither a value nor a directory", key);
+	else
+		fill_stat(&st, out);
+	close(fd);
+	return rc;
+}
+
+static int local_mkdir(struct kvfs_backend *b, const char *key, uint32_t mode,
+		       enum kvfs_consistency level)
+{
+	struct local_backend *lb = local_of(b);
+	const char *name;
+	int parent_fd, rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	parent_fd = open_parent(lb, key, false, &name);
+	if (parent_fd < 0)
+		return parent_fd;
+	if (mkdirat(parent_fd, name, mode ? (mode_t)mode : DEFAULT_DIR_MODE))
+		rc = kvfs_error_from_errno(errno, key);
+	else
+		rc = fsync_dir(lb, parent_fd);
+	close(parent_fd);
+	return rc;
+}
+
+static int local_rmdir(struct kvfs_backend *b, const char *key,
+		       enum kvfs_consistency level)
+{
+	struct local_backend *lb = local_of(b);
+	const char *name;
+	int parent_fd, rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	parent_fd = open_parent(lb, key, false, &name);
+	if (parent_fd < 0)
+		return parent_fd;
+	if (unlinkat(parent_fd, name, AT_REMOVEDIR))
+		rc = kvfs_error_from_errno(errno, key);
+	else
+		rc = fsync_dir(lb, parent_fd);
+	close(parent_fd);
+	return rc;
+}
+
+static int local_rename(struct kvfs_backend *b, const char *from,
+			const char *to, unsigned int flags,
+			enum kvfs_consistency level)
+{
+	struct local_backend *lb = local_of(b);
+	const char *from_name, *to_name;
+	int from_fd, to_fd, rc;
+
+	rc = check_not_reserved(from);
+	if (rc == 0)
+		rc = check_not_reserved(to);
+	if (rc)
+		return rc;
+	from_fd = open_parent(lb, from, false, &from_name);
+	if (from_fd < 0)
+		return from_fd;
+	to_fd = open_parent(lb, to, true, &to_name);
+	if (to_fd < 0) {
+		close(from_fd);
+		return to_fd;
+	}
+	if (renameat2(from_fd, from_name, to_fd, to_name,
+		      (flags & KVFS_RENAME_NOREPLACE) ? RENAME_NOREPLACE : 0))
+		rc = kvfs_error_from_errno(errno, from);
+	else if ((rc = fsync_dir(lb, to_fd)) == 0)
+		rc = fsync_dir(lb, from_fd);
+	close(to_fd);
+	close(from_fd);
+	return rc;
+}
+
+static int local_set_attr(struct kvfs_backend *b, const char *key,
+			  unsigned int fields, uint32_t mode,
+			  const struct timespec *mtime,
+			  enum kvfs_consistency level)
+{
+	char path[32];
+	int fd, rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	fd = resolve(local_of(b), key, O_PATH, 0);
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
+	proc_path(fd, path);
+	if ((fields & KVFS_ATTR_MODE) && chmod(path, (mode_t)mode & 07777))
+		rc = kvfs_error_from_errno(errno, key);
+	if (rc == 0 && (fields & KVFS_ATTR_MTIME)) {
+		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, *mtime };
+
+		if (utimensat(AT_FDCWD, path, times, 0))
+			rc = kvfs_error_from_errno(errno, key);
+	}
+	close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------- xattrs */
+
+/* Run an xattr call on key through /proc/self/fd/N of a beneath-resolved
+ * descriptor. */
+static int xattr_path(struct local_backend *lb, const char *key, char out[32])
+{
+	int fd, rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	fd = resolve(lb, key, O_PATH, 0);
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
+	proc_path(fd, out);
+	return fd;
+}
+
+static int local_getxattr(struct kvfs_backend *b, const char *key,
+			  const char *name, struct kvfs_buf *out)
+{
+	char path[32], small[256], *big = NULL;
+	int fd = xattr_path(local_of(b), key, path), rc = 0;
+	ssize_t len;
+
+	if (fd < 0)
+		return fd;
+	len = getxattr(path, name, small, sizeof(small));
+	if (len < 0 && errno == ERANGE) {
+		len = getxattr(path, name, NULL, 0);
+		big = len >= 0 ? malloc((size_t)len + 1) : NULL;
+		if (big)
+			len = getxattr(path, name, big, (size_t)len);
+	}
+	if (len < 0)
+		rc = kvfs_error_from_errno(errno, name);
+	else
+		rc = kvfs_buf_set(out, big ? big : small, (size_t)len);
+	free(big);
+	close(fd);
+	return rc;
+}
+
+static int local_setxattr(struct kvfs_backend *b, const char *key,
+			  const char *name, const void *value, size_t len,
+			  unsigned int flags)
+{
+	char path[32];
+	int fd = xattr_path(local_of(b), key, path), rc = 0;
+	int xflags = ((flags & KVFS_XATTR_CREATE) ? XATTR_CREATE : 0) |
+		     ((flags & KVFS_XATTR_REPLACE) ? XATTR_REPLACE : 0);
+
+	if (fd < 0)
+		return fd;
+	if (setxattr(path, name, value, len, xflags))
+		rc = kvfs_error_from_errno(errno, name);
+	close(fd);
+	return rc;
+}
+
+static int local_listxattr(struct kvfs_backend *b, const char *key,
+			   struct kvfs_buf *out)
+{
+	char path[32], *names = NULL;
+	int fd = xattr_path(local_of(b), key, path), rc = 0;
+	ssize_t len;
+
+	if (fd < 0)
+		return fd;
+	len = listxattr(path, NULL, 0);
+	if (len > 0) {
+		names = malloc((size_t)len);
+		len = names ? listxattr(path, names, (size_t)len) : -1;
+	}
+	if (len < 0)
+		rc = kvfs_error_from_errno(errno, key);
+	else
+		rc = kvfs_buf_set(out, names ? names : "", (size_t)len);
+	free(names);
+	close(fd);
+	return rc;
+}
+
+static int local_removexattr(struct kvfs_backend *b, const char *key,
+			     const char *name)
+{
+	char path[32];
+	int fd = xattr_path(local_of(b), key, path), rc = 0;
+
+	if (fd < 0)
+		return fd;
+	if (removexattr(path, name))
+		rc = kvfs_error_from_errno(errno, name);
+	close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------- listing */
+
+struct local_lister {
+	struct kvfs_lister base;
+	DIR *dir;
+	int dir_fd;
+	bool is_root; /* hide the reserved directory */
+};
+
+static int local_lister_next(struct kvfs_lister *l, struct kvfs_dirent *ent)
+{
+	struct local_lister *ll = (struct local_lister *)l;
+	struct dirent *de;
+
+	for (;;) {
+		unsigned char type;
+
+		errno = 0;
+		de = readdir(ll->dir);
+		if (!de)
+			return errno ? kvfs_error_from_errno(errno, "readdir") : 0;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (ll->is_root && !strcmp(de->d_name, RESERVED_DIR))
+			continue;
+		type = de->d_type;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(ll->dir_fd, de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW))
+				continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR
+			     : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type != DT_REG && type != DT_DIR)
+			continue; /* symlinks and devices are not keys */
+		snprintf(ent->name, sizeof(ent->name), "%s", de->d_name);
+		ent->kind = type == DT_DIR ? KVFS_KIND_DIR : KVFS_KIND_FILE;
+		return 1;
+	}
+}
+
+static void local_lister_close(struct kvfs_lister *l)
+{
+	struct local_lister *ll = (struct local_lister *)l;
+
+	closedir(ll->dir);
+	free(ll);
+}
+
+static const struct kvfs_lister_ops local_lister_ops = {
+	.next = local_lister_next,
+	.close = local_lister_close,
+};
+
+static int local_list(struct kvfs_backend *b, const char *key,
+		      enum kvfs_consistency level, struct kvfs_lister **out)
+{
+	struct local_lister *ll;
+	int fd, rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	fd = resolve(local_of(b), key, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
+	ll = calloc(1, sizeof(*ll));
+	if (!ll) {
+		close(fd);
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	}
+	ll->dir = fdopendir(fd);
+	if (!ll->dir) {
+		rc = kvfs_error_from_errno(errno, key);
+		close(fd);
+		free(ll);
+		return rc;
+	}
+	ll->base.ops = &local_lister_ops;
+	ll->dir_fd = fd;
+	ll->is_root = key[0] == '\0';
+	*out = &ll->base;
+	return 0;
+}
+
+/* ------------------------------------------------------------- readers */
+
+/* A reader holds the value's file open: a later rename replaces the
+ * directory entry, not this inode, so the reader is a snapshot. */
+struct local_reader {
+	struct kvfs_reader base;
+	int fd;
+};
+
+static ssize_t local_reader_pread(struct kvfs_reader *r, void *buf,
+				  size_t len, uint64_t off)
+{
+	struct local_reader *lr = (struct local_reader *)r;
+	ssize_t n;
+
+	do
+		n = pread(lr->fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? kvfs_error_from_errno(errno, "read") : n;
+}
+
+static void local_reader_close(struct kvfs_reader *r)
+{
+	struct local_reader *lr = (struct local_reader *)r;
+
+	close(lr->fd);
+	free(lr);
+}
+
+static const struct kvfs_reader_ops local_reader_ops = {
+	.pread = local_reader_pread,
+	.close = local_reader_close,
+};
+
+static int local_open_reader(struct kvfs_backend *b, const char *key,
+			     enum kvfs_consistency level,
+			     struct kvfs_reader **out)
+{
+	struct local_reader *lr;
+	struct stat st;
+	int fd = open_value(local_of(b), key, &st);
+
+	if (fd < 0)
+		return fd;
+	lr = calloc(1, sizeof(*lr));
+	if (!lr) {
+		close(fd);
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	}
+	lr->base.ops = &local_reader_ops;
+	lr->base.size = (uint64_t)st.st_size;
+	lr->fd = fd;
+	*out = &lr->base;
+	return 0;
+}
+
+/* ------------------------------------------------------------- writers */
+
+/* A writer is a temporary file; commit publishes it like a put. */
+struct local_writer {
+	struct kvfs_writer base;
+	struct local_backend *lb;
+	int fd;
+	char tmp_name[64];
+	char key[];
+};
+
+static ssize_t local_writer_pwrite(struct kvfs_writer *w, const void *buf,
+				   size_t len, uint64_t off)
+{
+	struct local_writer *lw = (struct local_writer *)w;
+	ssize_t n;
+
+	do
+		n = pwrite(lw->fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? kvfs_error_from_errno(errno, "write") : n;
+}
+
+static ssize_t local_writer_pread(struct kvfs_writer *w, void *buf,
+				  size_t len, uint64_t off)
+{
+	struct local_writer *lw = (struct local_writer *)w;
+	ssize_t n;
+
+	do
+		n = pread(lw->fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? kvfs_error_from_errno(errno, "read") : n;
+}
+
+static int local_writer_truncate(struct kvfs_writer *w, uint64_t size)
+{
+	struct local_writer *lw = (struct local_writer *)w;
+
+	if (ftruncate(lw->fd, (off_t)size))
+		return kvfs_error_from_errno(errno, "truncate");
+	return 0;
+}
+
+static int local_writer_commit(struct kvfs_writer *w)
+{
+	struct local_writer *lw = (struct local_writer *)w;
+	int rc = publish(lw->lb, lw->fd, lw->tmp_name, lw->key);
+
+	close(lw->fd);
+	free(lw);
+	return rc;
+}
+
+static void local_writer_abort(struct kvfs_writer *w)
+{
+	struct local_writer *lw = (struct local_writer *)w;
+
+	unlinkat(lw->lb->tmp_fd, lw->tmp_name, 0);
+	close(lw->fd);
+	free(lw);
+}
+
+static const struct kvfs_writer_ops local_writer_ops = {
+	.pwrite = local_writer_pwrite,
+	.pread = local_writer_pread,
+	.truncate = local_writer_truncate,
+	.commit = local_writer_commit,
+	.abort = local_writer_abort,
+};
+
+/* Copy a local reader's file into the writer's, in the kernel. */
+static int copy_local(struct local_writer *lw, struct local_reader *lr)
+{
+	loff_t in = 0, out = 0;
+	uint64_t left = lr->base.size;
+
+	while (left) {
+		ssize_t n = copy_file_range(lr->fd, &in, lw->fd, &out,
+					    left > (1u << 30) ? (1u << 30)
+							      : (size_t)left, 0);
+
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
+			      errno == EOPNOTSUPP || errno == EINVAL))
+			return kvfs_writer_copy_from(&lw->base, &lr->base);
+		if (n < 0)
+			return kvfs_error_from_errno(errno, "copy");
+		if (n == 0)
+			break;
+		left -= (uint64_t)n;
+	}
+	lw->base.size = lr->base.size - left;
+	return 0;
+}
+
+static int local_open_writer(struct kvfs_backend *b, const char *key,
+			     enum kvfs_consistency level,
+			     struct kvfs_reader *base, struct kvfs_writer **out)
+{
+	struct local_backend *lb = local_of(b);
+	size_t klen = strlen(key);
+	struct local_writer *lw;
+	int rc = check_not_reserved(key);
+
+	if (rc)
+		return rc;
+	lw = calloc(1, sizeof(*lw) + klen + 1);
+	if (!lw)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	lw->base.ops = &local_writer_ops;
+	lw->lb = lb;
+	memcpy(lw->key, key, klen + 1);
+	lw->fd = create_tmp(lb, lw->tmp_name);
+	if (lw->fd < 0) {
+		rc = lw->fd;
+		free(lw);
+		return rc;
+	}
+	if (base && base->ops == &local_reader_ops)
+		rc = copy_local(lw, (struct local_reader *)base);
+	else
+		rc = kvfs_writer_copy_from(&lw->base, base);
+	if (rc) {
+		local_writer_abort(&lw->base);
+		return rc;
+	}
+	*out = &lw->base;
+	return 0;
+}
+
+/* ------------------------------------------------------ open and close */
+
+static int local_space(struct kvfs_backend *b, struct kvfs_space *space)
+{
+	struct statvfs sv;
+
+	if (fstatvfs(local_of(b)->root_fd, &sv))
+		return kvfs_error_from_errno(errno, "statfs");
+	space->block_size = sv.f_frsize;
+	space->blocks = sv.f_blocks;
+	space->blocks_free = sv.f_bavail;
+	space->files = sv.f_files;
+	space->files_free = sv.f_favail;
+	return 0;
+}
+
+static void local_destroy(struct kvfs_backend *b)
+{
+	struct local_backend *lb = local_of(b);
+
+	if (lb->tmp_fd >= 0)
+		close(lb->tmp_fd);
+	if (lb->root_fd >= 0)
+		close(lb->root_fd);
+	free(lb->root_path);
+	free(lb);
+}
+
+static const struct kvfs_backend_ops local_ops = {
+	.version = KVFS_BACKEND_VERSION,
+	.name = "local",
+	.get = local_get,
+	.put = local_put,
+	.del = local_del,
+	.destroy = local_destroy,
+	.stat = local_stat,
+	.list = local_list,
+	.rename = local_rename,
+	.mkdir = local_mkdir,
+	.rmdir = local_rmdir,
+	.set_attr = local_set_attr,
+	.getxattr = local_getxattr,
+	.setxattr = local_setxattr,
+	.listxattr = local_listxattr,
+	.removexattr = local_removexattr,
+	.open_reader = local_open_reader,
+	.open_writer = local_open_writer,
+	.space = local_space,
+	.control = NULL,
+};
+
+/* Open ROOT/.kvfs/tmp, creating it as needed. */
+static int open_tmp_dir(struct local_backend *lb)
+{
+	if (mkdirat(lb->root_fd, RESERVED_DIR, 0700) && errno != EEXIST)
+		return kvfs_error_from_errno(errno, "creating root/.kvfs");
+	if (mkdirat(lb->root_fd, TMP_DIR, 0700) && errno != EEXIST)
+		return kvfs_error_from_errno(errno, "creating root/.kvfs/tmp");
+	lb->tmp_fd = resolve(lb, TMP_DIR, O_RDONLY | O_DIRECTORY, 0);
+	if (lb->tmp_fd < 0)
+		return kvfs_error_from_errno(-lb->tmp_fd, "root/.kvfs/tmp");
+	return 0;
+}
+
+int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
+{
+	const char *root = kvfs_options_take(opts, "root");
+	struct local_backend *lb;
+	struct stat st;
+	int rc;
+
+	if (!root || !root[0])
+		return kvfs_error_set(KVFS_EINVAL,
+			"local backend: option root=DIR is required");
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	lb->base.ops = &local_ops;
+	lb->root_fd = lb->tmp_fd = -1;
+	lb->root_path = strdup(root);
+	rc = kvfs_options_take_bool(opts, "sync", true, &lb->sync);
+	if (rc)
+		goto out_destroy;
+	if (stat(root, &st)) {
+		rc = kvfs_error_set(KVFS_EINVAL,
+			"local backend: root '%s' does not exist: %s", root,
+			strerror(errno));
+		goto out_destroy;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		rc = kvfs_error_set(KVFS_EINVAL,
+			"local backend: root '%s' is not a directory", root);
+		goto out_destroy;
+	}
+	lb->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lb->root_fd < 0) {
+		rc = kvfs_error_set(KVFS_EINVAL,
+			"local backend: cannot open root '%s': %s", root,
+			strerror(errno));
+		goto out_destroy;
+	}
+	rc = open_tmp_dir(lb);
+	if (rc)
+		goto out_destroy;
+	clean_stale_tmp(lb);
+	*out = &lb->base;
+	return 0;
+
+out_destroy:
+	local_destroy(&lb->base);
+	return rc;
+}

@@ -1,0 +1,30 @@
+/*
+ * store_internal.h - what store.c shares with the fallback module: the
+ * library's own reader and writer for backends without ranged I/O.
+ */
+#ifndef KVFS_STORE_INTERNAL_H
+#define KVFS_STORE_INTERNAL_H
+
+#include <kvfs/backend.h>
+
+/* A reader over a whole value fetched with get. */
+int kvfs_fallback_open_reader(struct kvfs_backend *b, const char *key,
+			      enum kvfs_consistency level,
+			      struct kvfs_reader **out);
+
+/* A writer that spools to an unlinked temporary file and puts the whole
+ * value on commit. */
+int kvfs_fallback_open_writer(struct kvfs_backend *b, const char *key,
+			      enum kvfs_consistency level,
+			      struct kvfs_reader *base,
+			      struct kvfs_writer **out);
+
+/* Copy base's snapshot into a fresh writer (used by writers of every
+ * backend that start from a reader of another kind). */
+int kvfs_writer_copy_from(struct kvfs_writer *w, struct kvfs_reader *base);
+
+/* Backend registry: open the backend named `name` with opts. */
+int kvfs_registry_open(const char *name, struct kvfs_options *opts,
+		       struct kvfs_backend **out);
+
+#endif
