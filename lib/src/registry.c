@@ -13,6 +13,8 @@ static const struct {
 	backend_open_fn open;
 } backends[] = {
 	{ "local", kvfs_local_open },
+	{ "etcd", kvfs_etcd_open },
+	{ "plugin", kvfs_plugin_open },
 };
 
 int kvfs_registry_open(const char *name, struct kvfs_options *opts,

@@ -64,18 +64,42 @@ int kvfs_store_from_backend(struct kvfs_backend *backend,
 	return 0;
 }
 
+/* With cache=SIZE (not 0) in opts, the opened backend is wrapped in the
+ * cache backend (cache.c, docs/cache.md), whatever backend it is. */
 int kvfs_store_open(struct kvfs_options *opts, struct kvfs_store **out)
 {
-	struct kvfs_backend *backend = NULL;
+	struct kvfs_backend *backend = NULL, *cache = NULL;
+	struct kvfs_store *inner = NULL;
 	const char *name = kvfs_options_take(opts, "backend");
+	const char *cache_size = kvfs_options_peek(opts, "cache");
 	int rc;
 
+	if (!cache_size && kvfs_options_peek(opts, "cache_ttl"))
+		return kvfs_error_set(KVFS_EINVAL,
+			"option cache_ttl needs cache=SIZE as well");
+	if (cache_size && !strcmp(cache_size, "0")) {
+		kvfs_options_take(opts, "cache");
+		kvfs_options_take(opts, "cache_ttl");
+		cache_size = NULL;
+	}
 	rc = kvfs_registry_open(name ? name : "local", opts, &backend);
 	if (rc)
 		return rc;
-	rc = kvfs_store_from_backend(backend, out);
-	if (rc)
+	rc = kvfs_store_from_backend(backend, cache_size ? &inner : out);
+	if (rc) {
 		backend->ops->destroy(backend);
+		return rc;
+	}
+	if (!cache_size)
+		return 0;
+	rc = kvfs_cache_open(inner, opts, &cache);
+	if (rc) {
+		kvfs_store_close(inner);
+		return rc;
+	}
+	rc = kvfs_store_from_backend(cache, out);
+	if (rc)
+		cache->ops->destroy(cache);
 	return rc;
 }
 

@@ -361,6 +361,55 @@ void kvfs_store_level_stats(struct kvfs_store *store,
 			    enum kvfs_consistency level,
 			    struct kvfs_level_stats *out);
 
+/* ------------------------------------------------------ configuration */
+
+/*
+ * The configuration file (libconfig syntax; docs/config.md). Consistency
+ * rules by key prefix come with it.
+ */
+struct kvfs_rules;
+
+/* Read when no config= option names a file, if it exists. */
+#define KVFS_CONFIG_DEFAULT_PATH "/etc/kvfs/kvfs.conf"
+
+/*
+ * Load the file at `path`: every setting becomes an option in opts unless
+ * opts already has that option (mount options override the file). Flat
+ * settings (root = "/srv/kv";) and groups named after a backend
+ * (etcd = { endpoints = [..]; prefix = ".."; };) are both accepted; only
+ * the group of the backend in use is applied. `rules = ( { prefix = ..;
+ * consistency = ..; }, ... );` becomes *rules (caller frees with
+ * kvfs_rules_free; rules may be NULL to only check them).
+ * Errors, KVFS_EINVAL with one line: "FILE:LINE: message" for a syntax
+ * error, an unknown setting (named) or an unknown level in a rule (named);
+ * "FILE: cannot read: ..." for an unreadable file. On error opts is
+ * unchanged and *rules is not set.
+ */
+int kvfs_config_load(const char *path, struct kvfs_options *opts,
+		     struct kvfs_rules **rules);
+
+/*
+ * What a mount does: takes "config" from opts and loads that file; with no
+ * config= option, loads KVFS_CONFIG_DEFAULT_PATH if it exists, else adds
+ * nothing. *rules (if rules is not NULL) is always set on success, maybe
+ * to an empty rule set.
+ */
+int kvfs_config_apply(struct kvfs_options *opts, struct kvfs_rules **rules);
+
+/*
+ * The level of the longest rule prefix matching key ("" is the root).
+ * A prefix matches whole components: "metrics" matches "metrics" and
+ * "metrics/..."; "metrics/" matches only "metrics/..."; neither matches
+ * "metricsfoo". "" matches every key, "/" every key but the root.
+ * KVFS_ENOTFOUND when no rule matches (or rules is NULL). Thread-safe on a
+ * rule set nobody frees.
+ */
+int kvfs_rules_match(const struct kvfs_rules *rules, const char *key,
+		     enum kvfs_consistency *out);
+
+/* Free a rule set; accepts NULL. */
+void kvfs_rules_free(struct kvfs_rules *rules);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,601 @@
+/*
+ * file.c - open files with close-to-open semantics.
+ *
+ * open takes a reader: a snapshot of the value. The first write opens a
+ * writer that starts as a copy of that snapshot (or empty after O_TRUNC or
+ * create); writes and reads of this handle go to the writer. flush, fsync
+ * and release publish the writer atomically (kvfs_writer_commit); later
+ * reads re-open a reader of what was published and later writes start a
+ * new writer from it. Nothing is held in memory: the local backend's
+ * writer is a temporary file, so a 1 GiB copy costs the daemon nothing.
+ *
+ * A handle whose name was unlinked keeps working on its reader and writer
+ * but never publishes; the writer is discarded at release, as the data of
+ * an unlinked file is on a POSIX filesystem.
+ *
+ * Kernel page cache: where this daemon is the only writer (exclusive), a
+ * file is opened with keep_cache unless its pages may hold a value older
+ * than the newest one published: when a handle with an old snapshot read
+ * or published (two writers raced), the inode is marked cache_suspect; the
+ * next open then drops the pages, and a racing publish also tells the
+ * kernel to drop attributes and pages at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvfs_fs.h"
+
+#define READ_BUF_MAX (1u << 20)
+
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+static void read_buf_key_init(void)
+{
+	pthread_key_create(&read_buf_key, free);
+}
+
+/* A per-thread buffer for replies to reads (up to max_read). */
+static char *read_buf(size_t size)
+{
+	char *buf;
+
+	pthread_once(&read_buf_once, read_buf_key_init);
+	buf = pthread_getspecific(read_buf_key);
+	if (!buf) {
+		buf = malloc(READ_BUF_MAX);
+		if (!buf)
+			return NULL;
+		pthread_setspecific(read_buf_key, buf);
+	}
+	return size <= READ_BUF_MAX ? buf : NULL;
+}
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct fs_handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static bool is_unlinked(struct fs *fs, struct fs_inode *inode)
+{
+	bool u;
+
+	pthread_mutex_lock(&fs->table_lock);
+	u = inode->unlinked;
+	pthread_mutex_unlock(&fs->table_lock);
+	return u;
+}
+
+bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size)
+{
+	/* The kernel keeps one size per inode: show a handle's own view only
+	 * when no reader using the page cache would be misled by it. */
+	for (struct fs_handle *o = h->inode->handles; o; o = o->next)
+		if (o != h && o->cached)
+			return false;
+	if (h->writer) {
+		*size = kvfs_writer_size(h->writer);
+		return true;
+	}
+	if (h->reader && h->gen != h->inode->data_gen) {
+		*size = kvfs_reader_size(h->reader);
+		return true;
+	}
+	if (!h->reader && !h->need_reader && h->empty_base) {
+		*size = 0; /* O_TRUNC, nothing written yet */
+		return true;
+	}
+	return false;
+}
+
+/* Re-open the snapshot after a publish. Caller holds inode->lock. */
+static int ensure_reader(struct fs *fs, struct fs_handle *h)
+{
+	char key[KVFS_KEY_MAX + 1];
+	int rc, err;
+
+	if (!h->need_reader)
+		return 0;
+	err = kvfs_fs_key(fs, h->inode, NULL, key);
+	if (err)
+		return err;
+	rc = kvfs_store_open_reader(fs->store, key, h->level, &h->reader);
+	if (rc == KVFS_ENOTFOUND) {
+		h->reader = NULL; /* gone since: reads see an empty value */
+		rc = 0;
+	}
+	err = kvfs_fs_errno(fs, rc, key);
+	if (!err) {
+		h->need_reader = false;
+		h->gen = h->inode->data_gen;
+	}
+	return err;
+}
+
+/* Start the handle's writer. Caller holds ns_lock and inode->lock. */
+static int ensure_writer(struct fs *fs, struct fs_handle *h)
+{
+	char key[KVFS_KEY_MAX + 1];
+	int rc, err;
+
+	if (h->writer)
+		return 0;
+	if (!h->empty_base) {
+		err = ensure_reader(fs, h);
+		if (err)
+			return err;
+	}
+	err = kvfs_fs_key(fs, h->inode, NULL, key);
+	if (err)
+		return err;
+	rc = kvfs_store_open_writer(fs->store, key, h->level,
+				    h->empty_base ? NULL : h->reader,
+				    &h->writer);
+	err = kvfs_fs_errno(fs, rc, key);
+	if (err)
+		return err;
+	h->empty_base = false;
+	h->inode->dirty++;
+	__atomic_add_fetch(&fs->dirty_total, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void drop_writer(struct fs *fs, struct fs_handle *h)
+{
+	h->writer = NULL;
+	h->inode->dirty--;
+	__atomic_sub_fetch(&fs->dirty_total, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * Publish the handle's writer. Caller holds ns_lock and inode->lock.
+ * *raced is set when another handle published since this one's snapshot,
+ * so that the kernel's cached size and pages must go.
+ */
+static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced)
+{
+	struct fs_inode *inode = h->inode;
+	char key[KVFS_KEY_MAX + 1];
+	int rc, err;
+
+	if (!h->writer && !h->commit_pending)
+		return 0;
+	if (is_unlinked(fs, inode))
+		return 0; /* never published; discarded at release */
+	if (!h->writer) {
+		err = ensure_writer(fs, h);
+		if (err)
+			return err;
+	}
+	err = kvfs_fs_key(fs, inode, NULL, key);
+	if (err)
+		return err;
+	rc = kvfs_writer_commit(h->writer);
+	drop_writer(fs, h);
+	h->commit_pending = false;
+	err = kvfs_fs_errno(fs, rc, key);
+	if (err)
+		return err;
+	if (h->gen != inode->data_gen || inode->handles != h || h->next) {
+		/* Others had the file open: the kernel's size and pages may
+		 * be theirs. */
+		inode->cache_suspect = true;
+		inode->size_suspect = true;
+		if (raced)
+			*raced = true;
+	}
+	inode->data_gen++;
+	h->gen = inode->data_gen;
+	kvfs_reader_close(h->reader);
+	h->reader = NULL;
+	h->need_reader = true;
+	if (inode->has_mtime_override) {
+		rc = kvfs_store_set_attr(fs->store, key, KVFS_ATTR_MTIME, 0,
+					 &inode->mtime_override, h->level);
+		err = kvfs_fs_errno(fs, rc, key);
+	}
+	return err;
+}
+
+int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode)
+{
+	int err = 0;
+
+	for (struct fs_handle *h = inode->handles; h; h = h->next) {
+		int e = commit_handle(fs, h, NULL);
+
+		if (!err)
+			err = e;
+	}
+	return err;
+}
+
+static bool is_writable(const struct fs_handle *h)
+{
+	return (h->flags & O_ACCMODE) != O_RDONLY;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Written to within the quiet period? Caller holds inode->lock. */
+static bool recently_written(struct fs *fs, const struct fs_inode *inode)
+{
+	double last = (double)inode->last_write.tv_sec +
+		      (double)inode->last_write.tv_nsec / 1e9;
+
+	return inode->last_write.tv_sec && mono_now() - last < fs->cfg.quiet;
+}
+
+/*
+ * Link a new handle into inode and choose how the kernel caches it.
+ * The kernel has one page cache and one size per inode, but handles see
+ * different values (close-to-open), so only handles that agree may share
+ * it: a handle open for writing, a reader while a writer is open, or a
+ * reader whose snapshot differs from that of a reader already using the
+ * page cache, all get direct I/O (as every handle does on a backend that
+ * others write to). A page-cache reader keeps the cached pages only if
+ * they belong to its snapshot. Caller holds nothing.
+ */
+static void attach(struct fs *fs, struct fs_handle *h,
+		   struct fuse_file_info *fi)
+{
+	struct fs_inode *inode = h->inode;
+	bool direct, refresh_size = false;
+
+	kvfs_fs_inode_hold(fs, inode);
+	pthread_mutex_lock(&inode->lock);
+	h->gen = inode->data_gen;
+	direct = !fs->exclusive || !fs->cfg.page_cache || is_writable(h) ||
+		 inode->nwriters > 0 || recently_written(fs, inode);
+	for (struct fs_handle *o = inode->handles; o && !direct; o = o->next)
+		if (o->cached && o->gen != h->gen)
+			direct = true;
+	h->next = inode->handles;
+	if (h->next)
+		h->next->prev = h;
+	inode->handles = h;
+	if (is_writable(h))
+		inode->nwriters++;
+	fi->keep_cache = 0;
+	fi->direct_io = direct;
+	if (!direct) {
+		h->cached = true;
+		if (inode->pc_gen == h->gen && !inode->cache_suspect) {
+			fi->keep_cache = 1;
+		} else {
+			inode->pc_gen = h->gen;
+			inode->cache_suspect = false;
+		}
+		refresh_size = inode->size_suspect;
+		inode->size_suspect = false;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	fi->fh = (uint64_t)(uintptr_t)h;
+	if (refresh_size)
+		kvfs_fs_notify_inode(fs, inode->ino, false, true);
+}
+
+static struct fs_handle *handle_new(struct fs_inode *inode, int flags,
+				    enum kvfs_consistency level)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->inode = inode;
+	h->flags = flags;
+	h->level = level;
+	return h;
+}
+
+/* Open an existing value: snapshot, or empty for O_TRUNC. */
+static int open_existing(struct fs *fs, struct fs_inode *inode,
+			 struct fuse_file_info *fi)
+{
+	char key[KVFS_KEY_MAX + 1];
+	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
+	struct fs_handle *h;
+	int err;
+
+	if (inode->is_dir)
+		return EISDIR;
+	err = kvfs_fs_key(fs, inode, NULL, key);
+	if (err)
+		return err;
+	h = handle_new(inode, fi->flags, level);
+	if (!h)
+		return ENOMEM;
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		h->empty_base = true;
+		h->commit_pending = true;
+	} else {
+		err = kvfs_fs_errno(fs, kvfs_store_open_reader(fs->store, key,
+				level, &h->reader), key);
+		if (err) {
+			free(h);
+			return err;
+		}
+	}
+	attach(fs, h, fi);
+	return 0;
+}
+
+void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_open(req, fi);
+}
+
+void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		    mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
+	char key[KVFS_KEY_MAX + 1];
+	struct fuse_entry_param e;
+	struct kvfs_stat ks;
+	enum kvfs_consistency level;
+	struct fs_inode *inode;
+	struct fs_handle *h;
+	int err, rc;
+
+	err = kvfs_fs_errno(fs, kvfs_key_check_name(name), name);
+	if (!err)
+		err = kvfs_fs_key(fs, parent, name, key);
+	if (err)
+		goto out;
+	level = kvfs_fs_level_new_child(fs, parent, name);
+	rc = kvfs_store_stat(fs->store, key, level, &ks);
+	if (rc == 0) {
+		/* It exists after all (created behind a cached negative
+		 * entry): O_EXCL fails, anything else opens it. */
+		if (fi->flags & O_EXCL) {
+			err = EEXIST;
+			goto out;
+		}
+		err = kvfs_fs_do_lookup(fs, parent, name, &e);
+		if (err)
+			goto out;
+		inode = kvfs_fs_inode(fs, e.ino);
+		err = open_existing(fs, inode, fi);
+		if (err)
+			kvfs_fs_inode_forget(fs, inode, 1);
+		goto out;
+	}
+	if (rc != KVFS_ENOTFOUND) {
+		err = kvfs_fs_errno(fs, rc, key);
+		goto out;
+	}
+	/* Make the name exist now, as creat(2) does; the data follows at
+	 * close. */
+	err = kvfs_fs_errno(fs, kvfs_store_put(fs->store, key, "", 0, level),
+			    key);
+	if (!err && (mode & 07777) != 0644)
+		err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store, key,
+				KVFS_ATTR_MODE, mode & 07777, NULL, level), key);
+	if (!err)
+		err = kvfs_fs_do_lookup(fs, parent, name, &e);
+	if (err)
+		goto out;
+	inode = kvfs_fs_inode(fs, e.ino);
+	h = handle_new(inode, fi->flags, level);
+	if (!h) {
+		kvfs_fs_inode_forget(fs, inode, 1);
+		err = ENOMEM;
+		goto out;
+	}
+	h->empty_base = true;
+	attach(fs, h, fi);
+	pthread_mutex_lock(&inode->lock);
+	inode->data_gen++; /* the empty value we just put */
+	h->gen = inode->data_gen;
+	inode->pc_gen = inode->data_gen; /* the kernel knows it is empty */
+	pthread_mutex_unlock(&inode->lock);
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	struct fs_inode *inode = h->inode;
+	char *buf = read_buf(size);
+	ssize_t n = 0;
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&inode->lock);
+	if (h->writer) {
+		n = kvfs_writer_pread(h->writer, buf, size, (uint64_t)off);
+	} else {
+		err = ensure_reader(fs, h);
+		if (!err && h->reader)
+			n = kvfs_reader_pread(h->reader, buf, size,
+					      (uint64_t)off);
+		if (h->gen != inode->data_gen)
+			inode->cache_suspect = true; /* old snapshot's pages */
+	}
+	pthread_mutex_unlock(&inode->lock);
+	if (!err && n < 0)
+		err = kvfs_fs_errno(fs, (int)n, "read");
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		   size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	struct fs_inode *inode = h->inode;
+	uint64_t at = (uint64_t)off;
+	ssize_t n = 0;
+	int err;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&inode->lock);
+	err = ensure_writer(fs, h);
+	if (!err) {
+		/* Without writeback caching the kernel's idea of the end of
+		 * the file may predate this handle's snapshot. */
+		if ((h->flags & O_APPEND) && !fs->cfg.writeback)
+			at = kvfs_writer_size(h->writer);
+		n = kvfs_writer_pwrite(h->writer, buf, size, at);
+		if (!fs->cfg.writeback)
+			inode->has_mtime_override = false;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (!err && n < 0)
+		err = kvfs_fs_errno(fs, (int)n, "write");
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* Publish h; tell the kernel to drop what it cached when writers raced. */
+static int publish(struct fs *fs, struct fs_handle *h, bool wait)
+{
+	struct fs_inode *inode = h->inode;
+	bool raced = false;
+	int err;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&inode->lock);
+	err = commit_handle(fs, h, &raced);
+	pthread_mutex_unlock(&inode->lock);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (raced && fs->exclusive)
+		kvfs_fs_notify_inode(fs, inode->ino, true, wait);
+	return err;
+}
+
+void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, publish(fs_of(req), handle_of(fi), true));
+}
+
+void kvfs_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		   struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, publish(fs_of(req), handle_of(fi), false));
+}
+
+void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	struct fs_inode *inode = h->inode;
+
+	publish(fs, h, true);
+	pthread_mutex_lock(&inode->lock);
+	if (h->writer) {
+		/* Unlinked, or publishing failed: discard. */
+		kvfs_writer_abort(h->writer);
+		drop_writer(fs, h);
+	}
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		inode->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	if (is_writable(h)) {
+		inode->nwriters--;
+		clock_gettime(CLOCK_MONOTONIC, &inode->last_write);
+	}
+	if (!inode->nwriters)
+		inode->has_mtime_override = false;
+	pthread_mutex_unlock(&inode->lock);
+	kvfs_reader_close(h->reader);
+	free(h);
+	kvfs_fs_inode_put(fs, inode);
+	fuse_reply_err(req, 0);
+}
+
+/* truncate(2) of a name nobody has open through this handle: a writer of
+ * its own, published at once. */
+static int truncate_key(struct fs *fs, struct fs_inode *inode, uint64_t size)
+{
+	char key[KVFS_KEY_MAX + 1];
+	struct fs_handle h = { .inode = inode };
+	int err;
+
+	h.level = kvfs_fs_level(fs, inode);
+	h.empty_base = size == 0;
+	h.need_reader = size != 0;
+	err = kvfs_fs_key(fs, inode, NULL, key);
+	if (err)
+		return err;
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&inode->lock);
+	h.gen = inode->data_gen;
+	err = ensure_writer(fs, &h);
+	if (!err)
+		err = kvfs_fs_errno(fs, kvfs_writer_truncate(h.writer, size),
+				    key);
+	if (!err) {
+		err = commit_handle(fs, &h, NULL);
+	} else if (h.writer) {
+		kvfs_writer_abort(h.writer);
+		drop_writer(fs, &h);
+	}
+	pthread_mutex_unlock(&inode->lock);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	kvfs_reader_close(h.reader);
+	return err;
+}
+
+int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
+		     struct fuse_file_info *fi, uint64_t size)
+{
+	struct fs_handle *h = fi ? handle_of(fi) : NULL;
+	int err;
+
+	if (inode->is_dir)
+		return EISDIR;
+	if (!h)
+		return truncate_key(fs, inode, size);
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&inode->lock);
+	if (!h->writer && size == 0)
+		h->empty_base = true; /* no need to copy what goes away */
+	err = ensure_writer(fs, h);
+	if (!err)
+		err = kvfs_fs_errno(fs, kvfs_writer_truncate(h->writer, size),
+				    "truncate");
+	pthread_mutex_unlock(&inode->lock);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	return err;
+}

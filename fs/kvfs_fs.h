@@ -1,0 +1,263 @@
+/*
+ * kvfs_fs.h - what the modules of the kvfs FUSE daemon share: the daemon
+ * state, the inode table, open-file handles, consistency-level resolution,
+ * the errno mapping and the kernel-cache invalidation queue.
+ *
+ * Lock order (take left before right, never the other way round):
+ *
+ *     fs->ns_lock  ->  inode->lock  ->  fs->table_lock
+ *
+ * ns_lock (rwlock) guards the binding of a writer to a key: a writer is
+ * opened and committed under it shared; rename and unlink take it
+ * exclusively so that no writer publishes under a name that is changing.
+ * inode->lock guards one inode's open handles and what they hold.
+ * table_lock guards the hash table, every inode's parent/name, and the
+ * reference counts. The invalidation queue has its own lock, taken with
+ * none of the above held, and it calls into the kernel with no lock held.
+ */
+#ifndef KVFS_FS_H
+#define KVFS_FS_H
+
+#define FUSE_USE_VERSION 314
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <kvfs/backend.h>
+#include <kvfs/kvfs.h>
+
+/* Reserved xattr names (see docs/daemon.md). */
+#define KVFS_XATTR_LEVEL "user.kvfs.consistency"
+#define KVFS_XATTR_EFFECTIVE "user.kvfs.consistency.effective"
+#define KVFS_XATTR_TOKEN "user.kvfs.causal-token"
+#define KVFS_XATTR_STATS "user.kvfs.stats"
+#define KVFS_XATTR_PREFIX "user.kvfs."
+
+struct fs_handle;
+
+/*
+ * One object the kernel knows by node id (the inode's address; the root is
+ * FUSE_ROOT_ID). Its key is built from the parent chain on demand, so a
+ * rename of a directory is one pointer change.
+ */
+struct fs_inode {
+	/* Protected by fs->table_lock. */
+	struct fs_inode *parent;  /* holds a reference; NULL for the root */
+	char *name;               /* component; "" for the root */
+	struct fs_inode *hnext;   /* hash chain */
+	struct fs_inode *anext, *aprev; /* every inode, around fs->root */
+	uint64_t nlookup;         /* kernel lookups not yet forgotten */
+	uint64_t refs;            /* children in the table, internal users */
+	bool hashed;              /* in the table (false once unlinked) */
+	bool unlinked;            /* name removed while open */
+
+	/* Set at creation, never changed. */
+	fuse_ino_t ino;
+	bool is_dir;
+
+	/* Protected by lock. */
+	pthread_mutex_t lock;
+	struct fs_handle *handles; /* open files of this inode */
+	unsigned int dirty;        /* handles holding an uncommitted writer */
+	uint64_t data_gen;         /* bumped by every commit through us */
+	bool cache_suspect;        /* kernel pages may hold an older value */
+	bool size_suspect;         /* kernel's size may not be the stored */
+	uint64_t pc_gen;           /* data_gen whose pages the kernel keeps */
+	unsigned int nwriters;     /* handles open for writing */
+	struct timespec last_write; /* CLOCK_MONOTONIC: last writer closed */
+	bool has_mtime_override;   /* utimens while open for writing */
+	struct timespec mtime_override;
+
+	/* Level cache, protected by lock: valid while level_gen equals
+	 * fs->level_gen. own_state: 0 unknown, 1 none, 2 own xattr set. */
+	uint64_t level_gen;
+	enum kvfs_consistency level;
+	uint64_t own_gen;
+	int own_state;
+	enum kvfs_consistency own_level;
+};
+
+/* An open file: close-to-open state over a reader snapshot and a writer. */
+struct fs_handle {
+	struct fs_inode *inode;
+	struct fs_handle *next, *prev; /* inode->handles, under inode->lock */
+	/* Protected by inode->lock. */
+	struct kvfs_reader *reader; /* snapshot taken at open, or NULL */
+	struct kvfs_writer *writer; /* uncommitted new value, or NULL */
+	bool empty_base;            /* next writer starts empty (O_TRUNC) */
+	bool need_reader;           /* reopen the snapshot before reading */
+	bool commit_pending;        /* publish even without writes (O_TRUNC) */
+	bool cached;                /* reads go through the page cache */
+	uint64_t gen;               /* inode->data_gen the snapshot has */
+	enum kvfs_consistency level;
+	int flags;                  /* open(2) flags */
+};
+
+/* Daemon options that the fuse_opt table fills in (see main.c). */
+struct fs_config {
+	double timeout;      /* entry/attr timeout where caching is allowed */
+	double weak_timeout; /* for non-strong files on shared backends */
+	int writeback;       /* kernel writeback cache (local backend only) */
+	int no_writeback;
+	int timeout_set;
+	int page_cache;      /* readers may use the kernel page cache */
+	double quiet;        /* seconds without writers before they may */
+};
+
+struct fs {
+	struct kvfs_store *store;
+	struct fuse_session *se;
+	struct fs_config cfg;
+	enum kvfs_consistency mount_level;
+	bool exclusive;      /* only writer of the store (local backend) */
+	bool debug;
+	uid_t uid;
+	gid_t gid;
+
+	pthread_rwlock_t ns_lock;     /* see the lock order above */
+	pthread_mutex_t table_lock;   /* see the lock order above */
+	struct fs_inode **buckets;    /* table_lock */
+	size_t nbuckets, count;       /* table_lock */
+	struct fs_inode root;
+	uint64_t level_gen;           /* atomic; bumped when inherited levels
+	                                 may have changed */
+	unsigned long dirty_total;    /* atomic; handles with writers */
+
+	struct fs_notify *notify;     /* invalidation queue */
+	struct fuse_conn_info_opts *conn_opts; /* -o max_write= etc. */
+};
+
+/* ------------------------------------------------------------ errno.c */
+
+/* The one place where a libkvfs result becomes an errno: returns the
+ * positive errno for a negative KVFS_E* code (0 for rc >= 0) and logs the
+ * library's message, naming `what`. */
+int kvfs_fs_errno(struct fs *fs, int rc, const char *what);
+
+/* ------------------------------------------------------------ inode.c */
+
+int kvfs_fs_table_init(struct fs *fs);
+void kvfs_fs_table_destroy(struct fs *fs);
+/* The inode of a node id the kernel gave us (borrowed). */
+struct fs_inode *kvfs_fs_inode(struct fs *fs, fuse_ino_t ino);
+/* Build the key of `inode`, or of its child `name` when name is not NULL,
+ * into out[KVFS_KEY_MAX + 1]. ENAMETOOLONG when it does not fit. */
+int kvfs_fs_key(struct fs *fs, struct fs_inode *inode, const char *name,
+		char *out);
+/* Find or add the child `name` of parent and count one kernel lookup.
+ * Returns the inode (borrowed; the kernel's lookup keeps it) or NULL. */
+struct fs_inode *kvfs_fs_inode_get(struct fs *fs, struct fs_inode *parent,
+				   const char *name, bool is_dir);
+/* Find the child (no lookup counted); takes an internal reference that
+ * kvfs_fs_inode_put drops. NULL when not in the table. */
+struct fs_inode *kvfs_fs_inode_find(struct fs *fs, struct fs_inode *parent,
+				    const char *name);
+void kvfs_fs_inode_hold(struct fs *fs, struct fs_inode *inode);
+void kvfs_fs_inode_put(struct fs *fs, struct fs_inode *inode);
+/* Drop n kernel lookups (forget). */
+void kvfs_fs_inode_forget(struct fs *fs, struct fs_inode *inode,
+			  uint64_t n);
+/* The name went away (unlink, rmdir, replaced by rename). */
+void kvfs_fs_inode_unhash(struct fs *fs, struct fs_inode *inode);
+/* Move inode to newparent/newname. */
+int kvfs_fs_inode_move(struct fs *fs, struct fs_inode *inode,
+		       struct fs_inode *newparent, const char *newname);
+/* True when `inode` is `dir` or lies below it. Caller holds table_lock. */
+bool kvfs_fs_inode_is_below(const struct fs_inode *inode,
+			    const struct fs_inode *dir);
+/* Call fn for every hashed inode with a node id the kernel knows, with
+ * table_lock held: fn must not block or take other locks. */
+void kvfs_fs_inode_each(struct fs *fs,
+			void (*fn)(struct fs_inode *inode, void *ctx),
+			void *ctx);
+/* Find the inode of a key by walking from the root; takes an internal
+ * reference, NULL when any component is unknown. */
+struct fs_inode *kvfs_fs_inode_by_key(struct fs *fs, const char *key);
+
+/* ------------------------------------------------------------ level.c */
+
+/* The level in force for inode (its own xattr, the nearest ancestor's,
+ * prefix rules, the mount option, strong). Cached per inode. */
+enum kvfs_consistency kvfs_fs_level(struct fs *fs, struct fs_inode *inode);
+/* The level of the existing object parent/name that has no inode yet:
+ * its own xattr, else what it inherits. */
+enum kvfs_consistency kvfs_fs_level_of_name(struct fs *fs,
+					    struct fs_inode *parent,
+					    const char *name);
+/* Remember `level`, computed at generation `gen` (kvfs_fs_level_gen,
+ * read before computing), as inode's level. */
+uint64_t kvfs_fs_level_gen(struct fs *fs);
+void kvfs_fs_level_prime(struct fs *fs, struct fs_inode *inode,
+			 enum kvfs_consistency level, uint64_t gen);
+/* The level a new child of `parent` called `name` would get. */
+enum kvfs_consistency kvfs_fs_level_new_child(struct fs *fs,
+					      struct fs_inode *parent,
+					      const char *name);
+/* A consistency xattr of inode changed: forget cached levels (for a
+ * directory, of everything, since its subtree inherits). */
+void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode);
+
+/* ------------------------------------------------------------ file.c */
+
+/* Publish every uncommitted writer of inode (caller holds ns_lock shared
+ * or exclusive and inode->lock). Returns 0 or a positive errno. */
+int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode);
+/* Size and mtime of the value as open file h sees it, when that differs
+ * from the store (an uncommitted writer, an older snapshot). Caller holds
+ * inode->lock. */
+bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size);
+extern const struct fuse_lowlevel_ops kvfs_fs_ops;
+
+void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    mode_t mode, struct fuse_file_info *fi);
+void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		  struct fuse_file_info *fi);
+void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		   size_t size, off_t off, struct fuse_file_info *fi);
+void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void kvfs_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		   struct fuse_file_info *fi);
+void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
+		     struct fuse_file_info *fi);
+/* Truncate through a handle (ftruncate) or the key; positive errno. */
+int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
+		     struct fuse_file_info *fi, uint64_t size);
+
+/* ------------------------------------------------------------ ops.c */
+
+/* Fill st for inode from the store; with fi, as that open file sees it
+ * (its uncommitted writer or its snapshot). Positive errno. */
+int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
+		       struct fuse_file_info *fi, struct stat *st);
+/* Attribute/entry timeout for inode. */
+double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode);
+/* Look up parent/name and fill e (counting a lookup). Positive errno. */
+int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
+		      const char *name, struct fuse_entry_param *e);
+
+/* ------------------------------------------------------------ xattr.c */
+
+void kvfs_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		      const char *value, size_t size, int flags);
+void kvfs_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		      size_t size);
+void kvfs_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void kvfs_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* ------------------------------------------------------------ notify.c */
+
+/* Start the invalidation thread and ask the backend for change
+ * notifications. Call after the session is mounted. */
+int kvfs_fs_notify_start(struct fs *fs);
+void kvfs_fs_notify_stop(struct fs *fs);
+/* Queue an invalidation of inode's attributes (and pages, when pages is
+ * true); when wait is true, return once the kernel has been told. Call
+ * with no lock held. */
+void kvfs_fs_notify_inode(struct fs *fs, fuse_ino_t ino, bool pages,
+			  bool wait);
+
+#endif /* KVFS_FS_H */

@@ -1,0 +1,399 @@
+/*
+ * main.c - the kvfs daemon's entry point: command line and mount options,
+ * opening the store, mounting, and the FUSE session loop.
+ *
+ *   kvfs MOUNTPOINT -o root=DIR[,consistency=LEVEL][,...] [-f] [-d] [-s]
+ *
+ * Options go three ways. The daemon's own (timeouts, writeback) fill
+ * struct fs_config through the fuse_opt table below. Options FUSE knows
+ * (allow_other, default_permissions, fsname=, ro, max_write=, ...) go on
+ * to libfuse. Every other name=value (root=, consistency=, backend=,
+ * sync=, endpoints=, ...) goes into a kvfs_options list for
+ * kvfs_store_open(); whatever the backend did not take is an unknown
+ * option: a one-line message, exit status 1, nothing mounted.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kvfs_fs.h"
+
+/* What the fuse_opt table fills in; offsets below point into it. */
+struct daemon_opts {
+	struct fs_config cfg;
+	struct kvfs_options *kv; /* everything for the store */
+	char *last_kv;           /* last kvfs option name, for URL lists */
+	int failed;
+};
+
+enum { KEY_KVFS };
+
+#define DOPT(t, f, v) { t, offsetof(struct daemon_opts, cfg.f), v }
+
+static const struct fuse_opt daemon_opt_spec[] = {
+	DOPT("timeout=%lf", timeout, 0),
+	DOPT("timeout=", timeout_set, 1),
+	DOPT("weak_timeout=%lf", weak_timeout, 0),
+	DOPT("writeback", writeback, 1),
+	DOPT("no_writeback", no_writeback, 1),
+	DOPT("page_cache", page_cache, 1),
+	DOPT("no_page_cache", page_cache, 0),
+	DOPT("quiet=%lf", quiet, 0),
+	FUSE_OPT_KEY("root=", KEY_KVFS),
+	FUSE_OPT_KEY("consistency=", KEY_KVFS),
+	FUSE_OPT_KEY("backend=", KEY_KVFS),
+	FUSE_OPT_END
+};
+
+/* Mount options that libfuse or the kernel understand. A name ending in
+ * '=' takes a value. */
+static const char *const fuse_known[] = {
+	"allow_other", "allow_root", "auto_unmount", "blkdev", "blksize=",
+	"default_permissions", "fsname=", "subtype=", "max_read=",
+	"context=", "fscontext=", "defcontext=", "rootcontext=", "user=",
+	"ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
+	"async", "sync", "dirsync", "noatime", "nodiratime", "nostrictatime",
+	"symfollow", "nosymfollow", "debug", "clone_fd", "max_idle_threads=",
+	"max_threads=", "max_write=", "max_readahead=", "max_background=",
+	"congestion_threshold=", "sync_read", "async_read", "atomic_o_trunc",
+	"no_remote_lock", "no_remote_flock", "no_remote_posix_lock",
+	"splice_write", "no_splice_write", "splice_move", "no_splice_move",
+	"splice_read", "no_splice_read", "auto_inval_data",
+	"no_auto_inval_data", "readdirplus=", "async_dio", "no_async_dio",
+	"writeback_cache", "no_writeback_cache", "time_gran=",
+};
+
+static bool is_fuse_option(const char *arg)
+{
+	for (size_t i = 0; i < sizeof(fuse_known) / sizeof(fuse_known[0]);
+	     i++) {
+		const char *k = fuse_known[i];
+		size_t n = strlen(k);
+
+		if (k[n - 1] == '=' ? !strncmp(arg, k, n) : !strcmp(arg, k))
+			return true;
+	}
+	return false;
+}
+
+/* Record name=value for the store; a bare URL continues a list value
+ * (endpoints=http://a:2379,http://b:2379). */
+static int to_kvfs(struct daemon_opts *d, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *name;
+	int rc;
+
+	if (!eq && d->last_kv && strstr(arg, "://")) {
+		const char *prev = kvfs_options_peek(d->kv, d->last_kv);
+		size_t n = strlen(prev) + strlen(arg) + 2;
+		char *joined = malloc(n);
+
+		if (!joined)
+			return -1;
+		snprintf(joined, n, "%s,%s", prev, arg);
+		rc = kvfs_options_set(d->kv, d->last_kv, joined);
+		free(joined);
+		return rc ? -1 : 0;
+	}
+	name = eq ? strndup(arg, (size_t)(eq - arg)) : strdup(arg);
+	if (!name)
+		return -1;
+	rc = kvfs_options_set(d->kv, name, eq ? eq + 1 : "");
+	free(d->last_kv);
+	d->last_kv = name;
+	return rc ? -1 : 0;
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct daemon_opts *d = data;
+
+	if (key == KEY_KVFS)
+		return to_kvfs(d, arg);
+	if (key != FUSE_OPT_KEY_OPT || arg[0] == '-' || is_fuse_option(arg))
+		return 1; /* mount point, -f, -d, FUSE's own: keep */
+	return to_kvfs(d, arg);
+}
+
+static void usage(const char *prog)
+{
+	printf(
+"usage: %s MOUNTPOINT -o root=DIR[,OPTION...] [-f] [-d] [-s]\n"
+"\n"
+"Mounts a key-value store as a directory: every key is a file, a '/' in a\n"
+"key makes directories.\n"
+"\n"
+"kvfs options (-o name=value):\n"
+"    root=DIR               local backend: where the keys are stored\n"
+"                           (required for the local backend)\n"
+"    backend=NAME           local (default), etcd, cache, plugin\n"
+"    consistency=LEVEL      level for files without an xattr: strong\n"
+"                           (default), eventual, read-your-writes, causal\n"
+"    sync=BOOL              local backend: fsync every publish (default\n"
+"                           true)\n"
+"    timeout=SECONDS        kernel entry/attribute cache time where this\n"
+"                           daemon is the only writer (default 86400)\n"
+"    weak_timeout=SECONDS   cache time for non-strong files on shared\n"
+"                           backends (default 1; strong files: 0)\n"
+"    page_cache             local backend: readers use the kernel page cache\n"
+"                           when nobody wrote the file within quiet= seconds\n"
+"                           (the default); writers always use direct I/O\n"
+"    no_page_cache          every open file uses direct I/O\n"
+"    quiet=SECONDS          see page_cache (default 2)\n"
+"    writeback              kernel writeback cache (local backend only)\n"
+"    no_writeback           no kernel writeback cache (the default)\n"
+"    NAME=VALUE             any other option goes to the backend\n"
+"                           (endpoints=, prefix=, cache_size=, ...: see\n"
+"                           README.md); one it does not know is an error\n"
+"\n"
+"Extended attributes: user.kvfs.consistency (file, directory),\n"
+"user.kvfs.consistency.effective (read-only), user.kvfs.causal-token and\n"
+"user.kvfs.stats (mount root). See docs/daemon.md.\n"
+"\n", prog);
+}
+
+/* A message line and failure, for everything before the mount. */
+static int fail(const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "kvfs: ");
+	fprintf(stderr, fmt, a, b);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int copy_options(const struct kvfs_options *src,
+			struct kvfs_options **out)
+{
+	const char *name, *value;
+	int rc = kvfs_options_new(out);
+
+	for (size_t i = 0; rc == 0 && kvfs_options_at(src, i, &name, &value);
+	     i++)
+		rc = kvfs_options_set(*out, name, value);
+	return rc;
+}
+
+/* Open the store with opts and check that every option was taken. */
+static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
+{
+	int rc = kvfs_store_open(opts, out);
+
+	if (rc)
+		return fail("%s", kvfs_error_message(), NULL);
+	kvfs_options_take(opts, "consistency");
+	rc = kvfs_options_check_all_taken(opts);
+	if (rc) {
+		kvfs_store_close(*out);
+		*out = NULL;
+		return fail("%s", kvfs_error_message(), NULL);
+	}
+	return 0;
+}
+
+static int check_mountpoint(const char *mnt)
+{
+	struct stat st;
+
+	if (stat(mnt, &st))
+		return fail("mount point '%s': %s", mnt, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail("mount point '%s': %s", mnt, strerror(ENOTDIR));
+	if (access(mnt, R_OK | X_OK))
+		return fail("mount point '%s': %s", mnt, strerror(errno));
+	return 0;
+}
+
+/* Give the mount a readable source and type in /proc/mounts. */
+static void add_names(struct fuse_args *args, const struct kvfs_options *kv)
+{
+	const char *root = kvfs_options_peek(kv, "root");
+	char *arg;
+	bool has_fsname = false;
+
+	for (int i = 0; i < args->argc; i++)
+		if (strstr(args->argv[i], "fsname="))
+			has_fsname = true;
+	if (!has_fsname && root && !strchr(root, ',') && !strchr(root, '\\') &&
+	    asprintf(&arg, "-ofsname=%s", root) >= 0) {
+		fuse_opt_add_arg(args, arg);
+		free(arg);
+	} else if (!has_fsname) {
+		fuse_opt_add_arg(args, "-ofsname=kvfs");
+	}
+	fuse_opt_add_arg(args, "-osubtype=kvfs");
+}
+
+/* Free what open handles still hold when the session ends. */
+static void drop_handles(struct fs_inode *inode, void *ctx)
+{
+	struct fs *fs = ctx;
+
+	while (inode->handles) {
+		struct fs_handle *h = inode->handles;
+
+		inode->handles = h->next;
+		if (h->writer)
+			kvfs_writer_abort(h->writer);
+		kvfs_reader_close(h->reader);
+		free(h);
+	}
+	(void)fs;
+}
+
+static int run(struct fs *fs, struct fuse_args *args,
+	       struct fuse_cmdline_opts *opts, struct fuse_conn_info_opts *copts,
+	       struct kvfs_options *kv)
+{
+	struct fuse_loop_config *lcfg = NULL;
+	struct kvfs_options *again = NULL;
+	int ret = 1;
+
+	fs->se = fuse_session_new(args, &kvfs_fs_ops, sizeof(kvfs_fs_ops), fs);
+	if (!fs->se)
+		return 1;
+	fs->conn_opts = copts;
+	if (fuse_set_signal_handlers(fs->se))
+		goto out_destroy;
+	if (fuse_session_mount(fs->se, opts->mountpoint))
+		goto out_signals;
+	if (!opts->foreground) {
+		/* Backend threads would not survive the fork: open the store
+		 * again in the daemon. */
+		kvfs_store_close(fs->store);
+		fs->store = NULL;
+		if (copy_options(kv, &again) == 0)
+			kvfs_store_open(again, &fs->store);
+		kvfs_options_free(again);
+		fuse_daemonize(0);
+		if (!fs->store) {
+			fuse_log(FUSE_LOG_ERR, "kvfs: reopening the store: %s\n",
+				 kvfs_error_message());
+			goto out_unmount;
+		}
+	}
+	if (kvfs_fs_notify_start(fs))
+		goto out_unmount;
+	if (opts->singlethread) {
+		ret = fuse_session_loop(fs->se);
+	} else {
+		lcfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(lcfg, (unsigned int)opts->clone_fd);
+		if (opts->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(lcfg,
+						       opts->max_idle_threads);
+		if (opts->max_threads > 0 && opts->max_threads <= 100000)
+			fuse_loop_cfg_set_max_threads(lcfg, opts->max_threads);
+		ret = fuse_session_loop_mt(fs->se, lcfg);
+		fuse_loop_cfg_destroy(lcfg);
+	}
+	ret = ret ? 1 : 0;
+out_unmount:
+	fuse_session_unmount(fs->se);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_destroy:
+	kvfs_fs_inode_each(fs, drop_handles, fs);
+	kvfs_store_close(fs->store);
+	fs->store = NULL;
+	kvfs_fs_notify_stop(fs);
+	fuse_session_destroy(fs->se);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct daemon_opts d = {
+		.cfg = { .timeout = 86400.0, .weak_timeout = 1.0,
+			 .page_cache = 1, .quiet = 2.0 },
+	};
+	struct fuse_cmdline_opts opts = { 0 };
+	struct fuse_conn_info_opts *copts = NULL;
+	struct fs fs = { 0 };
+	const char *text, *backend;
+	int ret = 1;
+
+	umask(0); /* modes arrive masked by the kernel already */
+	if (kvfs_options_new(&d.kv))
+		return 1;
+	if (fuse_opt_parse(&args, &d, daemon_opt_spec, opt_proc) == -1)
+		goto out_free;
+	copts = fuse_parse_conn_info_opts(&args);
+	if (!copts || fuse_parse_cmdline(&args, &opts) != 0)
+		goto out_free;
+	if (opts.show_help) {
+		usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_free;
+	}
+	if (opts.show_version) {
+		printf("kvfs version %s\n", KVFS_VERSION_STRING);
+		printf("FUSE library version %s\n", fuse_pkgversion());
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_free;
+	}
+	if (!opts.mountpoint) {
+		ret = fail("no mount point given (usage: kvfs MOUNTPOINT -o "
+			   "root=DIR; kvfs --help)%s%s", "", "");
+		goto out_free;
+	}
+	fs.mount_level = KVFS_CONSISTENCY_DEFAULT;
+	text = kvfs_options_peek(d.kv, "consistency");
+	if (text && kvfs_consistency_parse(text, &fs.mount_level)) {
+		ret = fail("consistency=%s: %s", text, kvfs_error_message());
+		goto out_free;
+	}
+	backend = kvfs_options_peek(d.kv, "backend");
+	if ((!backend || !strcmp(backend, "local")) &&
+	    !kvfs_options_peek(d.kv, "root")) {
+		ret = fail("missing option root=DIR: the directory where the "
+			   "local backend keeps the keys%s%s", "", "");
+		goto out_free;
+	}
+	if (d.cfg.timeout < 0 || d.cfg.weak_timeout < 0) {
+		ret = fail("timeouts must not be negative%s%s", "", "");
+		goto out_free;
+	}
+	{
+		struct kvfs_options *first = NULL;
+
+		if (copy_options(d.kv, &first) || open_store(first, &fs.store)) {
+			kvfs_options_free(first);
+			goto out_free;
+		}
+		kvfs_options_free(first);
+	}
+	if (check_mountpoint(opts.mountpoint))
+		goto out_close;
+	fs.exclusive = !strcmp(kvfs_store_backend_name(fs.store), "local");
+	fs.debug = opts.debug;
+	fs.uid = getuid();
+	fs.gid = getgid();
+	if (kvfs_fs_table_init(&fs))
+		goto out_close;
+	add_names(&args, d.kv);
+	ret = run(&fs, &args, &opts, copts, d.kv);
+	kvfs_fs_table_destroy(&fs);
+	goto out_free;
+
+out_close:
+	kvfs_store_close(fs.store);
+out_free:
+	free(opts.mountpoint);
+	free(copts);
+	free(d.last_kv);
+	kvfs_options_free(d.kv);
+	fuse_opt_free_args(&args);
+	return ret;
+}

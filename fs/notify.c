@@ -1,0 +1,259 @@
+/*
+ * notify.c - telling the kernel to drop what it cached: a queue served by
+ * one thread. Backends report keys that changed elsewhere (KVFS_CTL_WATCH,
+ * from any thread); publishes that raced with another writer report their
+ * inode. The thread resolves keys to node ids under the table lock, drops
+ * the lock, and only then calls fuse_lowlevel_notify_inval_*, so it never
+ * holds a lock that a FUSE operation may be waiting for.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvfs_fs.h"
+
+struct notify_item {
+	struct notify_item *next;
+	fuse_ino_t ino;  /* an inode, or 0 */
+	bool pages;      /* with ino: its pages too, not only attributes */
+	char *key;       /* a changed key, or NULL */
+	bool all;        /* everything known */
+	uint64_t seq;
+};
+
+struct fs_notify {
+	pthread_mutex_t lock;   /* guards every field below; taken alone */
+	pthread_cond_t wake;    /* items queued or stop */
+	pthread_cond_t done_cv; /* done advanced */
+	struct notify_item *head, *tail;
+	uint64_t queued, done;
+	bool stop;
+	pthread_t thread;
+	struct kvfs_watch watch;
+	struct fs *fs;
+};
+
+/* Attributes and every cached page of ino. A node id the kernel has
+ * forgotten meanwhile gives ENOENT, which is fine. */
+static void inval_inode(struct fs *fs, fuse_ino_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
+struct collect {
+	fuse_ino_t *inos;
+	size_t count, cap;
+};
+
+static void collect_known(struct fs_inode *inode, void *ctx)
+{
+	struct collect *c = ctx;
+
+	if (inode->nlookup == 0)
+		return;
+	if (c->count == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		fuse_ino_t *grown = realloc(c->inos, cap * sizeof(*grown));
+
+		if (!grown)
+			return;
+		c->inos = grown;
+		c->cap = cap;
+	}
+	c->inos[c->count++] = inode->ino;
+}
+
+static void suspect(struct fs_inode *inode)
+{
+	pthread_mutex_lock(&inode->lock);
+	inode->cache_suspect = true;
+	pthread_mutex_unlock(&inode->lock);
+}
+
+static void inval_all(struct fs *fs)
+{
+	struct collect c = { 0 };
+
+	kvfs_fs_inode_each(fs, collect_known, &c);
+	for (size_t i = 0; i < c.count; i++)
+		inval_inode(fs, c.inos[i]);
+	free(c.inos);
+}
+
+/* A key changed elsewhere: its inode, and its entry in the parent. */
+static void inval_key(struct fs *fs, const char *key)
+{
+	char parent_key[KVFS_KEY_MAX + 1];
+	const char *slash = strrchr(key, '/');
+	const char *name = slash ? slash + 1 : key;
+	size_t plen = slash ? (size_t)(slash - key) : 0;
+	struct fs_inode *inode, *parent;
+
+	inode = kvfs_fs_inode_by_key(fs, key);
+	if (inode) {
+		suspect(inode);
+		inval_inode(fs, inode->ino);
+		kvfs_fs_inode_put(fs, inode);
+	}
+	if (plen > KVFS_KEY_MAX)
+		return;
+	memcpy(parent_key, key, plen);
+	parent_key[plen] = '\0';
+	parent = kvfs_fs_inode_by_key(fs, parent_key);
+	if (parent) {
+		fuse_lowlevel_notify_inval_entry(fs->se, parent->ino, name,
+						 strlen(name));
+		inval_inode(fs, parent->ino);
+		kvfs_fs_inode_put(fs, parent);
+	}
+}
+
+static void *notify_main(void *arg)
+{
+	struct fs_notify *n = arg;
+	struct fs *fs = n->fs;
+
+	pthread_mutex_lock(&n->lock);
+	for (;;) {
+		struct notify_item *it;
+
+		while (!n->head && !n->stop)
+			pthread_cond_wait(&n->wake, &n->lock);
+		if (!n->head)
+			break;
+		it = n->head;
+		n->head = it->next;
+		if (!n->head)
+			n->tail = NULL;
+		pthread_mutex_unlock(&n->lock);
+
+		if (it->all)
+			inval_all(fs);
+		else if (it->key)
+			inval_key(fs, it->key);
+		else if (it->pages)
+			inval_inode(fs, it->ino);
+		else
+			fuse_lowlevel_notify_inval_inode(fs->se, it->ino, -1, 0);
+
+		pthread_mutex_lock(&n->lock);
+		n->done = it->seq;
+		pthread_cond_broadcast(&n->done_cv);
+		free(it->key);
+		free(it);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return NULL;
+}
+
+/* Queue an item; returns its sequence number, 0 when not queued. */
+static uint64_t enqueue(struct fs_notify *n, struct notify_item *it)
+{
+	uint64_t seq = 0;
+
+	pthread_mutex_lock(&n->lock);
+	if (!n->stop) {
+		it->seq = seq = ++n->queued;
+		if (n->tail)
+			n->tail->next = it;
+		else
+			n->head = it;
+		n->tail = it;
+		pthread_cond_signal(&n->wake);
+		it = NULL;
+	}
+	pthread_mutex_unlock(&n->lock);
+	if (it) {
+		free(it->key);
+		free(it);
+	}
+	return seq;
+}
+
+/* The backend's watch callback: any thread, must not call the backend. */
+static void watch_changed(void *ctx, const char *key)
+{
+	struct fs_notify *n = ctx;
+	struct notify_item *it = calloc(1, sizeof(*it));
+
+	if (!it)
+		return;
+	if (key) {
+		it->key = strdup(key);
+		if (!it->key) {
+			free(it);
+			return;
+		}
+	} else {
+		it->all = true;
+	}
+	/* Levels may come from xattrs that changed with the key. */
+	kvfs_fs_level_changed(n->fs, NULL);
+	enqueue(n, it);
+}
+
+void kvfs_fs_notify_inode(struct fs *fs, fuse_ino_t ino, bool pages,
+			  bool wait)
+{
+	struct fs_notify *n = fs->notify;
+	struct notify_item *it;
+	uint64_t seq;
+
+	if (!n)
+		return;
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->ino = ino;
+	it->pages = pages;
+	seq = enqueue(n, it);
+	if (!wait || !seq)
+		return;
+	pthread_mutex_lock(&n->lock);
+	while (n->done < seq && !n->stop)
+		pthread_cond_wait(&n->done_cv, &n->lock);
+	pthread_mutex_unlock(&n->lock);
+}
+
+int kvfs_fs_notify_start(struct fs *fs)
+{
+	struct fs_notify *n = calloc(1, sizeof(*n));
+	int rc;
+
+	if (!n)
+		return -1;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->wake, NULL);
+	pthread_cond_init(&n->done_cv, NULL);
+	n->fs = fs;
+	n->watch.changed = watch_changed;
+	n->watch.ctx = n;
+	if (pthread_create(&n->thread, NULL, notify_main, n)) {
+		free(n);
+		return -1;
+	}
+	fs->notify = n;
+	rc = kvfs_store_control(fs->store, KVFS_CTL_WATCH, &n->watch);
+	if (rc && rc != KVFS_ENOTSUPPORTED)
+		kvfs_fs_errno(fs, rc, "watching for changes");
+	return 0;
+}
+
+void kvfs_fs_notify_stop(struct fs *fs)
+{
+	struct fs_notify *n = fs->notify;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->stop = true;
+	pthread_cond_broadcast(&n->wake);
+	pthread_cond_broadcast(&n->done_cv);
+	pthread_mutex_unlock(&n->lock);
+	pthread_join(n->thread, NULL);
+	fs->notify = NULL;
+	pthread_mutex_destroy(&n->lock);
+	pthread_cond_destroy(&n->wake);
+	pthread_cond_destroy(&n->done_cv);
+	free(n);
+}

@@ -1,0 +1,736 @@
+/*
+ * ops.c - the namespace operations of the daemon: lookup, forget,
+ * getattr/setattr, mkdir, rmdir, unlink, rename, directory listing,
+ * statfs, and the refusals for what a key-value store cannot mean (hard
+ * links, symlinks, device nodes). File I/O is in file.c, xattrs in xattr.c.
+ * Every operation replies once, at its end, with a positive errno or data.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "kvfs_fs.h"
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
+{
+	if (fs->exclusive)
+		return fs->cfg.timeout;
+	if (kvfs_fs_level(fs, inode) == KVFS_STRONG)
+		return 0.0;
+	return fs->cfg.weak_timeout;
+}
+
+static void fill_stat(struct fs *fs, struct fs_inode *inode,
+		      const struct kvfs_stat *ks, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = inode->ino;
+	if (ks->kind == KVFS_KIND_DIR) {
+		st->st_mode = S_IFDIR | (ks->mode ? ks->mode : 0755);
+		st->st_nlink = 2;
+	} else {
+		st->st_mode = S_IFREG | (ks->mode ? ks->mode : 0644);
+		st->st_nlink = 1;
+	}
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)ks->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((ks->size + 511) / 512);
+	st->st_mtim = ks->mtime;
+	st->st_ctim = ks->mtime;
+	st->st_atim = ks->mtime;
+}
+
+int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
+		       struct fuse_file_info *fi, struct stat *st)
+{
+	struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
+	char key[KVFS_KEY_MAX + 1];
+	struct kvfs_stat ks = { 0 };
+	uint64_t hsize = 0;
+	bool unlinked, own = false;
+	int rc;
+
+	pthread_mutex_lock(&fs->table_lock);
+	unlinked = inode->unlinked;
+	pthread_mutex_unlock(&fs->table_lock);
+	if (h && !inode->is_dir) {
+		pthread_mutex_lock(&inode->lock);
+		own = kvfs_fs_handle_size(h, &hsize);
+		pthread_mutex_unlock(&inode->lock);
+	}
+	if (unlinked) {
+		/* Only open handles still know this object. */
+		ks.kind = inode->is_dir ? KVFS_KIND_DIR : KVFS_KIND_FILE;
+		clock_gettime(CLOCK_REALTIME, &ks.mtime);
+		ks.size = hsize;
+		fill_stat(fs, inode, &ks, st);
+		st->st_nlink = 0;
+		return 0;
+	}
+	rc = kvfs_fs_key(fs, inode, NULL, key);
+	if (rc)
+		return rc;
+	rc = kvfs_store_stat(fs->store, key, kvfs_fs_level(fs, inode), &ks);
+	if (rc)
+		return kvfs_fs_errno(fs, rc, key);
+	pthread_mutex_lock(&inode->lock);
+	if (own && hsize != ks.size) {
+		/* This open file's view (close-to-open); the kernel keeps one
+		 * size per inode, so others must fetch theirs again. */
+		ks.size = hsize;
+		inode->size_suspect = true;
+	}
+	if (own && h->writer)
+		clock_gettime(CLOCK_REALTIME, &ks.mtime);
+	if (inode->has_mtime_override)
+		ks.mtime = inode->mtime_override;
+	pthread_mutex_unlock(&inode->lock);
+	fill_stat(fs, inode, &ks, st);
+	return 0;
+}
+
+int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
+		      const char *name, struct fuse_entry_param *e)
+{
+	char key[KVFS_KEY_MAX + 1];
+	struct kvfs_stat ks;
+	struct fs_inode *inode;
+	enum kvfs_consistency level;
+	uint64_t gen = kvfs_fs_level_gen(fs);
+	int rc;
+
+	rc = kvfs_key_check_name(name);
+	if (rc)
+		return kvfs_fs_errno(fs, rc, name);
+	rc = kvfs_fs_key(fs, parent, name, key);
+	if (rc)
+		return rc;
+	inode = kvfs_fs_inode_find(fs, parent, name);
+	if (inode) {
+		level = kvfs_fs_level(fs, inode);
+		kvfs_fs_inode_put(fs, inode);
+	} else {
+		level = kvfs_fs_level_of_name(fs, parent, name);
+	}
+	rc = kvfs_store_stat(fs->store, key, level, &ks);
+	if (rc)
+		return kvfs_fs_errno(fs, rc, key);
+	inode = kvfs_fs_inode_get(fs, parent, name, ks.kind == KVFS_KIND_DIR);
+	if (!inode)
+		return ENOMEM;
+	kvfs_fs_level_prime(fs, inode, level, gen);
+	memset(e, 0, sizeof(*e));
+	e->ino = inode->ino;
+	fill_stat(fs, inode, &ks, &e->attr);
+	e->attr_timeout = e->entry_timeout = kvfs_fs_timeout(fs, inode);
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	int err = kvfs_fs_do_lookup(fs, kvfs_fs_inode(fs, parent), name, &e);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_inode_forget(fs, kvfs_fs_inode(fs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	struct fs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		kvfs_fs_inode_forget(fs, kvfs_fs_inode(fs, forgets[i].ino),
+				     forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
+	struct stat st;
+	int err = kvfs_fs_getattr_of(fs, inode, fi, &st);
+
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
+}
+
+/* utimens: set the stored mtime; while the file is open for writing,
+ * remember it so that a later publish keeps it (cp -p sets times before
+ * it closes the copy). */
+static int set_mtime(struct fs *fs, struct fs_inode *inode, const char *key,
+		     enum kvfs_consistency level, const struct timespec *t)
+{
+	bool writing = false;
+	int rc;
+
+	pthread_mutex_lock(&inode->lock);
+	for (struct fs_handle *h = inode->handles; h; h = h->next)
+		if ((h->flags & O_ACCMODE) != O_RDONLY)
+			writing = true;
+	if (writing) {
+		inode->has_mtime_override = true;
+		inode->mtime_override = *t;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	rc = kvfs_store_set_attr(fs->store, key, KVFS_ATTR_MTIME, 0, t, level);
+	return kvfs_fs_errno(fs, rc, key);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
+	char key[KVFS_KEY_MAX + 1];
+	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
+	struct stat st;
+	int err;
+
+	err = kvfs_fs_key(fs, inode, NULL, key);
+	if (err)
+		goto out;
+	/* Owners are not stored: accept only what changes nothing. */
+	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != fs->uid) ||
+	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != fs->gid)) {
+		err = EPERM;
+		goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store, key,
+				KVFS_ATTR_MODE, attr->st_mode & 07777, NULL,
+				level), key);
+		if (err)
+			goto out;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		err = kvfs_fs_truncate(fs, inode, fi, (uint64_t)attr->st_size);
+		if (err)
+			goto out;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		struct timespec t = attr->st_mtim;
+
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			clock_gettime(CLOCK_REALTIME, &t);
+		err = set_mtime(fs, inode, key, level, &t);
+		if (err)
+			goto out;
+	}
+	err = kvfs_fs_getattr_of(fs, inode, fi, &st);
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		     mode_t mode)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
+	char key[KVFS_KEY_MAX + 1];
+	struct fuse_entry_param e;
+	int err;
+
+	err = kvfs_fs_errno(fs, kvfs_key_check_name(name), name);
+	if (!err)
+		err = kvfs_fs_key(fs, parent, name, key);
+	if (!err)
+		err = kvfs_fs_errno(fs, kvfs_store_mkdir(fs->store, key,
+				mode & 07777,
+				kvfs_fs_level_new_child(fs, parent, name)), key);
+	if (!err)
+		err = kvfs_fs_do_lookup(fs, parent, name, &e);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/* Level of parent/name for an operation on it: from its inode when the
+ * kernel looked it up, else from the store. Holds *inode if found. */
+static enum kvfs_consistency level_of_child(struct fs *fs,
+					    struct fs_inode *parent,
+					    const char *name,
+					    struct fs_inode **inode)
+{
+	*inode = kvfs_fs_inode_find(fs, parent, name);
+	if (*inode)
+		return kvfs_fs_level(fs, *inode);
+	return kvfs_fs_level_of_name(fs, parent, name);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent_ino,
+			 const char *name, bool dir)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino), *victim;
+	char key[KVFS_KEY_MAX + 1];
+	enum kvfs_consistency level;
+	int err, rc;
+
+	err = kvfs_fs_key(fs, parent, name, key);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	level = level_of_child(fs, parent, name, &victim);
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	if (dir)
+		rc = kvfs_store_rmdir(fs->store, key, level);
+	else
+		rc = kvfs_store_delete(fs->store, key, level);
+	err = kvfs_fs_errno(fs, rc, key);
+	if (!err && victim)
+		kvfs_fs_inode_unhash(fs, victim);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	kvfs_fs_inode_put(fs, victim);
+	fuse_reply_err(req, err);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, false);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, true);
+}
+
+struct dirty_scan {
+	struct fs_inode *dir;
+	struct fs_inode **found;
+	size_t count, cap;
+};
+
+static void collect_dirty(struct fs_inode *inode, void *ctx)
+{
+	struct dirty_scan *s = ctx;
+
+	if (!__atomic_load_n(&inode->dirty, __ATOMIC_ACQUIRE) ||
+	    !kvfs_fs_inode_is_below(inode, s->dir))
+		return;
+	if (s->count == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct fs_inode **grown =
+			realloc(s->found, cap * sizeof(*grown));
+
+		if (!grown)
+			return;
+		s->found = grown;
+		s->cap = cap;
+	}
+	inode->refs++; /* table_lock is held by kvfs_fs_inode_each */
+	s->found[s->count++] = inode;
+}
+
+/* Publish what open handles below `src` have written, so that no writer
+ * is left bound to a key that the rename retires. Caller holds ns_lock
+ * exclusively. */
+static int commit_below(struct fs *fs, struct fs_inode *src)
+{
+	struct dirty_scan s = { .dir = src };
+	int err = 0;
+
+	if (!__atomic_load_n(&fs->dirty_total, __ATOMIC_ACQUIRE))
+		return 0;
+	kvfs_fs_inode_each(fs, collect_dirty, &s);
+	for (size_t i = 0; i < s.count; i++) {
+		pthread_mutex_lock(&s.found[i]->lock);
+		if (!err)
+			err = kvfs_fs_commit_inode(fs, s.found[i]);
+		pthread_mutex_unlock(&s.found[i]->lock);
+		kvfs_fs_inode_put(fs, s.found[i]);
+	}
+	free(s.found);
+	return err;
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		      fuse_ino_t newparent_ino, const char *newname,
+		      unsigned int flags)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
+	struct fs_inode *newparent = kvfs_fs_inode(fs, newparent_ino);
+	struct fs_inode *src = NULL, *dst = NULL;
+	char from[KVFS_KEY_MAX + 1], to[KVFS_KEY_MAX + 1];
+	enum kvfs_consistency level;
+	int err;
+
+	/* RENAME_EXCHANGE cannot be atomic on a key-value store. */
+	if (flags & ~(unsigned int)RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	err = kvfs_fs_errno(fs, kvfs_key_check_name(newname), newname);
+	if (!err)
+		err = kvfs_fs_key(fs, parent, name, from);
+	if (!err)
+		err = kvfs_fs_key(fs, newparent, newname, to);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	level = level_of_child(fs, parent, name, &src);
+	dst = kvfs_fs_inode_find(fs, newparent, newname);
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	if (src)
+		err = commit_below(fs, src);
+	if (!err)
+		err = kvfs_fs_errno(fs, kvfs_store_rename(fs->store, from, to,
+				(flags & RENAME_NOREPLACE) ?
+				KVFS_RENAME_NOREPLACE : 0, level), from);
+	if (!err) {
+		if (dst && dst != src)
+			kvfs_fs_inode_unhash(fs, dst);
+		if (src)
+			err = kvfs_fs_inode_move(fs, src, newparent, newname);
+		kvfs_fs_level_changed(fs, src);
+	}
+	pthread_rwlock_unlock(&fs->ns_lock);
+	kvfs_fs_inode_put(fs, src);
+	kvfs_fs_inode_put(fs, dst);
+	fuse_reply_err(req, err);
+}
+
+/* What a key-value store cannot mean. */
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	fuse_reply_err(req, EINVAL);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
+	char key[KVFS_KEY_MAX + 1];
+	struct fuse_entry_param e;
+	struct kvfs_stat ks;
+	enum kvfs_consistency level;
+	int err;
+
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	err = kvfs_fs_errno(fs, kvfs_key_check_name(name), name);
+	if (!err)
+		err = kvfs_fs_key(fs, parent, name, key);
+	if (err)
+		goto out;
+	level = kvfs_fs_level_new_child(fs, parent, name);
+	if (kvfs_store_stat(fs->store, key, level, &ks) == 0) {
+		err = EEXIST;
+		goto out;
+	}
+	err = kvfs_fs_errno(fs, kvfs_store_put(fs->store, key, "", 0, level),
+			    key);
+	if (!err && (mode & 07777) != 0644)
+		err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store, key,
+				KVFS_ATTR_MODE, mode & 07777, NULL, level), key);
+	if (!err)
+		err = kvfs_fs_do_lookup(fs, parent, name, &e);
+out:
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct kvfs_space sp = { 0 };
+	struct statvfs sv;
+	int rc = kvfs_store_space(fs->store, &sp);
+
+	memset(&sv, 0, sizeof(sv));
+	if (rc && rc != KVFS_ENOTSUPPORTED) {
+		fuse_reply_err(req, kvfs_fs_errno(fs, rc, "statfs"));
+		return;
+	}
+	sv.f_bsize = sv.f_frsize = sp.block_size ? sp.block_size : 4096;
+	sv.f_blocks = sp.blocks;
+	sv.f_bfree = sv.f_bavail = sp.blocks_free;
+	sv.f_files = sp.files;
+	sv.f_ffree = sv.f_favail = sp.files_free;
+	sv.f_namemax = KVFS_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ------------------------------------------------------------ listing */
+
+/* An open directory: the listing taken at opendir. */
+struct fs_dir {
+	struct kvfs_dirent *ents;
+	size_t count, cap;
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
+	char key[KVFS_KEY_MAX + 1];
+	struct kvfs_lister *lister = NULL;
+	struct fs_dir *d = calloc(1, sizeof(*d));
+	int err, rc;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	err = kvfs_fs_key(fs, inode, NULL, key);
+	if (err)
+		goto out_free;
+	rc = kvfs_store_list(fs->store, key, kvfs_fs_level(fs, inode),
+			     &lister);
+	err = kvfs_fs_errno(fs, rc, key);
+	if (err)
+		goto out_free;
+	for (;;) {
+		if (d->count == d->cap) {
+			size_t cap = d->cap ? d->cap * 2 : 64;
+			struct kvfs_dirent *grown =
+				realloc(d->ents, cap * sizeof(*grown));
+
+			if (!grown) {
+				err = ENOMEM;
+				goto out_close;
+			}
+			d->ents = grown;
+			d->cap = cap;
+		}
+		rc = kvfs_lister_next(lister, &d->ents[d->count]);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			err = kvfs_fs_errno(fs, rc, key);
+			goto out_close;
+		}
+		d->count++;
+	}
+	kvfs_lister_close(lister);
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = fs->exclusive;
+	fi->keep_cache = fs->exclusive;
+	fuse_reply_open(req, fi);
+	return;
+
+out_close:
+	kvfs_lister_close(lister);
+out_free:
+	free(d->ents);
+	free(d);
+	fuse_reply_err(req, err);
+}
+
+/* d_ino of a plain readdir entry: the node id when the kernel knows the
+ * child, else any stable non-zero number (0 would hide the entry). */
+static ino_t entry_ino(struct fs *fs, struct fs_inode *dir, const char *name)
+{
+	struct fs_inode *child = kvfs_fs_inode_find(fs, dir, name);
+	uint64_t h = 1469598103934665603ull;
+
+	if (child) {
+		h = child->ino;
+		kvfs_fs_inode_put(fs, child);
+		return (ino_t)h;
+	}
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (ino_t)(h | 1);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p = buf;
+	size_t left = size;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->count + 2; i++) {
+		struct fuse_entry_param e;
+		const char *name;
+		size_t n;
+
+		memset(&e, 0, sizeof(e));
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+			e.attr.st_mode = S_IFDIR;
+		} else {
+			name = d->ents[i - 2].name;
+			e.attr.st_mode =
+				d->ents[i - 2].kind == KVFS_KIND_DIR ? S_IFDIR
+								     : S_IFREG;
+			if (!plus)
+				e.attr.st_ino = entry_ino(fs, inode, name);
+		}
+		if (!plus) {
+			n = fuse_add_direntry(req, p, left, name, &e.attr,
+					      (off_t)i + 1);
+			if (n > left)
+				break;
+		} else {
+			/* Measure first: a lookup is counted only for an
+			 * entry that fits. */
+			if (fuse_add_direntry_plus(req, NULL, 0, name, &e,
+						   0) > left)
+				break;
+			if (i >= 2 && kvfs_fs_do_lookup(fs, inode, name, &e))
+				continue; /* vanished since opendir */
+			n = fuse_add_direntry_plus(req, p, left, name, &e,
+						   (off_t)i + 1);
+		}
+		p += n;
+		left -= n;
+	}
+	fuse_reply_buf(req, buf, size - left);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+
+	free(d->ents);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0); /* directory changes are published at once */
+}
+
+/* ------------------------------------------------------------ session */
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+
+	/* O_TRUNC must reach open: the truncating setattr the kernel sends
+	 * otherwise carries no file handle, so it could not be kept private
+	 * to the handle until close. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
+	/* Writeback caching lets the kernel own sizes and times; only
+	 * where this daemon is the store's only writer. */
+	if (fs->exclusive && fs->cfg.writeback && !fs->cfg.no_writeback &&
+	    (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Pages are kept or dropped at open by kvfs (keep_cache), never
+	 * on a changed mtime the kernel happens to notice. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	conn->max_write = 1u << 20;
+	conn->max_readahead = 1u << 20;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	if (fs->conn_opts)
+		fuse_apply_conn_info_opts(fs->conn_opts, conn);
+}
+
+const struct fuse_lowlevel_ops kvfs_fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = kvfs_fs_open,
+	.read = kvfs_fs_read,
+	.write = kvfs_fs_write,
+	.flush = kvfs_fs_flush,
+	.release = kvfs_fs_release,
+	.fsync = kvfs_fs_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = kvfs_fs_setxattr,
+	.getxattr = kvfs_fs_getxattr,
+	.listxattr = kvfs_fs_listxattr,
+	.removexattr = kvfs_fs_removexattr,
+	.create = kvfs_fs_create,
+};

@@ -1,0 +1,963 @@
+/*
+ * etcd.c - the etcd backend: options and opening, the four consistency
+ * levels made from etcd revisions, the eventual journal in front of the
+ * cluster, last-seen copies for reads while no member answers, the watch
+ * thread, and the controls (causal tokens, stats, drain).
+ *
+ * Levels (docs/etcd.md has the full table):
+ *   strong            writes: one committed transaction; reads:
+ *                     linearizable (serializable=false)
+ *   eventual          writes: the local journal; reads: the journal, then
+ *                     a serializable read of the preferred member, then a
+ *                     last-seen copy when no member answers
+ *   read-your-writes  writes as strong; reads: the journal, then a
+ *                     serializable read accepted when its header revision
+ *                     is at least this mount's latest write, else
+ *                     linearizable
+ *   causal            as read-your-writes with the floor raised by every
+ *                     revision seen and by imported tokens
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "etcd_internal.h"
+
+#define SEEN_SLOTS 256
+#define SEEN_MAX_VALUE (16u << 10)
+
+struct etcd_seen {
+	char *key;
+	void *data;
+	size_t len;
+};
+
+static struct etcd *etcd_of(struct kvfs_backend *b)
+{
+	return (struct etcd *)b;
+}
+
+static void raise_to(atomic_uint_least64_t *v, uint64_t rev)
+{
+	uint64_t seen = atomic_load(v);
+
+	while (rev > seen && !atomic_compare_exchange_weak(v, &seen, rev))
+		;
+}
+
+void etcd_saw_write(struct etcd *e, uint64_t rev)
+{
+	raise_to(&e->write_rev, rev);
+	raise_to(&e->causal_floor, rev);
+}
+
+void etcd_saw_read(struct etcd *e, uint64_t rev)
+{
+	raise_to(&e->causal_floor, rev);
+}
+
+/* ------------------------------------------------------------- levels */
+
+static void set_serializable(json_t *ranges, bool on)
+{
+	size_t i;
+	json_t *op;
+
+	json_array_foreach(ranges, i, op)
+		json_object_set_new(json_object_get(op, "request_range"),
+				    "serializable", json_boolean(on));
+}
+
+static int call_read(struct etcd *e, json_t *ranges, bool serializable,
+		     json_t **resp)
+{
+	json_t *req;
+	int rc;
+
+	set_serializable(ranges, serializable);
+	req = json_pack("{s:O}", "success", ranges);
+	if (!req)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	atomic_fetch_add(serializable ? &e->n_serializable
+				      : &e->n_linearizable, 1);
+	rc = etcd_call(e, "/v3/kv/txn", req,
+		       serializable ? ETCD_CALL_PREFERRED : 0, resp);
+	json_decref(req);
+	if ((rc == KVFS_ETIMEDOUT) && !serializable)
+		atomic_store(&e->quorum_fail_ms, etcd_now_ms());
+	return rc;
+}
+
+int etcd_read_txn(struct etcd *e, enum kvfs_consistency level,
+		  json_t *ranges, json_t **resp)
+{
+	uint64_t floor = 0, rev;
+	int rc;
+
+	switch (level) {
+	case KVFS_EVENTUAL:
+		break;
+	case KVFS_READ_YOUR_WRITES:
+		floor = atomic_load(&e->write_rev);
+		break;
+	case KVFS_CAUSAL:
+		floor = atomic_load(&e->causal_floor);
+		if (atomic_load(&e->write_rev) > floor)
+			floor = atomic_load(&e->write_rev);
+		break;
+	case KVFS_STRONG:
+	default:
+		rc = call_read(e, ranges, false, resp);
+		goto out_done;
+	}
+	rc = call_read(e, ranges, true, resp);
+	if (rc == 0 && floor) {
+		rev = etcd_json_u64(json_object_get(*resp, "header"),
+				    "revision");
+		if (rev < floor) {
+			/* The preferred member is behind what this mount
+			 * has seen: ask the leader. */
+			json_decref(*resp);
+			*resp = NULL;
+			atomic_fetch_add(&e->n_fallbacks, 1);
+			rc = call_read(e, ranges, false, resp);
+		}
+	}
+out_done:
+	json_decref(ranges);
+	if (rc == 0)
+		etcd_saw_read(e, etcd_json_u64(json_object_get(*resp, "header"),
+					       "revision"));
+	return rc;
+}
+
+/* ------------------------------------------------- last-seen copies */
+
+static size_t seen_slot(const char *key)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return (size_t)(h % SEEN_SLOTS);
+}
+
+static void seen_store(struct etcd *e, const char *key, const void *data,
+		       size_t len, bool drop)
+{
+	struct etcd_seen *s = &e->seen[seen_slot(key)];
+
+	pthread_mutex_lock(&e->seen_lock);
+	if (drop || len <= SEEN_MAX_VALUE) {
+		char *k = drop ? NULL : strdup(key);
+		void *d = drop ? NULL : malloc(len ? len : 1);
+
+		if (drop || (k && d)) {
+			free(s->key);
+			free(s->data);
+			s->key = k;
+			s->data = d;
+			s->len = len;
+			if (d)
+				memcpy(d, data, len);
+		} else {
+			free(k);
+			free(d);
+		}
+	}
+	pthread_mutex_unlock(&e->seen_lock);
+}
+
+static int seen_lookup(struct etcd *e, const char *key, struct kvfs_buf *out)
+{
+	struct etcd_seen *s = &e->seen[seen_slot(key)];
+	int rc = KVFS_ENOTFOUND;
+
+	pthread_mutex_lock(&e->seen_lock);
+	if (s->key && !strcmp(s->key, key))
+		rc = kvfs_buf_set(out, s->data, s->len);
+	pthread_mutex_unlock(&e->seen_lock);
+	return rc;
+}
+
+static bool unreachable(int rc)
+{
+	return rc == KVFS_ETIMEDOUT || rc == KVFS_EUNAVAILABLE;
+}
+
+/* Wait until this mount's journal reached etcd, so that an operation
+ * that goes straight to etcd comes after every earlier eventual write. */
+static int drain_first(struct etcd *e)
+{
+	if (!e->journal || etcd_journal_empty(e->journal))
+		return 0;
+	return etcd_journal_drain(e->journal, e->timeout_ms);
+}
+
+/* ---------------------------------------------------- value operations */
+
+static int etcd_get(struct kvfs_backend *b, const char *key,
+		    enum kvfs_consistency level, struct kvfs_buf *out)
+{
+	struct etcd *e = etcd_of(b);
+	enum etcd_journal_op op;
+	int rc;
+
+	rc = etcd_journal_lookup(e->journal, key, &op, out, NULL, NULL);
+	if (rc == 0) {
+		atomic_fetch_add(&e->n_local_reads, 1);
+		if (op == ETCD_JOURNAL_DEL)
+			return kvfs_error_set(KVFS_ENOTFOUND, "no key %s "
+					      "(deleted, not yet replicated)",
+					      key);
+		return 0;
+	}
+	if (rc != KVFS_ENOTFOUND)
+		return rc;
+	rc = etcd_op_get(e, key, level, out);
+	if (rc == 0) {
+		seen_store(e, key, out->data, out->len, false);
+	} else if (rc == KVFS_ENOTFOUND &&
+		   etcd_journal_has_under(e->journal, key)) {
+		rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", key);
+	} else if (unreachable(rc) && level == KVFS_EVENTUAL &&
+		   seen_lookup(e, key, out) == 0) {
+		atomic_fetch_add(&e->n_local_reads, 1);
+		rc = 0;
+	}
+	return rc;
+}
+
+static int etcd_put(struct kvfs_backend *b, const char *key,
+		    const void *value, size_t len, enum kvfs_consistency level)
+{
+	struct etcd *e = etcd_of(b);
+	int rc;
+
+	if (len > e->max_value)
+		return kvfs_error_set(KVFS_ETOOLARGE,
+			"value of %s has %zu bytes; this etcd mount takes at "
+			"most %" PRIu64 " (option max_value=)", key, len,
+			e->max_value);
+	seen_store(e, key, NULL, 0, true);
+	if (level == KVFS_EVENTUAL)
+		return etcd_journal_append(e->journal, ETCD_JOURNAL_PUT, key,
+					   value, len);
+	rc = drain_first(e);
+	return rc ? rc : etcd_op_put(e, key, value, len, NULL);
+}
+
+static int etcd_del(struct kvfs_backend *b, const char *key,
+		    enum kvfs_consistency level)
+{
+	struct etcd *e = etcd_of(b);
+	enum etcd_journal_op op;
+	struct kvfs_stat st;
+	int rc;
+
+	seen_store(e, key, NULL, 0, true);
+	if (level != KVFS_EVENTUAL) {
+		rc = drain_first(e);
+		return rc ? rc : etcd_op_delete(e, key);
+	}
+	rc = etcd_journal_lookup(e->journal, key, &op, NULL, NULL, NULL);
+	if (rc == 0 && op == ETCD_JOURNAL_DEL)
+		return kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
+	if (rc == KVFS_ENOTFOUND) {
+		rc = etcd_op_stat(e, key, KVFS_EVENTUAL, &st);
+		if (rc == 0 && st.kind == KVFS_KIND_DIR)
+			return kvfs_error_set(KVFS_EISDIR, "%s is a directory",
+					      key);
+		if (rc && !unreachable(rc))
+			return rc;
+	} else if (rc) {
+		return rc;
+	}
+	return etcd_journal_append(e->journal, ETCD_JOURNAL_DEL, key, NULL, 0);
+}
+
+/* ---------------------------------------------- filesystem operations */
+
+static int etcd_stat(struct kvfs_backend *b, const char *key,
+		     enum kvfs_consistency level, struct kvfs_stat *st)
+{
+	struct etcd *e = etcd_of(b);
+	enum etcd_journal_op op;
+	struct kvfs_stat remote;
+	uint64_t size = 0;
+	struct timespec mtime;
+	int rc;
+
+	rc = key[0] ? etcd_journal_lookup(e->journal, key, &op, NULL, &size,
+					  &mtime)
+		    : KVFS_ENOTFOUND;
+	if (rc == 0) {
+		if (op == ETCD_JOURNAL_DEL)
+			return kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
+		memset(st, 0, sizeof(*st));
+		st->kind = KVFS_KIND_FILE;
+		st->size = size;
+		st->mtime = mtime;
+		if (etcd_op_stat(e, key, KVFS_EVENTUAL, &remote) == 0)
+			st->mode = remote.mode;
+		return 0;
+	}
+	if (rc != KVFS_ENOTFOUND)
+		return rc;
+	rc = etcd_op_stat(e, key, level, st);
+	if (rc == KVFS_ENOTFOUND && etcd_journal_has_under(e->journal, key)) {
+		memset(st, 0, sizeof(*st));
+		st->kind = KVFS_KIND_DIR;
+		rc = 0;
+	}
+	return rc;
+}
+
+static int etcd_list(struct kvfs_backend *b, const char *key,
+		     enum kvfs_consistency level, struct kvfs_lister **out)
+{
+	return etcd_op_list(etcd_of(b), key, level, out);
+}
+
+static int etcd_rename(struct kvfs_backend *b, const char *from,
+		       const char *to, unsigned int flags,
+		       enum kvfs_consistency level)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = drain_first(e);
+
+	seen_store(e, from, NULL, 0, true);
+	seen_store(e, to, NULL, 0, true);
+	return rc ? rc : etcd_op_rename(e, from, to, flags);
+}
+
+static int etcd_mkdir(struct kvfs_backend *b, const char *key, uint32_t mode,
+		      enum kvfs_consistency level)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = drain_first(e);
+
+	return rc ? rc : etcd_op_mkdir(e, key, mode);
+}
+
+static int etcd_rmdir(struct kvfs_backend *b, const char *key,
+		      enum kvfs_consistency level)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = drain_first(e);
+
+	return rc ? rc : etcd_op_rmdir(e, key);
+}
+
+static int etcd_set_attr(struct kvfs_backend *b, const char *key,
+			 unsigned int fields, uint32_t mode,
+			 const struct timespec *mtime,
+			 enum kvfs_consistency level)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = drain_first(e);
+
+	return rc ? rc : etcd_op_set_attr(e, key, fields, mode, mtime);
+}
+
+/* A key that only the journal knows has no attributes yet. */
+static bool pending_put(struct etcd *e, const char *key)
+{
+	enum etcd_journal_op op;
+
+	return key[0] && etcd_journal_lookup(e->journal, key, &op, NULL, NULL,
+					     NULL) == 0 &&
+	       op == ETCD_JOURNAL_PUT;
+}
+
+static int etcd_getxattr(struct kvfs_backend *b, const char *key,
+			 const char *name, struct kvfs_buf *out)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = etcd_op_getxattr(e, key, name, out);
+
+	if (rc == KVFS_ENOTFOUND && pending_put(e, key))
+		rc = kvfs_error_set(KVFS_ENODATA, "no attribute %s", name);
+	return rc;
+}
+
+static int etcd_setxattr(struct kvfs_backend *b, const char *key,
+			 const char *name, const void *value, size_t len,
+			 unsigned int flags)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = drain_first(e);
+
+	return rc ? rc : etcd_op_setxattr(e, key, name, value, len, flags);
+}
+
+static int etcd_listxattr(struct kvfs_backend *b, const char *key,
+			  struct kvfs_buf *out)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = etcd_op_listxattr(e, key, out);
+
+	if (rc == KVFS_ENOTFOUND && pending_put(e, key))
+		rc = kvfs_buf_set(out, "", 0);
+	return rc;
+}
+
+static int etcd_removexattr(struct kvfs_backend *b, const char *key,
+			    const char *name)
+{
+	struct etcd *e = etcd_of(b);
+	int rc = drain_first(e);
+
+	return rc ? rc : etcd_op_removexattr(e, key, name);
+}
+
+static int etcd_space(struct kvfs_backend *b, struct kvfs_space *space)
+{
+	return etcd_op_space(etcd_of(b), space);
+}
+
+/* --------------------------------------------------------------- watch */
+
+struct watch_state {
+	struct etcd *e;
+	uint64_t next_rev; /* resume point after a reconnect */
+};
+
+/* The file system key an etcd key stands for, or NULL (chunks). */
+static char *fs_key_of(struct etcd *e, const char *k, size_t klen)
+{
+	const char *p = k + e->prefix_len, *end = k + klen;
+
+	if (klen < e->prefix_len + 2 || p[1] != '/')
+		return NULL;
+	switch (p[0]) {
+	case 'm':
+		p = memchr(p + 2, '/', (size_t)(end - p - 2));
+		if (!p)
+			return NULL;
+		p++;
+		break;
+	case 'v':
+	case 'd':
+	case 'a':
+		p += 2;
+		break;
+	default:
+		return NULL;
+	}
+	return p < end ? strndup(p, (size_t)(end - p)) : NULL;
+}
+
+static void watch_line(void *ctx, const char *line, size_t len)
+{
+	struct watch_state *w = ctx;
+	struct etcd *e = w->e;
+	json_t *msg = json_loadb(line, len, 0, NULL);
+	json_t *result = json_object_get(msg, "result"), *ev;
+	char *last = NULL;
+	size_t i;
+
+	if (!result) {
+		json_decref(msg);
+		return;
+	}
+	if (etcd_json_u64(result, "compact_revision")) {
+		w->next_rev = etcd_json_u64(result, "compact_revision");
+		if (e->watch.changed)
+			e->watch.changed(e->watch.ctx, NULL);
+	}
+	if (json_is_true(json_object_get(result, "created")) && !w->next_rev)
+		w->next_rev = etcd_json_u64(json_object_get(result, "header"),
+					    "revision") + 1;
+	json_array_foreach(json_object_get(result, "events"), i, ev) {
+		json_t *kv = json_object_get(ev, "kv");
+		uint64_t mod = etcd_json_u64(kv, "mod_revision");
+		char *k = NULL, *key;
+		size_t klen;
+
+		if (mod + 1 > w->next_rev)
+			w->next_rev = mod + 1;
+		if (etcd_kv_key(kv, &k, &klen))
+			continue;
+		key = fs_key_of(e, k, klen);
+		free(k);
+		if (key && (!last || strcmp(key, last)) && e->watch.changed)
+			e->watch.changed(e->watch.ctx, key);
+		if (key) {
+			free(last);
+			last = key;
+		}
+	}
+	free(last);
+	json_decref(msg);
+}
+
+static void *watch_main(void *arg)
+{
+	struct etcd *e = arg;
+	struct watch_state w = { .e = e };
+	size_t ep = e->prefer;
+	char *end = strdup(e->prefix);
+
+	if (end && e->prefix_len)
+		end[e->prefix_len - 1]++;
+	while (end && !atomic_load(&e->watch_stop)) {
+		char *kb = etcd_b64_encode(e->prefix, e->prefix_len);
+		char *eb = etcd_b64_encode(end, e->prefix_len);
+		json_t *req = json_pack("{s:{s:s?, s:s?}}", "create_request",
+					"key", kb, "range_end", eb);
+		bool resumed = w.next_rev != 0;
+		struct timespec until;
+
+		if (req && w.next_rev)
+			json_object_set_new(json_object_get(req,
+				"create_request"), "start_revision",
+				json_integer((json_int_t)w.next_rev));
+		free(kb);
+		free(eb);
+		if (req)
+			etcd_stream(e, ep, "/v3/watch", req, &e->watch_stop,
+				    watch_line, &w);
+		json_decref(req);
+		if (!resumed && e->watch.changed && w.next_rev == 0)
+			e->watch.changed(e->watch.ctx, NULL);
+		ep = (ep + 1) % e->n_endpoints;
+		/* Pause before reconnecting; destroy wakes us early. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 300 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&e->watch_lock);
+		if (!atomic_load(&e->watch_stop))
+			pthread_cond_timedwait(&e->watch_cond, &e->watch_lock,
+					       &until);
+		pthread_mutex_unlock(&e->watch_lock);
+	}
+	free(end);
+	return NULL;
+}
+
+static int start_watch(struct etcd *e, const struct kvfs_watch *watch)
+{
+	int err;
+
+	if (!watch || !watch->changed)
+		return kvfs_error_set(KVFS_EINVAL, "watch without a callback");
+	pthread_mutex_lock(&e->watch_lock);
+	if (e->watch_running) {
+		pthread_mutex_unlock(&e->watch_lock);
+		return kvfs_error_set(KVFS_EEXISTS,
+				      "etcd: a watch is running already");
+	}
+	e->watch = *watch;
+	err = pthread_create(&e->watch_thread, NULL, watch_main, e);
+	e->watch_running = err == 0;
+	pthread_mutex_unlock(&e->watch_lock);
+	return err ? kvfs_error_from_errno(err, "etcd: watch thread") : 0;
+}
+
+static void stop_watch(struct etcd *e)
+{
+	bool running;
+
+	pthread_mutex_lock(&e->watch_lock);
+	atomic_store(&e->watch_stop, true);
+	pthread_cond_broadcast(&e->watch_cond);
+	running = e->watch_running;
+	e->watch_running = false;
+	pthread_mutex_unlock(&e->watch_lock);
+	if (running)
+		pthread_join(e->watch_thread, NULL);
+}
+
+/* ------------------------------------------------------------ controls */
+
+static int token_get(struct etcd *e, struct kvfs_buf *out)
+{
+	uint64_t rev = atomic_load(&e->causal_floor);
+
+	/* Eventual writes pending here have no revision yet: give them a
+	 * chance to reach etcd first, so the token covers them. */
+	if (e->journal && !etcd_journal_empty(e->journal))
+		etcd_journal_drain(e->journal, e->timeout_ms);
+	rev = atomic_load(&e->causal_floor);
+	if (atomic_load(&e->write_rev) > rev)
+		rev = atomic_load(&e->write_rev);
+	kvfs_buf_free(out);
+	return kvfs_buf_appendf(out, "etcd:%" PRIu64 ":%" PRIu64,
+				e->cluster_id, rev);
+}
+
+static int token_set(struct etcd *e, const char *text)
+{
+	uint64_t cluster, rev;
+	int used = 0;
+
+	if (!text ||
+	    sscanf(text, "etcd:%" SCNu64 ":%" SCNu64 "%n", &cluster, &rev,
+		   &used) != 2 || text[used] != '\0' || strncmp(text, "etcd:", 5) ||
+	    !strchr("0123456789", text[5]))
+		return kvfs_error_set(KVFS_EINVAL,
+			"malformed causal token '%s': expected "
+			"etcd:CLUSTER_ID:REVISION", text ? text : "");
+	if (e->cluster_id && cluster != e->cluster_id)
+		return kvfs_error_set(KVFS_EINVAL,
+			"causal token '%s' is from etcd cluster %" PRIu64
+			", this mount uses cluster %" PRIu64, text, cluster,
+			e->cluster_id);
+	raise_to(&e->causal_floor, rev);
+	return 0;
+}
+
+static int stats_text(struct etcd *e, struct kvfs_buf *out)
+{
+	int rc = kvfs_buf_appendf(out,
+		"etcd_endpoints: %zu\n"
+		"etcd_preferred: %s\n"
+		"etcd_requests: %" PRIu64 "\n"
+		"etcd_failovers: %" PRIu64 "\n"
+		"etcd_errors: %" PRIu64 "\n"
+		"etcd_reads_serializable: %" PRIu64 "\n"
+		"etcd_reads_linearizable: %" PRIu64 "\n"
+		"etcd_reads_fallback_linearizable: %" PRIu64 "\n"
+		"etcd_reads_local: %" PRIu64 "\n"
+		"etcd_conflict_retries: %" PRIu64 "\n"
+		"etcd_write_revision: %" PRIu64 "\n"
+		"etcd_causal_revision: %" PRIu64 "\n",
+		e->n_endpoints, e->endpoints[e->prefer],
+		(uint64_t)atomic_load(&e->n_requests),
+		(uint64_t)atomic_load(&e->n_failovers),
+		(uint64_t)atomic_load(&e->n_errors),
+		(uint64_t)atomic_load(&e->n_serializable),
+		(uint64_t)atomic_load(&e->n_linearizable),
+		(uint64_t)atomic_load(&e->n_fallbacks),
+		(uint64_t)atomic_load(&e->n_local_reads),
+		(uint64_t)atomic_load(&e->n_conflict_retries),
+		(uint64_t)atomic_load(&e->write_rev),
+		(uint64_t)atomic_load(&e->causal_floor));
+
+	if (rc == 0 && e->journal)
+		rc = etcd_journal_stats(e->journal, out);
+	return rc;
+}
+
+static int etcd_control(struct kvfs_backend *b, int op, void *arg)
+{
+	struct etcd *e = etcd_of(b);
+
+	switch (op) {
+	case KVFS_CTL_CAUSAL_TOKEN_GET:
+		return token_get(e, arg);
+	case KVFS_CTL_CAUSAL_TOKEN_SET:
+		return token_set(e, arg);
+	case KVFS_CTL_WATCH:
+		return start_watch(e, arg);
+	case KVFS_CTL_STATS_TEXT:
+		return stats_text(e, arg);
+	case KVFS_CTL_DRAIN:
+		return e->journal ? etcd_journal_drain(e->journal,
+			arg ? *(const uint64_t *)arg : e->timeout_ms) : 0;
+	default:
+		return kvfs_error_set(KVFS_ENOTSUPPORTED,
+				      "etcd: unknown control %d", op);
+	}
+}
+
+/* ------------------------------------------------------- open, destroy */
+
+static void etcd_destroy(struct kvfs_backend *b)
+{
+	struct etcd *e = etcd_of(b);
+
+	if (!e)
+		return;
+	stop_watch(e);
+	etcd_journal_close(e->journal);
+	etcd_http_cleanup(e);
+	for (size_t i = 0; i < e->n_endpoints; i++)
+		free(e->endpoints[i]);
+	free(e->endpoints);
+	if (e->seen) {
+		for (size_t i = 0; i < SEEN_SLOTS; i++) {
+			free(e->seen[i].key);
+			free(e->seen[i].data);
+		}
+		free(e->seen);
+	}
+	pthread_mutex_destroy(&e->seen_lock);
+	pthread_mutex_destroy(&e->watch_lock);
+	pthread_cond_destroy(&e->watch_cond);
+	free(e->prefix);
+	free(e->cacert);
+	free(e->cert);
+	free(e->key);
+	free(e->user);
+	if (e->password)
+		memset(e->password, 0, strlen(e->password));
+	free(e->password);
+	free(e);
+}
+
+static const struct kvfs_backend_ops etcd_ops = {
+	.version = KVFS_BACKEND_VERSION,
+	.name = "etcd",
+	.get = etcd_get,
+	.put = etcd_put,
+	.del = etcd_del,
+	.destroy = etcd_destroy,
+	.stat = etcd_stat,
+	.list = etcd_list,
+	.rename = etcd_rename,
+	.mkdir = etcd_mkdir,
+	.rmdir = etcd_rmdir,
+	.set_attr = etcd_set_attr,
+	.getxattr = etcd_getxattr,
+	.setxattr = etcd_setxattr,
+	.listxattr = etcd_listxattr,
+	.removexattr = etcd_removexattr,
+	.space = etcd_space,
+	.control = etcd_control,
+};
+
+/* Copy an optional file option, checking that the file is readable. */
+static int take_file(struct kvfs_options *opts, const char *name, char **out)
+{
+	const char *v = kvfs_options_take(opts, name);
+
+	if (!v)
+		return 0;
+	if (access(v, R_OK))
+		return kvfs_error_set(KVFS_EINVAL, "etcd: option %s=%s: %s",
+				      name, v, strerror(errno));
+	*out = strdup(v);
+	return *out ? 0 : kvfs_error_set(KVFS_EFAIL, "out of memory");
+}
+
+static int read_password(struct etcd *e, const char *path)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return kvfs_error_set(KVFS_EINVAL,
+			"etcd: password_file=%s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	e->password = strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return e->password ? 0 : kvfs_error_set(KVFS_EFAIL, "out of memory");
+}
+
+static int mkdir_p(const char *path)
+{
+	char *copy = strdup(path);
+	int rc = 0;
+
+	if (!copy)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	for (char *p = copy + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(copy, 0700) && errno != EEXIST) {
+				rc = kvfs_error_from_errno(errno, copy);
+				break;
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+/* The journal directory when journal= is not given: one per cluster
+ * address list and prefix, under /var/lib/kvfs/journal for root and
+ * $XDG_STATE_HOME/kvfs/journal (~/.local/state/...) for other users. */
+static char *default_journal(const struct etcd *e, const char *endpoints)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	uint64_t h = 1469598103934665603ull;
+	char *out = NULL;
+	int n;
+
+	for (const char *p = endpoints; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	h = (h ^ '|') * 1099511628211ull;
+	for (const char *p = e->prefix; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	if (geteuid() == 0)
+		n = asprintf(&out, "/var/lib/kvfs/journal/%016" PRIx64, h);
+	else if (state && state[0] == '/')
+		n = asprintf(&out, "%s/kvfs/journal/%016" PRIx64, state, h);
+	else
+		n = asprintf(&out, "%s/.local/state/kvfs/journal/%016" PRIx64,
+			     home && home[0] ? home : "/tmp", h);
+	return n < 0 ? NULL : out;
+}
+
+/* Ask any member for its status: the cluster id, and a check that the
+ * cluster answers at all. */
+static int check_cluster(struct etcd *e)
+{
+	json_t *req = json_object(), *resp = NULL;
+	int rc = req ? etcd_call(e, "/v3/maintenance/status", req,
+				 ETCD_CALL_QUIET, &resp)
+		     : kvfs_error_set(KVFS_EFAIL, "out of memory");
+
+	json_decref(req);
+	if (rc)
+		return rc;
+	e->cluster_id = etcd_json_u64(json_object_get(resp, "header"),
+				      "cluster_id");
+	json_decref(resp);
+	return 0;
+}
+
+static int take_options(struct etcd *e, struct kvfs_options *opts,
+			const char **journal, bool *lazy)
+{
+	const char *v;
+	uint64_t prefer = 0;
+	int rc;
+
+	rc = etcd_parse_endpoints(e, kvfs_options_take(opts, "endpoints"));
+	if (rc)
+		return rc;
+	v = kvfs_options_take(opts, "prefix");
+	if (!v)
+		v = "kvfs/";
+	if (asprintf(&e->prefix, "%s%s", v,
+		     v[0] && v[strlen(v) - 1] == '/' ? "" : "/") < 0)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	e->prefix_len = strlen(e->prefix);
+	if ((rc = kvfs_options_take_ms(opts, "timeout", 5000, &e->timeout_ms)) ||
+	    (rc = kvfs_options_take_size(opts, "max_request", 1572864,
+					 &e->max_request)) ||
+	    (rc = kvfs_options_take_size(opts, "max_value", 16u << 20,
+					 &e->max_value)) ||
+	    (rc = kvfs_options_take_size(opts, "max_txn_ops", 128,
+					 &e->max_txn_ops)) ||
+	    (rc = kvfs_options_take_size(opts, "quota", 2ull << 30,
+					 &e->quota)) ||
+	    (rc = kvfs_options_take_size(opts, "prefer", 0, &prefer)) ||
+	    (rc = kvfs_options_take_bool(opts, "lazy", false, lazy)))
+		return rc;
+	if (e->timeout_ms == 0)
+		return kvfs_error_set(KVFS_EINVAL, "etcd: timeout must be > 0");
+	if (e->max_request < 64 * 1024)
+		return kvfs_error_set(KVFS_EINVAL,
+			"etcd: max_request=%" PRIu64 " is below 64K",
+			e->max_request);
+	if (e->max_txn_ops < 16)
+		return kvfs_error_set(KVFS_EINVAL,
+			"etcd: max_txn_ops must be at least 16");
+	if (prefer >= e->n_endpoints)
+		return kvfs_error_set(KVFS_EINVAL,
+			"etcd: prefer=%" PRIu64 " but there are only %zu "
+			"endpoints (counted from 0)", prefer, e->n_endpoints);
+	e->prefer = (size_t)prefer;
+	atomic_store(&e->current, e->prefer);
+	e->inline_max = e->max_request - 32 * 1024;
+	e->chunk_size = e->inline_max;
+	if ((rc = take_file(opts, "cacert", &e->cacert)) ||
+	    (rc = take_file(opts, "cert", &e->cert)) ||
+	    (rc = take_file(opts, "key", &e->key)))
+		return rc;
+	v = kvfs_options_take(opts, "user");
+	if (v) {
+		const char *pw = kvfs_options_take(opts, "password_file");
+
+		if (!pw)
+			return kvfs_error_set(KVFS_EINVAL,
+				"etcd: user=%s needs password_file=FILE", v);
+		e->user = strdup(v);
+		if (!e->user)
+			return kvfs_error_set(KVFS_EFAIL, "out of memory");
+		rc = read_password(e, pw);
+		if (rc)
+			return rc;
+	} else if (kvfs_options_take(opts, "password_file")) {
+		return kvfs_error_set(KVFS_EINVAL,
+			"etcd: password_file= needs user=NAME");
+	}
+	*journal = kvfs_options_take(opts, "journal");
+	return 0;
+}
+
+int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
+{
+	struct etcd *e = calloc(1, sizeof(*e));
+	const char *journal = NULL;
+	char *journal_dir = NULL;
+	bool lazy = false;
+	int rc;
+
+	if (!e)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	e->base.ops = &etcd_ops;
+	pthread_mutex_init(&e->seen_lock, NULL);
+	pthread_mutex_init(&e->watch_lock, NULL);
+	pthread_cond_init(&e->watch_cond, NULL);
+	e->seen = calloc(SEEN_SLOTS, sizeof(*e->seen));
+	rc = e->seen ? etcd_http_init(e)
+		     : kvfs_error_set(KVFS_EFAIL, "out of memory");
+	if (rc == 0)
+		rc = take_options(e, opts, &journal, &lazy);
+	if (rc)
+		goto out_destroy;
+	if (e->user) {
+		rc = etcd_authenticate(e);
+		if (rc && !(lazy && unreachable(rc)))
+			goto out_destroy;
+	}
+	rc = check_cluster(e);
+	if (rc && lazy && unreachable(rc)) {
+		fprintf(stderr, "kvfs: %s; opening anyway (lazy)\n",
+			kvfs_error_message());
+	} else if (rc) {
+		if (unreachable(rc)) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", kvfs_error_message());
+			rc = kvfs_error_set(rc, "etcd: cluster unreachable: %s",
+					    why + 6);
+		}
+		goto out_destroy;
+	}
+	if (journal) {
+		journal_dir = strdup(journal);
+	} else {
+		const char *eps = kvfs_options_peek(opts, "endpoints");
+
+		journal_dir = default_journal(e, eps ? eps : "");
+	}
+	if (!journal_dir) {
+		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		goto out_destroy;
+	}
+	rc = mkdir_p(journal_dir);
+	if (rc == 0)
+		rc = etcd_journal_open(e, journal_dir, &e->journal);
+	free(journal_dir);
+	if (rc)
+		goto out_destroy;
+	*out = &e->base;
+	return 0;
+
+out_destroy:
+	etcd_destroy(&e->base);
+	return rc;
+}

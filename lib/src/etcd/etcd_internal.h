@@ -1,0 +1,248 @@
+/*
+ * etcd_internal.h - what the files of the etcd backend share: the backend
+ * state, the HTTP/JSON client with failover (http.c), the key layout and
+ * the cluster operations (ops.c), and the eventual journal (journal.c).
+ *
+ * Lock order (outermost first): journal.lock, then auth_lock, pool_lock,
+ * share_locks. No lock is held across an HTTP request except by the
+ * watch thread, which holds none.
+ */
+#ifndef KVFS_ETCD_INTERNAL_H
+#define KVFS_ETCD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include <kvfs/backend.h>
+
+#define ETCD_POOL_MAX 16       /* idle easy handles kept for reuse */
+#define ETCD_LIST_PAGE 1000    /* metadata entries per listing request */
+
+struct etcd_journal;
+
+struct etcd {
+	struct kvfs_backend base;
+
+	/* Settings, fixed after open. */
+	char **endpoints;      /* "http://host:port", no trailing slash */
+	size_t n_endpoints;
+	size_t prefer;         /* endpoint for serializable reads */
+	char *prefix;          /* every key lives under it */
+	size_t prefix_len;
+	uint64_t timeout_ms;   /* bound of one operation */
+	uint64_t max_request;  /* etcd's --max-request-bytes */
+	uint64_t max_value;    /* largest value accepted */
+	uint64_t inline_max;   /* values up to this are one key */
+	uint64_t chunk_size;   /* bytes per chunk of a larger value */
+	uint64_t max_txn_ops;  /* etcd's --max-txn-ops */
+	uint64_t quota;        /* etcd's --quota-backend-bytes, for statfs */
+	char *cacert, *cert, *key;
+	char *user, *password;
+	uint64_t cluster_id;   /* 0 until a member answered */
+
+	/* Token of the authenticated user; protected by auth_lock. */
+	pthread_mutex_t auth_lock;
+	char *token;
+	uint64_t token_gen;    /* bumped on every new token */
+
+	/* Idle easy handles; protected by pool_lock. */
+	pthread_mutex_t pool_lock;
+	CURL *pool[ETCD_POOL_MAX];
+	size_t pool_n;
+	CURLSH *share;
+	pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+
+	/* Revisions: highest of this mount's writes, highest seen by reads,
+	 * writes and imported tokens (the causal floor). */
+	atomic_uint_least64_t write_rev;
+	atomic_uint_least64_t causal_floor;
+	atomic_size_t current; /* endpoint for linearizable requests */
+	atomic_uint_least64_t quorum_fail_ms; /* last linearizable timeout */
+
+	/* Figures for KVFS_CTL_STATS_TEXT. */
+	atomic_uint_least64_t n_requests, n_failovers, n_errors;
+	atomic_uint_least64_t n_serializable, n_linearizable, n_fallbacks;
+	atomic_uint_least64_t n_local_reads, n_conflict_retries;
+
+	/* Last-seen copies of small values, for eventual reads when no
+	 * member answers; protected by seen_lock. */
+	pthread_mutex_t seen_lock;
+	struct etcd_seen *seen;
+
+	struct etcd_journal *journal;
+
+	/* The watch thread (KVFS_CTL_WATCH); watch_lock protects the
+	 * callback and the stop flag's condition variable. */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	pthread_t watch_thread;
+	bool watch_running;
+	atomic_bool watch_stop;
+	struct kvfs_watch watch;
+};
+
+/* ------------------------------------------------------------- http.c */
+
+/* etcd_call flags. */
+#define ETCD_CALL_PREFERRED 0x1u /* start at the preferred member */
+#define ETCD_CALL_QUIET 0x2u     /* no log line when every member fails */
+
+/* Parse and check endpoints=URL[,URL...] into e->endpoints. */
+int etcd_parse_endpoints(struct etcd *e, const char *text);
+
+/* Set up curl (share handle, locks). */
+int etcd_http_init(struct etcd *e);
+void etcd_http_cleanup(struct etcd *e);
+
+/* Log in as e->user; KVFS_EINVAL when the password is refused. */
+int etcd_authenticate(struct etcd *e);
+
+/*
+ * POST body (JSON, borrowed) to path on a member and parse the answer
+ * into *resp (caller frees with json_decref). Tries members in turn on
+ * connection failures, timeouts and "no leader" answers, all within
+ * e->timeout_ms; re-authenticates once when the token expired. Errors:
+ * KVFS_ETIMEDOUT / KVFS_EUNAVAILABLE when no member answered (and one log
+ * line naming the endpoints), KVFS_ETOOLARGE, KVFS_ENOSPACE, KVFS_EINVAL
+ * (authentication), KVFS_ECONFLICT (compacted revision), KVFS_EFAIL.
+ */
+int etcd_call(struct etcd *e, const char *path, json_t *body,
+	      unsigned int flags, json_t **resp);
+
+/* Streaming POST for /v3/watch on a handle of its own: calls on_line for
+ * each newline-terminated JSON object until the transfer ends or *stop
+ * is set. Returns 0 when the stream ended, or an error. */
+int etcd_stream(struct etcd *e, size_t endpoint, const char *path,
+		json_t *body, atomic_bool *stop,
+		void (*on_line)(void *ctx, const char *line, size_t len),
+		void *ctx);
+
+uint64_t etcd_now_ms(void);
+
+/* No log line from etcd_call in the calling thread (it logs itself). */
+void etcd_set_thread_quiet(bool quiet);
+
+/* ------------------------------------------------------------ codec */
+
+char *etcd_b64_encode(const void *data, size_t len);
+/* Decode into a fresh buffer (NUL-terminated); *len gets its size. */
+int etcd_b64_decode(const char *text, void **out, size_t *len);
+/* A JSON number or a decimal string as etcd sends int64s; 0 if absent. */
+uint64_t etcd_json_u64(json_t *obj, const char *name);
+/* The "kvs" entry i of a range response, or NULL. */
+json_t *etcd_kv_at(json_t *range_resp, size_t i);
+/* Decoded key/value of a kv; value absent means empty. */
+int etcd_kv_value(json_t *kv, void **out, size_t *len);
+int etcd_kv_key(json_t *kv, char **out, size_t *len);
+
+/* ------------------------------------------------------------- ops.c */
+
+/* Which key of the layout (docs/etcd.md). */
+enum etcd_space {
+	ETCD_VALUE, /* <prefix>v/<key>: the value (empty for chunked ones) */
+	ETCD_META,  /* <prefix>m/<depth>/<key>: kind, size, mtime, chunks */
+	ETCD_DIR,   /* <prefix>d/<key>: present iff key is a directory */
+	ETCD_ATTR,  /* <prefix>a/<key>: mode and extended attributes */
+};
+
+char *etcd_key(const struct etcd *e, enum etcd_space space, const char *key);
+
+/* How reads are served; chosen from the level in etcd.c. */
+struct etcd_read {
+	bool serializable;
+	uint64_t revision;     /* 0: latest */
+	uint64_t header_rev;   /* out: the member's revision */
+};
+
+/* A read-only transaction of range ops; the level logic of etcd.c. */
+int etcd_read_txn(struct etcd *e, enum kvfs_consistency level,
+		  json_t *ranges, json_t **resp);
+
+/* What the cluster holds for a file. */
+struct etcd_file_meta {
+	enum kvfs_kind kind;
+	uint64_t size;
+	struct timespec mtime;
+	char gen[33];      /* chunk generation, "" when inline */
+	uint64_t chunks;
+	uint64_t version;  /* mod revision of the metadata */
+};
+
+int etcd_op_get(struct etcd *e, const char *key, enum kvfs_consistency level,
+		struct kvfs_buf *out);
+int etcd_op_put(struct etcd *e, const char *key, const void *value,
+		size_t len, const struct timespec *mtime);
+int etcd_op_delete(struct etcd *e, const char *key);
+int etcd_op_stat(struct etcd *e, const char *key,
+		 enum kvfs_consistency level, struct kvfs_stat *st);
+int etcd_op_mkdir(struct etcd *e, const char *key, uint32_t mode);
+int etcd_op_rmdir(struct etcd *e, const char *key);
+int etcd_op_rename(struct etcd *e, const char *from, const char *to,
+		   unsigned int flags);
+int etcd_op_set_attr(struct etcd *e, const char *key, unsigned int fields,
+		     uint32_t mode, const struct timespec *mtime);
+int etcd_op_getxattr(struct etcd *e, const char *key, const char *name,
+		     struct kvfs_buf *out);
+int etcd_op_setxattr(struct etcd *e, const char *key, const char *name,
+		     const void *value, size_t len, unsigned int flags);
+int etcd_op_listxattr(struct etcd *e, const char *key, struct kvfs_buf *out);
+int etcd_op_removexattr(struct etcd *e, const char *key, const char *name);
+/* A lister over the cluster's children of dir, merged by etcd.c with the
+ * journal. */
+int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
+		 struct kvfs_lister **out);
+int etcd_op_space(struct etcd *e, struct kvfs_space *space);
+
+/* Record the revision of a write of this mount. */
+void etcd_saw_write(struct etcd *e, uint64_t rev);
+/* Record a revision seen by a read. */
+void etcd_saw_read(struct etcd *e, uint64_t rev);
+
+/* --------------------------------------------------------- journal.c */
+
+enum etcd_journal_op {
+	ETCD_JOURNAL_PUT = 1,
+	ETCD_JOURNAL_DEL = 2,
+};
+
+/* Open (creating) the journal directory, load the entries left from
+ * before and start the replication thread. */
+int etcd_journal_open(struct etcd *e, const char *dir,
+		      struct etcd_journal **out);
+/* Stop the thread (entries stay on disk for the next open). */
+void etcd_journal_close(struct etcd_journal *j);
+
+/* Append an entry durably (fsync'd) and wake the replication thread. */
+int etcd_journal_append(struct etcd_journal *j, enum etcd_journal_op op,
+			const char *key, const void *value, size_t len);
+
+/* The latest pending entry for key: 0 and *op (with value when out is
+ * not NULL, size and mtime) when there is one, KVFS_ENOTFOUND when not. */
+int etcd_journal_lookup(struct etcd_journal *j, const char *key,
+			enum etcd_journal_op *op, struct kvfs_buf *out,
+			uint64_t *size, struct timespec *mtime);
+/* True when a pending put lies under dir (dir is then a directory). */
+bool etcd_journal_has_under(struct etcd_journal *j, const char *dir);
+
+/* Children of dir that pending entries create or delete: a malloc'd
+ * array of names with kinds; deleted ones have kind 0. */
+struct etcd_journal_child {
+	char *name;
+	enum kvfs_kind kind; /* 0: deleted by a pending entry */
+	bool seen;
+};
+int etcd_journal_children(struct etcd_journal *j, const char *dir,
+			  struct etcd_journal_child **out, size_t *count);
+void etcd_journal_children_free(struct etcd_journal_child *c, size_t n);
+
+/* Wait until empty: KVFS_ETIMEDOUT after timeout_ms. */
+int etcd_journal_drain(struct etcd_journal *j, uint64_t timeout_ms);
+bool etcd_journal_empty(struct etcd_journal *j);
+int etcd_journal_stats(struct etcd_journal *j, struct kvfs_buf *out);
+
+#endif

@@ -1,0 +1,46 @@
+# Cluster-level etcd tests: the etcd-cluster script, the linearizability
+# checker (unit tests), and tests that start a real 3-member cluster and
+# mount it twice. Included from tests/etcd/CMakeLists.txt; paths are taken
+# from CMAKE_CURRENT_LIST_DIR because CMAKE_CURRENT_SOURCE_DIR is tests/etcd.
+# Each cluster test uses its own ports in 25000-25199 (KT_BASE_PORT ..
+# +2*members), so they may run in parallel.
+set(KVFS_CLUSTER_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(KVFS_ETCD_CLUSTER_SCRIPT ${PROJECT_SOURCE_DIR}/mount-scripts/etcd-cluster)
+
+include(${KVFS_CLUSTER_DIR}/daemon_path.cmake)
+
+# The checker: a library for the unit test, a command for the shell tests.
+add_library(kvfs_lincheck STATIC ${KVFS_CLUSTER_DIR}/lincheck.c)
+target_include_directories(kvfs_lincheck PUBLIC ${KVFS_CLUSTER_DIR})
+target_link_libraries(kvfs_lincheck PUBLIC kvfs_static)
+
+add_executable(kvfs-lincheck ${KVFS_CLUSTER_DIR}/lincheck_main.c)
+target_link_libraries(kvfs-lincheck PRIVATE kvfs_lincheck)
+
+add_executable(kvfs-lin-client ${KVFS_CLUSTER_DIR}/lin_client.c)
+
+kvfs_add_cmocka_test(NAME test_lincheck
+                     SOURCES ${KVFS_CLUSTER_DIR}/test_lincheck.c
+                     LIBS kvfs_lincheck LABELS unit TIMEOUT 60)
+
+# kvfs_add_cluster_test(NAME SCRIPT PORT TIMEOUT): a shell test with its
+# own cluster ports, labelled etcd, 77 = skipped.
+function(kvfs_add_cluster_test name script port timeout)
+  add_test(NAME ${name} COMMAND bash ${KVFS_CLUSTER_DIR}/${script})
+  set_tests_properties(${name} PROPERTIES
+    LABELS etcd TIMEOUT ${timeout} SKIP_RETURN_CODE 77
+    ENVIRONMENT "KT_NAME=${name};KT_BASE_PORT=${port};KT_SCRIPT=${KVFS_ETCD_CLUSTER_SCRIPT};KT_KVFS=${KVFS_DAEMON_PATH};KT_BIN_DIR=$<TARGET_FILE_DIR:kvfs-lincheck>;KT_LIB=${KVFS_CLUSTER_DIR}/cluster_lib.sh")
+endfunction()
+
+# The script itself: a 3-member cluster that survives losing its leader.
+add_test(NAME etcd_cluster_script
+         COMMAND bash ${KVFS_CLUSTER_DIR}/test_cluster_script.sh
+                 ${KVFS_ETCD_CLUSTER_SCRIPT} 25000)
+set_tests_properties(etcd_cluster_script PROPERTIES
+                     LABELS etcd TIMEOUT 90 SKIP_RETURN_CODE 77)
+
+kvfs_add_cluster_test(etcd_two_mounts test_two_mounts.sh 25010 120)
+kvfs_add_cluster_test(etcd_faults test_faults.sh 25020 150)
+kvfs_add_cluster_test(etcd_journal_crash test_journal_crash.sh 25030 120)
+kvfs_add_cluster_test(etcd_linearizable test_linearizable.sh 25040 120)
+kvfs_add_cluster_test(etcd_bad_input test_bad_input.sh 25050 120)

@@ -1,0 +1,236 @@
+# shellcheck shell=bash
+# cluster_lib.sh - shared helpers of the etcd cluster tests (sourced): a
+# work directory, a local etcd cluster started with mount-scripts/etcd-cluster,
+# kvfs mounts of it, and a cleanup trap that unmounts, stops every process the
+# test started (by pid) and stops the cluster, also when the test fails.
+#
+# The test sets before sourcing, or passes in the environment:
+#   KT_NAME         test name (for messages and the work directory)
+#   KT_BASE_PORT    first port of this test's cluster (ports P .. P+2N-1)
+#   KT_SCRIPT       path of mount-scripts/etcd-cluster
+#   KT_KVFS         path of the kvfs daemon
+#   KT_BIN_DIR      directory of the test programs (kvfs-lincheck ...)
+# Keep the work directory for inspection with KT_KEEP=1.
+
+set -u
+
+kt_mounts=()     # mount points we mounted
+kt_pids=()       # pids of processes we started (daemons, clients)
+kt_clusters=()   # cluster directories we started
+kt_work=""
+
+kt_log() {
+	echo "[$KT_NAME $(date +%T.%3N)] $*"
+}
+
+kt_skip() {
+	echo "SKIPPED: $*"
+	exit 77
+}
+
+# Print the end of every log in the work directory, then fail.
+kt_fail() {
+	echo "FAIL: $*" >&2
+	if [ -n "$kt_work" ]; then
+		for f in "$kt_work"/*.log; do
+			[ -e "$f" ] || continue
+			echo "---- last lines of $f" >&2
+			tail -n 15 "$f" | grep -v '^{"level":"info"' >&2
+		done
+	fi
+	exit 1
+}
+
+# A failure that does not stop the test: reported again at kt_finish, which
+# then fails. For checks whose failure leaves the rest worth running.
+kt_deferred=()
+kt_fail_later() {
+	echo "FAIL (continuing): $*" >&2
+	kt_deferred+=("$*")
+}
+
+# End of a test: fail if kt_fail_later was called, else print PASS.
+kt_finish() {
+	local f
+	if [ ${#kt_deferred[@]} -gt 0 ]; then
+		for f in "${kt_deferred[@]}"; do
+			echo "FAIL: $f" >&2
+		done
+		exit 1
+	fi
+	kt_log "PASS"
+}
+
+kt_now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+kt_require_etcd() {
+	command -v etcd >/dev/null || kt_skip "etcd not installed (Debian package etcd-server)"
+	command -v etcdctl >/dev/null || kt_skip "etcdctl not installed (Debian package etcd-client)"
+}
+
+# The kvfs daemon, /dev/fuse and fusermount3, and an etcd backend built into
+# the library (probed with a mount attempt against a closed port, which
+# must fail). Call after kt_init.
+kt_require_mount() {
+	local probe out
+	[ -x "$KT_KVFS" ] || kt_skip "the kvfs daemon is not built ($KT_KVFS)"
+	[ -c /dev/fuse ] || kt_skip "/dev/fuse is missing"
+	command -v fusermount3 >/dev/null || kt_skip "fusermount3 not installed (Debian package fuse3)"
+	command -v getfattr >/dev/null || kt_skip "getfattr not installed (Debian package attr)"
+	probe=$kt_work/probe
+	mkdir -p "$probe"
+	out=$(timeout 30 "$KT_KVFS" "$probe" -o backend=etcd,endpoints=http://127.0.0.1:9 -f 2>&1)
+	if kt_is_mounted "$probe"; then
+		fusermount3 -u "$probe" 2>/dev/null || fusermount3 -uz "$probe"
+	fi
+	rmdir "$probe" 2>/dev/null
+	case $out in
+	*"unknown backend"*)
+		kt_skip "the kvfs daemon was built without the etcd backend ($out)" ;;
+	esac
+}
+
+kt_cleanup() {
+	local rc=$? m p d
+	trap - EXIT INT TERM
+	for m in "${kt_mounts[@]+"${kt_mounts[@]}"}"; do
+		if kt_is_mounted "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
+		fi
+	done
+	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "$p" 2>/dev/null
+	done
+	for d in "${kt_clusters[@]+"${kt_clusters[@]}"}"; do
+		"$KT_SCRIPT" stop --dir "$d" --timeout 5 >/dev/null 2>&1
+	done
+	if [ -n "$kt_work" ]; then
+		if [ "${KT_KEEP:-0}" = 1 ]; then
+			echo "work directory kept: $kt_work"
+		else
+			local busy=0
+			for m in "${kt_mounts[@]+"${kt_mounts[@]}"}"; do
+				kt_is_mounted "$m" && fusermount3 -uz "$m" 2>/dev/null
+				kt_is_mounted "$m" && busy=1
+			done
+			# Never recurse into a mount that is still there.
+			if [ $busy = 0 ]; then
+				rm -rf --one-file-system "$kt_work"
+			else
+				echo "still mounted, not removed: $kt_work" >&2
+			fi
+		fi
+	fi
+	exit $rc
+}
+
+kt_init() {
+	kt_work=$(mktemp -d "/tmp/kvfs-$KT_NAME.XXXXXX") || kt_fail "mktemp"
+	trap kt_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+# Start an N-member cluster at KT_BASE_PORT + $2 (default 0) under the work
+# directory, named $3 (default "etcd"); sets KT_EPS (comma-separated) and
+# KT_ETCD_DIR. Extra arguments after the first three go to etcd-cluster.
+kt_cluster_start() {
+	local n=${1:-3} off=${2:-0} name=${3:-etcd}
+	shift 3 2>/dev/null || shift $#
+	KT_ETCD_DIR=$kt_work/$name
+	kt_clusters+=("$KT_ETCD_DIR")
+	KT_EPS=$("$KT_SCRIPT" start --members "$n" --base-port $((KT_BASE_PORT + off)) \
+		--dir "$KT_ETCD_DIR" "$@") || kt_fail "cannot start the etcd cluster"
+	kt_log "cluster up: $KT_EPS"
+}
+
+# etcdctl against the test's cluster (all endpoints).
+kt_etcdctl() {
+	ETCDCTL_API=3 timeout 30 etcdctl --endpoints="$KT_EPS" --dial-timeout=2s \
+		--command-timeout=5s "$@"
+}
+
+# Wait until the surviving members have a leader (after a kill).
+kt_wait_leader() {
+	"$KT_SCRIPT" leader --dir "$KT_ETCD_DIR" --timeout "${1:-15}" >/dev/null ||
+		kt_fail "the cluster has no leader"
+}
+
+kt_is_mounted() {
+	awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+# kt_mount NAME OPTIONS: mount kvfs at $kt_work/NAME with -o OPTIONS, in the
+# foreground mode (-f) in the background; its output goes to
+# $kt_work/NAME.log. Sets KT_PID_<NAME> and prints nothing. Fails the test
+# if the mount does not appear within 15 s.
+kt_mount() {
+	local name=$1 opts=$2 mnt=$kt_work/$1 pid deadline
+	mkdir -p "$mnt"
+	"$KT_KVFS" "$mnt" -o "$opts" -f >>"$kt_work/$name.log" 2>&1 &
+	pid=$!
+	kt_pids+=("$pid")
+	kt_mounts+=("$mnt")
+	printf -v "KT_PID_$name" %s "$pid"
+	deadline=$(($(kt_now_ms) + 15000))
+	until kt_is_mounted "$mnt"; do
+		kill -0 "$pid" 2>/dev/null ||
+			kt_fail "kvfs for $name exited before mounting: $(tail -n 3 "$kt_work/$name.log")"
+		[ "$(kt_now_ms)" -lt $deadline ] || kt_fail "kvfs for $name did not mount in 15 s"
+		sleep 0.05
+	done
+}
+
+# Unmount NAME and wait for its daemon to exit (TERM, then KILL).
+kt_umount() {
+	local name=$1 mnt=$kt_work/$1 var="KT_PID_$1"
+	local pid=${!var:-}
+	if kt_is_mounted "$mnt"; then
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
+	fi
+	[ -n "$pid" ] || return 0
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -TERM "$pid" 2>/dev/null
+	sleep 1
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# kill -9 the daemon of NAME and detach its mount.
+kt_crash() {
+	local name=$1 mnt=$kt_work/$1 var="KT_PID_$1"
+	kill -KILL "${!var}" 2>/dev/null
+	wait "${!var}" 2>/dev/null
+	fusermount3 -uz "$mnt" 2>/dev/null
+	return 0
+}
+
+# Read a file with a timeout; prints its contents or fails with the error.
+kt_cat() {
+	timeout "${2:-20}" cat "$1"
+}
+
+# Write VALUE to FILE: one open (O_TRUNC), write, close, as tee does. (A
+# shell redirection, and dd, dup2 the descriptor and close(2) the original
+# before writing; every close(2) publishes, so an empty value goes first.)
+kt_put() {
+	printf %s "$2" | timeout "${3:-20}" tee "$1" >/dev/null
+}
+
+# Set the consistency level of a directory (or file) on a mount.
+kt_set_level() {
+	timeout 20 setfattr -n user.kvfs.consistency -v "$2" "$1" ||
+		kt_fail "setfattr user.kvfs.consistency=$2 on $1"
+}

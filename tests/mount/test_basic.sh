@@ -1,0 +1,93 @@
+#!/bin/bash
+# Everyday tools on a fresh mount: echo, cat, mv, rm, mkdir -p, ls -l
+# sizes, truncate, >> append, touch -d; every key is a file under the root.
+. "$(dirname "$0")/lib.sh"
+kvfs_mount
+
+echo 42 > "$MNT/replicas"
+[ "$(cat "$MNT/replicas")" = 42 ] || fail "cat after echo"
+[ "$(cat "$ROOT/replicas")" = 42 ] || fail "key is not a file under the root"
+
+mkdir -p "$MNT/a/b/c"
+[ -d "$MNT/a/b/c" ] && [ -d "$ROOT/a/b/c" ] || fail "mkdir -p"
+printf 'hello world' > "$MNT/a/b/c/leaf"
+[ "$(cat "$ROOT/a/b/c/leaf")" = "hello world" ] || fail "nested key under root"
+
+# ls -l shows the right sizes
+size=$(ls -l "$MNT/a/b/c/leaf" | awk '{ print $5 }')
+[ "$size" = 11 ] || fail "ls -l size $size, want 11"
+[ "$(stat -c %s "$MNT/replicas")" = 3 ] || fail "stat size"
+ls -l "$MNT" | grep -q ' replicas$' || fail "ls -l lists replicas"
+
+# >> appends
+echo more >> "$MNT/replicas"
+[ "$(cat "$MNT/replicas")" = "$(printf '42\nmore')" ] || fail ">> append"
+[ "$(stat -c %s "$MNT/replicas")" = 8 ] || fail "size after append"
+
+# truncate both ways
+truncate -s 2 "$MNT/replicas"
+[ "$(cat "$MNT/replicas")" = 42 ] || fail "truncate -s 2"
+truncate -s 10 "$MNT/replicas"
+[ "$(stat -c %s "$MNT/replicas")" = 10 ] || fail "truncate -s 10"
+[ "$(stat -c %s "$ROOT/replicas")" = 10 ] || fail "truncate reached the store"
+: > "$MNT/replicas"
+[ "$(stat -c %s "$MNT/replicas")" = 0 ] || fail ": > truncates"
+
+# touch -d sets mtimes, also on directories
+touch -d '2001-02-03 04:05:06' "$MNT/a/b/c/leaf"
+[ "$(stat -c %Y "$MNT/a/b/c/leaf")" = "$(date -d '2001-02-03 04:05:06' +%s)" ] ||
+	fail "touch -d mtime through the mount"
+[ "$(stat -c %Y "$ROOT/a/b/c/leaf")" = "$(date -d '2001-02-03 04:05:06' +%s)" ] ||
+	fail "touch -d mtime in the store"
+touch -d '2010-01-01' "$MNT/a"
+[ "$(stat -c %Y "$MNT/a")" = "$(date -d 2010-01-01 +%s)" ] || fail "dir mtime"
+touch "$MNT/new-empty"
+[ -f "$ROOT/new-empty" ] && [ ! -s "$MNT/new-empty" ] || fail "touch creates"
+
+# a write changes the mtime
+before=$(stat -c %Y "$MNT/a/b/c/leaf")
+echo x >> "$MNT/a/b/c/leaf"
+after=$(stat -c %Y "$MNT/a/b/c/leaf")
+[ "$after" -gt "$before" ] || fail "mtime did not move on write"
+
+# mv within and across directories, replacing a target
+mv "$MNT/a/b/c/leaf" "$MNT/moved"
+[ ! -e "$MNT/a/b/c/leaf" ] && [ -f "$MNT/moved" ] || fail "mv"
+[ -f "$ROOT/moved" ] && [ ! -e "$ROOT/a/b/c/leaf" ] || fail "mv in the store"
+echo target > "$MNT/target"
+mv "$MNT/moved" "$MNT/target"
+grep -q 'hello world' "$MNT/target" || fail "mv replacing a file"
+mv "$MNT/a" "$MNT/z"
+[ -d "$MNT/z/b/c" ] && [ ! -e "$MNT/a" ] || fail "mv of a directory"
+echo inside > "$MNT/z/b/c/f"
+[ "$(cat "$ROOT/z/b/c/f")" = inside ] || fail "write below a renamed dir"
+
+# chmod is stored; chown to someone else is refused
+chmod 600 "$MNT/target"
+[ "$(stat -c %a "$MNT/target")" = 600 ] || fail "chmod through the mount"
+[ "$(stat -c %a "$ROOT/target")" = 600 ] || fail "chmod in the store"
+echo rewrite > "$MNT/target"
+[ "$(stat -c %a "$MNT/target")" = 600 ] || fail "mode survives a rewrite"
+chown "$(id -u):$(id -g)" "$MNT/target" || fail "chown to the same owner"
+expect_fail "Operation not permitted" chown 12345 "$MNT/target"
+
+# rm, rmdir
+rm "$MNT/target"
+[ ! -e "$MNT/target" ] && [ ! -e "$ROOT/target" ] || fail "rm"
+rm -r "$MNT/z"
+[ ! -e "$ROOT/z" ] || fail "rm -r"
+
+# every key appears as a file under the root, with the same contents
+for i in 1 2 3; do
+	mkdir -p "$MNT/d$i"
+	echo "value $i" > "$MNT/d$i/k"
+done
+for i in 1 2 3; do
+	[ "$(cat "$ROOT/d$i/k")" = "value $i" ] || fail "key d$i/k in the root"
+done
+[ "$(ls "$MNT" | sort | tr '\n' ' ')" = "d1 d2 d3 new-empty replicas " ] ||
+	fail "listing: $(ls "$MNT" | tr '\n' ' ')"
+df "$MNT" >/dev/null || fail "statfs"
+
+kvfs_unmount || fail "daemon exit status $?"
+echo PASS

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Several processes read and rewrite the same keys for a few seconds; every
+# read returns one whole value that some writer wrote.
+. "$(dirname "$0")/lib.sh"
+: "${KVFS_TOOLS:?}"
+STRESS=$KVFS_TOOLS/stress
+NKEYS=3
+SECS=4
+kvfs_mount
+"$STRESS" fill "$MNT" $NKEYS 100000
+pids=
+for w in 1 2 3; do
+	"$STRESS" writer "$MNT" $NKEYS $w $SECS 300000 >"$TEST_TMP/w$w.log" 2>&1 &
+	pids="$pids $!"
+done
+for r in 1 2 3; do
+	"$STRESS" reader "$MNT" $NKEYS $SECS >"$TEST_TMP/r$r.log" 2>&1 &
+	pids="$pids $!"
+done
+EXTRA_PIDS=$pids
+bad=0
+for p in $pids; do
+	wait "$p" || bad=1
+done
+EXTRA_PIDS=
+cat "$TEST_TMP"/w*.log "$TEST_TMP"/r*.log
+[ "$bad" = 0 ] || fail "a reader saw a torn value or a process failed"
+kvfs_unmount || fail "daemon exit status"
+echo PASS

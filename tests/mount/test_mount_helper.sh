@@ -1,0 +1,42 @@
+#!/bin/bash
+# mount.kvfs: `mount -t kvfs ROOTDIR MNT -o opts` and an /etc/fstab line
+# (tried through mount -T with a private fstab file).
+. "$(dirname "$0")/lib.sh"
+: "${KVFS_MOUNT_HELPER:?}"
+command -v mount >/dev/null || skip "mount(8) is missing"
+HELPER=/sbin/mount.kvfs
+MADE_LINK=
+if [ -e "$HELPER" ] || [ -L "$HELPER" ]; then
+	[ "$(readlink -f "$HELPER")" = "$(readlink -f "$KVFS_MOUNT_HELPER")" ] ||
+		skip "$HELPER is another installation; not replacing it"
+else
+	[ -w /sbin ] || skip "cannot add $HELPER (not root?)"
+	ln -s "$KVFS_MOUNT_HELPER" "$HELPER"
+	MADE_LINK=1
+fi
+remove_link() { [ -n "$MADE_LINK" ] && rm -f "$HELPER"; return 0; }
+trap 'remove_link; cleanup' EXIT
+export KVFS_BIN
+
+mount -t kvfs "$ROOT" "$MNT" -o consistency=eventual,sync=false
+is_mounted "$MNT" || fail "mount -t kvfs"
+echo hi > "$MNT/k"
+[ "$(cat "$ROOT/k")" = hi ] || fail "through mount -t kvfs"
+[ "$(getfattr --only-values -n user.kvfs.consistency.effective "$MNT/k")" = eventual ] ||
+	fail "options passed on"
+umount "$MNT" || fusermount3 -u "$MNT"
+is_mounted "$MNT" && fail "still mounted"
+
+echo "$ROOT $MNT kvfs root=$ROOT,consistency=strong,nofail,noauto,_netdev 0 0" >"$TEST_TMP/fstab"
+mount -T "$TEST_TMP/fstab" "$MNT"
+is_mounted "$MNT" || fail "mount from an fstab line"
+[ "$(cat "$MNT/k")" = hi ] || fail "same root through fstab"
+umount "$MNT" || fusermount3 -u "$MNT"
+
+# errors come back through mount(8)
+if mount -t kvfs "$ROOT" "$MNT" -o bogus=1 2>"$TEST_TMP/err"; then
+	fail "unknown option accepted through mount"
+fi
+grep -q "unknown option 'bogus'" "$TEST_TMP/err" || fail "message: $(cat "$TEST_TMP/err")"
+is_mounted "$MNT" && fail "mounted despite the error"
+echo PASS

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Start-up errors: an unknown option, an invalid level, a missing root, a
+# root that does not exist, an unusable mount point: one line naming the
+# problem, exit status 1, nothing mounted. --help and --version.
+. "$(dirname "$0")/lib.sh"
+
+start_fails() {
+	local want=$1 out rc=0
+	shift
+	out=$(timeout 10 "$KVFS_BIN" "$@" 2>&1) || rc=$?
+	[ "$rc" = 1 ] || fail "'$*': exit status $rc, want 1"
+	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*': not one line: $out"
+	case $out in
+	*"$want"*) echo "ok: $out" ;;
+	*) fail "'$*' said '$out', want '$want'" ;;
+	esac
+	is_mounted "$MNT" && fail "'$*' left a mount"
+	return 0
+}
+
+start_fails "unknown option 'bogus'" "$MNT" -o "root=$ROOT,bogus=1"
+start_fails "unknown option 'frobnicate'" "$MNT" -o "root=$ROOT" -o frobnicate
+start_fails "invalid consistency level 'sometimes'" "$MNT" -o "root=$ROOT,consistency=sometimes"
+start_fails "missing option root=DIR" "$MNT"
+start_fails "does not exist" "$MNT" -o "root=$TEST_TMP/nope"
+start_fails "$TEST_TMP/nomnt" "$TEST_TMP/nomnt" -o "root=$ROOT"
+touch "$TEST_TMP/file"
+start_fails "file" "$TEST_TMP/file" -o "root=$ROOT"
+start_fails "unknown backend" "$MNT" -o "backend=nosuch"
+
+help=$("$KVFS_BIN" --help)
+for o in root= consistency= backend= sync= timeout= weak_timeout= writeback allow_other; do
+	grep -q -- "$o" <<<"$help" || fail "--help does not list $o"
+done
+"$KVFS_BIN" --version | grep -q "kvfs version" || fail "--version"
+
+# FUSE's own options still reach FUSE
+kvfs_mount "fsname=kvfs-test,default_permissions,sync=false"
+grep " $MNT " /proc/mounts | grep -q default_permissions || fail "default_permissions"
+grep -q "^kvfs-test $MNT fuse.kvfs " /proc/mounts || fail "fsname/subtype"
+kvfs_unmount || fail "daemon exit status"
+echo PASS
