@@ -72,6 +72,9 @@ int kvfs_error_from_errno(int err, const char *what)
 	case ELOOP: case EXDEV: code = KVFS_EINVALKEY; break;
 	default: code = KVFS_EFAIL; break;
 	}
-	kvfs_error_set(code, "%s: %s", what, strerror(err));
+	/* `what` may be a 4096-byte key: shorten it so that the reason
+	 * still fits the message buffer. */
+	kvfs_error_set(code, "%.200s%s: %s", what,
+		       strlen(what) > 200 ? "..." : "", strerror(err));
 	return code;
 }

@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -66,10 +67,31 @@ static int resolve(struct local_backend *lb, const char *key, int flags,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 			   RESOLVE_NO_MAGICLINKS,
 	};
-	long fd = syscall(SYS_openat2, lb->root_fd, key[0] ? key : ".", &how,
-			  sizeof(how));
+	const char *path = key[0] ? key : ".";
+	int dir_fd = lb->root_fd, parent_fd = -1, err;
+	long fd;
 
-	return fd < 0 ? -errno : (int)fd;
+	/* openat2 takes paths shorter than PATH_MAX; a key of KVFS_KEY_MAX
+	 * bytes is resolved as its parent, then its last component. */
+	if (strlen(path) >= PATH_MAX) {
+		const char *slash = strrchr(path, '/');
+		char parent[KVFS_KEY_MAX + 1];
+
+		if (!slash)
+			return -ENAMETOOLONG;
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path),
+			 path);
+		parent_fd = resolve(lb, parent, O_PATH | O_DIRECTORY, 0);
+		if (parent_fd < 0)
+			return parent_fd;
+		dir_fd = parent_fd;
+		path = slash + 1;
+	}
+	fd = syscall(SYS_openat2, dir_fd, path, &how, sizeof(how));
+	err = errno;
+	if (parent_fd >= 0)
+		close(parent_fd);
+	return fd < 0 ? -err : (int)fd;
 }
 
 /* "/proc/self/fd/N" for metadata calls on an O_PATH descriptor. */

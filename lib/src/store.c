@@ -178,12 +178,13 @@ void kvfs_store_level_stats(struct kvfs_store *store,
 			    enum kvfs_consistency level,
 			    struct kvfs_level_stats *out)
 {
-	const struct level_counters *c = &store->levels[level];
+	const struct level_counters *c;
 	uint64_t total = 0;
 
 	memset(out, 0, sizeof(*out));
 	if ((unsigned int)level >= KVFS_CONSISTENCY_COUNT)
 		return;
+	c = &store->levels[level];
 	for (unsigned int b = 0; b < LATENCY_BUCKETS; b++)
 		total += atomic_load(&c->buckets[b]);
 	out->ops = atomic_load(&c->ops);

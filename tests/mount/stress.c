@@ -9,11 +9,11 @@
  *   stress fill DIR NKEYS SIZE            write one valid value per key
  *   stress writer DIR NKEYS ID SECONDS SIZE [ACKLOG]
  *        rewrite keys in turn; after each close that returned 0, append
- *        "key seq" to ACKLOG (fsync'd), so the crash test knows what was
+ *        "key writer seq" to ACKLOG (fsync'd), so the crash test knows what was
  *        acknowledged; stops quietly when the mount goes away
  *   stress reader DIR NKEYS SECONDS       read keys, check every value
  *   stress verify DIR NKEYS ACKLOG        each key whole and at least as
- *        new as the last acknowledged sequence number of writer 1
+ *        new as its last acknowledged write (a higher writer id is newer)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -184,7 +184,8 @@ static int cmd_writer(const char *dir, int nkeys, long id, double secs,
 		}
 		if (ack >= 0) {
 			char line[64];
-			int n = snprintf(line, sizeof(line), "%d %ld\n", k, seq);
+			int n = snprintf(line, sizeof(line), "%d %ld %ld\n", k,
+					 id, seq);
 
 			if (write(ack, line, (size_t)n) != n || fdatasync(ack))
 				return 1;
@@ -229,16 +230,20 @@ static int cmd_reader(const char *dir, int nkeys, double secs)
 
 static int cmd_verify(const char *dir, int nkeys, const char *acklog)
 {
-	long last[1000] = { 0 };
+	long last[1000] = { 0 }, lastw[1000] = { 0 };
 	FILE *f = fopen(acklog, "r");
 	char path[4096];
 	int k, bad = 0;
-	long s;
+	long s, wr;
 
+	/* The last line for a key is its last acknowledged write; a later
+	 * writer (a higher id) is newer than any earlier one. */
 	if (f) {
-		while (fscanf(f, "%d %ld", &k, &s) == 2)
-			if (k >= 0 && k < 1000 && s > last[k])
+		while (fscanf(f, "%d %ld %ld", &k, &wr, &s) == 3)
+			if (k >= 0 && k < 1000) {
+				lastw[k] = wr;
 				last[k] = s;
+			}
 		fclose(f);
 	}
 	for (k = 0; k < nkeys; k++) {
@@ -251,9 +256,10 @@ static int cmd_verify(const char *dir, int nkeys, const char *acklog)
 		if (!buf || check_value(buf, len, &w, &seq)) {
 			fprintf(stderr, "%s: not a whole value\n", path);
 			bad++;
-		} else if (last[k] > 0 && (w != 1 || seq < last[k])) {
-			fprintf(stderr, "%s: holds S%ld, acknowledged S%ld\n",
-				path, seq, last[k]);
+		} else if (last[k] > 0 &&
+			   (w < lastw[k] || (w == lastw[k] && seq < last[k]))) {
+			fprintf(stderr, "%s: holds W%ld S%ld, acknowledged "
+				"W%ld S%ld\n", path, w, seq, lastw[k], last[k]);
 			bad++;
 		} else {
 			printf("%s: S%ld (last acknowledged S%ld)\n", path, seq,

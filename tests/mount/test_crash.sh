@@ -8,7 +8,7 @@ NKEYS=4
 for round in 1 2; do
 	kvfs_mount
 	[ "$round" = 1 ] && "$STRESS" fill "$MNT" $NKEYS 65536
-	"$STRESS" writer "$MNT" $NKEYS 1 20 $((2 * 1024 * 1024)) "$TEST_TMP/acks" \
+	"$STRESS" writer "$MNT" $NKEYS "$round" 20 $((2 * 1024 * 1024)) "$TEST_TMP/acks" \
 		>"$TEST_TMP/writer.log" 2>&1 &
 	EXTRA_PIDS=$!
 	sleep 1.5

@@ -2,7 +2,7 @@
  * testutil.c - helpers shared by the tests.
  */
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,20 +26,45 @@ char *kvfs_test_mkdtemp(const char *tag)
 	return path;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag,
-		      struct FTW *ftw)
+/* Remove name (relative to dir_fd) and, for a directory, everything in
+ * it, through descriptors so that trees deeper than PATH_MAX go too. */
+static int remove_at(int dir_fd, const char *name)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	struct stat st;
+	struct dirent *de;
+	DIR *dir;
+	int fd, rc = 0;
+
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dir_fd, name, 0);
+	fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return -1;
+	}
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (remove_at(dirfd(dir), de->d_name))
+			rc = -1;
+	}
+	closedir(dir);
+	if (unlinkat(dir_fd, name, AT_REMOVEDIR))
+		rc = -1;
+	return rc;
 }
 
 int kvfs_test_rmtree(const char *path)
 {
 	if (!path)
 		return 0;
-	return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	return remove_at(AT_FDCWD, path);
 }
 
 char *kvfs_test_read_file(const char *path, size_t *len)

@@ -11,7 +11,8 @@
  * path, or NULL. `tag` becomes part of the name. */
 char *kvfs_test_mkdtemp(const char *tag);
 
-/* Remove a directory tree; returns 0 or -1. Does not follow symlinks. */
+/* Remove a directory tree, however deep; returns 0 or -1. Does not follow
+ * symlinks. */
 int kvfs_test_rmtree(const char *path);
 
 /* Read a whole file into a malloc'd buffer; *len gets its size. */
