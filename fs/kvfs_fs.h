@@ -168,8 +168,8 @@ int kvfs_fs_inode_move(struct fs *fs, struct fs_inode *inode,
 /* True when `inode` is `dir` or lies below it. Caller holds table_lock. */
 bool kvfs_fs_inode_is_below(const struct fs_inode *inode,
 			    const struct fs_inode *dir);
-/* Call fn for every hashed inode with a node id the kernel knows, with
- * table_lock held: fn must not block or take other locks. */
+/* Call fn for every inode (the root first), with table_lock held: fn
+ * must not block or take other locks. */
 void kvfs_fs_inode_each(struct fs *fs,
 			void (*fn)(struct fs_inode *inode, void *ctx),
 			void *ctx);
