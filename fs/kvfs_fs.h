@@ -102,7 +102,6 @@ struct fs_config {
 	double weak_timeout; /* for non-strong files on shared backends */
 	int writeback;       /* kernel writeback cache (local backend only) */
 	int no_writeback;
-	int timeout_set;
 	int page_cache;      /* readers may use the kernel page cache */
 	double quiet;        /* seconds without writers before they may */
 };
@@ -112,6 +111,8 @@ struct fs {
 	struct fuse_session *se;
 	struct fs_config cfg;
 	enum kvfs_consistency mount_level;
+	struct kvfs_rules *rules;     /* prefix rules from the config file;
+	                                 read-only once mounted */
 	bool exclusive;      /* only writer of the store (local backend) */
 	bool debug;
 	uid_t uid;

@@ -78,17 +78,12 @@ static int own_level(struct fs *fs, struct fs_inode *inode,
 
 /*
  * Step 3: prefix rules from the configuration file ("everything under
- * metrics/ is eventual"). This is where they are consulted; the daemon has
- * no rule source yet, so no key matches and resolution goes on to the
- * mount option.
+ * metrics/ is eventual"; docs/config.md): the longest matching prefix.
  */
 static bool level_from_rules(struct fs *fs, const char *key,
 			     enum kvfs_consistency *out)
 {
-	(void)fs;
-	(void)key;
-	(void)out;
-	return false;
+	return kvfs_rules_match(fs->rules, key, out) == 0;
 }
 
 /* Steps 2 to 5 for an object whose parent directory is `parent`. */

@@ -36,8 +36,7 @@ enum { KEY_KVFS };
 #define DOPT(t, f, v) { t, offsetof(struct daemon_opts, cfg.f), v }
 
 static const struct fuse_opt daemon_opt_spec[] = {
-	DOPT("timeout=%lf", timeout, 0),
-	DOPT("timeout=", timeout_set, 1),
+	DOPT("attr_timeout=%lf", timeout, 0),
 	DOPT("weak_timeout=%lf", weak_timeout, 0),
 	DOPT("writeback", writeback, 1),
 	DOPT("no_writeback", no_writeback, 1),
@@ -55,7 +54,7 @@ static const struct fuse_opt daemon_opt_spec[] = {
 static const char *const fuse_known[] = {
 	"allow_other", "allow_root", "auto_unmount", "blkdev", "blksize=",
 	"default_permissions", "fsname=", "subtype=", "max_read=",
-	"context=", "fscontext=", "defcontext=", "rootcontext=", "user=",
+	"context=", "fscontext=", "defcontext=", "rootcontext=",
 	"ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec",
 	"async", "sync", "dirsync", "noatime", "nodiratime", "nostrictatime",
 	"symfollow", "nosymfollow", "debug", "clone_fd", "max_idle_threads=",
@@ -133,12 +132,12 @@ static void usage(const char *prog)
 "kvfs options (-o name=value):\n"
 "    root=DIR               local backend: where the keys are stored\n"
 "                           (required for the local backend)\n"
-"    backend=NAME           local (default), etcd, cache, plugin\n"
+"    backend=NAME           local (default), etcd, plugin\n"
 "    consistency=LEVEL      level for files without an xattr: strong\n"
 "                           (default), eventual, read-your-writes, causal\n"
 "    sync=BOOL              local backend: fsync every publish (default\n"
 "                           true)\n"
-"    timeout=SECONDS        kernel entry/attribute cache time where this\n"
+"    attr_timeout=SECONDS   kernel entry/attribute cache time where this\n"
 "                           daemon is the only writer (default 86400)\n"
 "    weak_timeout=SECONDS   cache time for non-strong files on shared\n"
 "                           backends (default 1; strong files: 0)\n"
@@ -150,8 +149,12 @@ static void usage(const char *prog)
 "    writeback              kernel writeback cache (local backend only)\n"
 "    no_writeback           no kernel writeback cache (the default)\n"
 "    NAME=VALUE             any other option goes to the backend\n"
-"                           (endpoints=, prefix=, cache_size=, ...: see\n"
-"                           README.md); one it does not know is an error\n"
+"                           (endpoints=, prefix=, timeout=, cache=SIZE,\n"
+"                           ...: see README.md); one it does not know is\n"
+"                           an error\n"
+"    config=FILE            settings and prefix rules from a file (default\n"
+"                           " KVFS_CONFIG_DEFAULT_PATH " when it exists);\n"
+"                           mount options override it\n"
 "\n"
 "Extended attributes: user.kvfs.consistency (file, directory),\n"
 "user.kvfs.consistency.effective (read-only), user.kvfs.causal-token and\n"
@@ -188,6 +191,7 @@ static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 	if (rc)
 		return fail("%s", kvfs_error_message(), NULL);
 	kvfs_options_take(opts, "consistency");
+	kvfs_options_take(opts, "config");
 	rc = kvfs_options_check_all_taken(opts);
 	if (rc) {
 		kvfs_store_close(*out);
@@ -348,6 +352,10 @@ int main(int argc, char *argv[])
 			   "root=DIR; kvfs --help)%s%s", "", "");
 		goto out_free;
 	}
+	if (kvfs_config_apply(d.kv, &fs.rules)) {
+		ret = fail("%s%s", kvfs_error_message(), "");
+		goto out_free;
+	}
 	fs.mount_level = KVFS_CONSISTENCY_DEFAULT;
 	text = kvfs_options_peek(d.kv, "consistency");
 	if (text && kvfs_consistency_parse(text, &fs.mount_level)) {
@@ -390,6 +398,7 @@ int main(int argc, char *argv[])
 out_close:
 	kvfs_store_close(fs.store);
 out_free:
+	kvfs_rules_free(fs.rules);
 	free(opts.mountpoint);
 	free(copts);
 	free(d.last_kv);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -339,6 +340,94 @@ static void test_apply_config_option(void **state)
 	assert_int_equal(kvfs_options_check_all_taken(f->opts), 0);
 }
 
+/* Rules that are not written as rules are refused with what is wrong. */
+static void test_malformed_rules(void **state)
+{
+	struct fixture *f = *state;
+	char where[600];
+
+	assert_int_equal(load(f, "\nrules = \"metrics/\";\n"), KVFS_EINVAL);
+	snprintf(where, sizeof(where), "%s:2:", f->path);
+	expect_message(where, "rules must be a list", NULL);
+	assert_null(f->rules);
+
+	assert_int_equal(load(f, "rules = ( \"metrics/\" );\n"), KVFS_EINVAL);
+	expect_message("each rule must be a group", NULL);
+
+	assert_int_equal(load(f,
+		"rules = ( { prefix = 7; consistency = \"strong\"; } );\n"),
+		KVFS_EINVAL);
+	expect_message("'prefix'", "must be a string", NULL);
+
+	assert_int_equal(load(f, "rules = ( { prefix = \"a/\"; } );\n"),
+			 KVFS_EINVAL);
+	expect_message("needs both prefix and consistency", NULL);
+
+	assert_int_equal(load(f,
+		"rules = ( { consistency = \"eventual\"; } );\n"), KVFS_EINVAL);
+	expect_message("needs both prefix and consistency", NULL);
+
+	/* A prefix must be a valid key. */
+	assert_int_equal(load(f,
+		"rules = ( { prefix = \"a/../b\"; consistency = \"strong\"; } );\n"),
+		KVFS_EINVAL);
+	expect_message("'a/../b'", NULL);
+	assert_null(f->rules);
+}
+
+/* Values that are neither scalars nor lists of scalars are refused;
+ * empty lists and groups become empty options. */
+static void test_list_values(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(kvfs_options_parse(f->opts, "backend=etcd"), 0);
+	assert_int_equal(load(f,
+		"etcd = { endpoints = ( { host = \"a\"; } ); };\n"),
+		KVFS_EINVAL);
+	expect_message("must be a string, number or boolean", NULL);
+	expect_option(f, "endpoints", NULL);
+
+	assert_int_equal(load(f, "etcd = { endpoints = [ ]; };\n"), 0);
+	expect_option(f, "endpoints", "");
+	kvfs_rules_free(f->rules);
+	f->rules = NULL;
+
+	assert_int_equal(kvfs_options_set(f->opts, "backend", "plugin"), 0);
+	assert_int_equal(load(f, "plugin = { plugin_opts = { }; };\n"), 0);
+	expect_option(f, "plugin_opts", "");
+	kvfs_rules_free(f->rules);
+	f->rules = NULL;
+
+	assert_int_equal(load(f,
+		"plugin = { plugin_opts = { db = [ \"x\" ]; }; };\n"),
+		KVFS_EINVAL);
+	expect_message("'db'", "must be a string, number or boolean", NULL);
+}
+
+/* Without config= and without the default file, nothing is loaded and
+ * no rule applies. */
+static void test_apply_without_file(void **state)
+{
+	struct fixture *f = *state;
+	enum kvfs_consistency level;
+
+	if (access(KVFS_CONFIG_DEFAULT_PATH, F_OK) == 0) {
+		print_message("SKIPPED: %s exists here\n",
+			      KVFS_CONFIG_DEFAULT_PATH);
+		skip();
+	}
+	assert_int_equal(kvfs_options_parse(f->opts, "root=/x"), 0);
+	assert_int_equal(kvfs_config_apply(f->opts, &f->rules), 0);
+	assert_non_null(f->rules);
+	assert_int_equal(kvfs_rules_match(f->rules, "a/b", &level),
+			 KVFS_ENOTFOUND);
+	expect_option(f, "root", "/x");
+	expect_option(f, "backend", NULL);
+	/* rules may be NULL when the caller does not want them. */
+	assert_int_equal(kvfs_config_apply(f->opts, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +448,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_level, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_file, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_rules, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_list_values, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_apply_without_file, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_apply_config_option, setup,
 						teardown),

@@ -495,7 +495,11 @@ static int handle(struct fake_gateway *f, const char *path, const char *auth,
 				  "version", "3.4.23", "dbSize", "20480");
 		return 200;
 	}
-	if (f->mode == FAKE_NO_LEADER) {
+	if (f->mode == FAKE_NO_LEADER ||
+	    (f->mode == FAKE_READ_ONLY && strcmp(path, "/v3/kv/range") &&
+	     (strcmp(path, "/v3/kv/txn") ||
+	      writes(json_object_get(req, "success")) ||
+	      writes(json_object_get(req, "failure"))))) {
 		*resp = error_body("etcdserver: no leader", 14);
 		return 503;
 	}

@@ -18,6 +18,7 @@ enum fake_mode {
 	FAKE_NORMAL = 0,
 	FAKE_HANG,      /* read requests, never answer */
 	FAKE_NO_LEADER, /* answer every kv request "no leader" (503) */
+	FAKE_READ_ONLY, /* serve reads, answer writes "no leader" (503) */
 };
 
 struct fake_counts {

@@ -279,6 +279,97 @@ static void test_too_large(void **state)
 	free(big);
 }
 
+/* Moves and directory operations that cannot be done are refused with
+ * the error a filesystem gives, and change nothing. */
+static void test_refusals(void **state)
+{
+	struct fixture *f = *state;
+	struct kvfs_store *s = f->store;
+
+	put(s, "file", "v");
+	put(s, "dir/inner", "i");
+	assert_int_equal(kvfs_store_rename(s, "file", "dir", 0, KVFS_STRONG),
+			 KVFS_EISDIR);
+	assert_int_equal(kvfs_store_rename(s, "dir", "file", 0, KVFS_STRONG),
+			 KVFS_ENOTDIR);
+	assert_int_equal(kvfs_store_rename(s, "missing", "x", 0, KVFS_STRONG),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_rename(s, "file", "file/below", 0,
+					   KVFS_STRONG), KVFS_ENOTDIR);
+	/* Onto itself: nothing to do, unless it must not exist. */
+	assert_int_equal(kvfs_store_rename(s, "file", "file", 0, KVFS_STRONG),
+			 0);
+	assert_int_equal(kvfs_store_rename(s, "file", "file",
+					   KVFS_RENAME_NOREPLACE, KVFS_STRONG),
+			 KVFS_EEXISTS);
+	assert_int_equal(kvfs_store_put(s, "file/x", "y", 1, KVFS_STRONG),
+			 KVFS_ENOTDIR);
+	assert_int_equal(kvfs_store_put(s, "dir", "y", 1, KVFS_STRONG),
+			 KVFS_EISDIR);
+	assert_int_equal(kvfs_store_mkdir(s, "dir", 0755, KVFS_STRONG),
+			 KVFS_EEXISTS);
+	assert_int_equal(kvfs_store_mkdir(s, "no/such", 0755, KVFS_STRONG),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_mkdir(s, "file/sub", 0755, KVFS_STRONG),
+			 KVFS_ENOTDIR);
+	assert_int_equal(kvfs_store_rmdir(s, "dir", KVFS_STRONG),
+			 KVFS_ENOTEMPTY);
+	assert_int_equal(kvfs_store_rmdir(s, "file", KVFS_STRONG),
+			 KVFS_ENOTDIR);
+	expect(s, "file", "v");
+	expect(s, "dir/inner", "i");
+}
+
+/* The plugin's own options: each bad one is refused with a message. */
+static void test_bad_options(void **state)
+{
+	struct fixture *f = *state;
+	struct {
+		const char *popts;
+		int code;
+		const char *fragment;
+	} cases[] = {
+		{ "sync=false", KVFS_EINVAL, "db=" },
+		{ "db=", KVFS_EINVAL, "db=" },
+		{ "db=%s/no/such/dir/kv.db", KVFS_EUNAVAILABLE, "no/such/dir" },
+		{ "db=%s/text.db", KVFS_EINVAL, "text.db" },
+		{ "db=%s/ok.db;sync=maybe", KVFS_EINVAL, "sync=maybe" },
+		{ "db=%s/ok.db;max_value=big", KVFS_EINVAL, "max_value=big" },
+	};
+	char path[600], popts[700];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/text.db", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not a database\n", fp);
+	fclose(fp);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kvfs_options *opts = NULL;
+		struct kvfs_store *store = NULL;
+		int rc;
+
+		snprintf(popts, sizeof(popts), cases[i].popts, f->dir);
+		assert_int_equal(kvfs_options_new(&opts), 0);
+		assert_int_equal(kvfs_options_set(opts, "backend", "plugin"), 0);
+		assert_int_equal(kvfs_options_set(opts, "plugin", SQLITE_PLUGIN),
+				 0);
+		assert_int_equal(kvfs_options_set(opts, "plugin_opts", popts), 0);
+		rc = kvfs_store_open(opts, &store);
+		kvfs_options_free(opts);
+		print_message("%s: %s\n", popts, kvfs_error_message());
+		if (rc != cases[i].code)
+			fail_msg("plugin_opts=%s: %s, want %s", popts,
+				 kvfs_error_name(rc),
+				 kvfs_error_name(cases[i].code));
+		assert_null(store);
+		if (!strstr(kvfs_error_message(), cases[i].fragment))
+			fail_msg("message '%s' lacks '%s'", kvfs_error_message(),
+				 cases[i].fragment);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +383,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_options, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests_name("sqlite plugin", tests, NULL, NULL);

@@ -894,6 +894,9 @@ static int take_options(struct etcd *e, struct kvfs_options *opts,
 			"etcd: password_file= needs user=NAME");
 	}
 	*journal = kvfs_options_take(opts, "journal");
+	if (*journal && !(*journal)[0])
+		return kvfs_error_set(KVFS_EINVAL,
+			"etcd: journal= needs a directory");
 	return 0;
 }
 

@@ -1,0 +1,459 @@
+/*
+ * test_etcd_fake.c - the etcd backend against the fake gateway (no etcd
+ * needed), beyond test_etcd_unit: refused options and journal
+ * directories, what pending eventual writes look like while the cluster
+ * takes no writes (directories, listings, attributes), eventual reads
+ * served from the last value seen during an outage, a write the cluster
+ * can never take kept aside in failed/, and a journal left by an earlier
+ * run (with corrupt and unfinished entries) replicated at the next open.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <kvfs/backend.h>
+#include <kvfs/kvfs.h>
+
+#include "fake_gateway.h"
+#include "testutil.h"
+
+struct fixture {
+	struct fake_gateway *fake;
+	char *journal;
+};
+
+#define MUST(expr)                                                            \
+	do {                                                                  \
+		int rc_ = (int)(expr);                                        \
+		if (rc_)                                                      \
+			fail_msg("%s returned %d (%s): %s", #expr, rc_,       \
+				 kvfs_error_name(rc_), kvfs_error_message()); \
+	} while (0)
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+
+	if (!fx)
+		return -1;
+	fx->fake = fake_start();
+	fx->journal = kvfs_test_mkdtemp("etcd-fake-journal");
+	if (!fx->fake || !fx->journal)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	fake_stop(fx->fake);
+	kvfs_test_rmtree(fx->journal);
+	free(fx->journal);
+	free(fx);
+	return 0;
+}
+
+/* Open an etcd store on the fake with "<options>" given as -o text; the
+ * journal is the fixture's unless options name one. */
+static int open_opts(struct fixture *fx, const char *options,
+		     struct kvfs_store **out)
+{
+	struct kvfs_options *opts = NULL;
+	char *text = NULL;
+	int rc;
+
+	if (options && strstr(options, "journal="))
+		assert_true(asprintf(&text, "backend=etcd,%s", options) > 0);
+	else
+		assert_true(asprintf(&text, "backend=etcd,journal=%s%s%s",
+				     fx->journal, options ? "," : "",
+				     options ? options : "") > 0);
+	MUST(kvfs_options_new(&opts));
+	MUST(kvfs_options_parse(opts, text));
+	MUST(kvfs_options_set(opts, "endpoints", fake_url(fx->fake)));
+	rc = kvfs_store_open(opts, out);
+	kvfs_options_free(opts);
+	free(text);
+	return rc;
+}
+
+static struct kvfs_store *open_fake(struct fixture *fx, const char *options)
+{
+	struct kvfs_store *s = NULL;
+
+	MUST(open_opts(fx, options, &s));
+	return s;
+}
+
+/* Opening with options fails with `code` and a one-line message that
+ * contains `fragment`. */
+static void expect_refused(struct fixture *fx, const char *options, int code,
+			   const char *fragment)
+{
+	struct kvfs_store *s = NULL;
+	int rc = open_opts(fx, options, &s);
+
+	if (rc != code)
+		fail_msg("options '%s': %d (%s), want %s: %s",
+			 options ? options : "", rc,
+			 kvfs_error_name(rc), kvfs_error_name(code),
+			 kvfs_error_message());
+	assert_null(s);
+	print_message("%s: %s\n", options ? options : "(defaults)",
+		      kvfs_error_message());
+	assert_null(strchr(kvfs_error_message(), '\n'));
+	if (!strstr(kvfs_error_message(), fragment))
+		fail_msg("message '%s' lacks '%s'", kvfs_error_message(),
+			 fragment);
+}
+
+static void expect_read(struct kvfs_store *s, const char *key,
+			 enum kvfs_consistency level, const char *want)
+{
+	struct kvfs_buf got = { 0 };
+
+	MUST(kvfs_store_get(s, key, level, &got));
+	if (got.len != strlen(want) || memcmp(got.data, want, got.len))
+		fail_msg("get %s: '%.*s', want '%s'", key, (int)got.len,
+			 got.data ? (char *)got.data : "", want);
+	kvfs_buf_free(&got);
+}
+
+static void expect_in_cluster(struct fixture *fx, const char *key,
+			      const char *want)
+{
+	char etcd_key[512];
+	size_t len = 0;
+	char *v;
+
+	snprintf(etcd_key, sizeof(etcd_key), "kvfs/v/%s", key);
+	v = fake_get(fx->fake, etcd_key, &len);
+	if (!want) {
+		assert_null(v);
+		return;
+	}
+	if (!v)
+		fail_msg("%s is not in the cluster", key);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(v, want, len);
+	free(v);
+}
+
+/* The kind of `name` in the listing of dir, or -1 when absent. */
+static int listed_kind(struct kvfs_store *s, const char *dir, const char *name)
+{
+	struct kvfs_lister *l = NULL;
+	struct kvfs_dirent ent;
+	int kind = -1, rc;
+
+	MUST(kvfs_store_list(s, dir, KVFS_EVENTUAL, &l));
+	while ((rc = kvfs_lister_next(l, &ent)) == 1)
+		if (!strcmp(ent.name, name)) {
+			if (kind != -1)
+				fail_msg("%s listed twice in '%s'", name, dir);
+			kind = (int)ent.kind;
+		}
+	assert_int_equal(rc, 0);
+	kvfs_lister_close(l);
+	return kind;
+}
+
+static bool stats_have(struct kvfs_store *s, const char *line)
+{
+	struct kvfs_buf stats = { 0 };
+	bool found;
+
+	MUST(kvfs_store_control(s, KVFS_CTL_STATS_TEXT, &stats));
+	found = strstr(stats.data, line) != NULL;
+	if (!found)
+		print_message("stats lack '%s':\n%s", line, (char *)stats.data);
+	kvfs_buf_free(&stats);
+	return found;
+}
+
+static size_t count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void write_file(const char *dir, const char *name, const void *data,
+		       size_t len)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+/* ------------------------------------------------------------ options */
+
+static void test_option_refusals(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *first = NULL;
+	char text[600];
+
+	expect_refused(fx, "timeout=0", KVFS_EINVAL, "timeout must be > 0");
+	expect_refused(fx, "timeout=soon", KVFS_EINVAL, "timeout=soon");
+	expect_refused(fx, "max_request=1K", KVFS_EINVAL, "below 64K");
+	expect_refused(fx, "max_txn_ops=4", KVFS_EINVAL, "max_txn_ops");
+	expect_refused(fx, "prefer=3", KVFS_EINVAL, "prefer=3");
+	expect_refused(fx, "cacert=/nonexistent/ca.pem", KVFS_EINVAL,
+		       "cacert=/nonexistent/ca.pem");
+	expect_refused(fx, "user=bob", KVFS_EINVAL, "password_file=");
+	expect_refused(fx, "password_file=/etc/hostname", KVFS_EINVAL,
+		       "needs user=");
+	expect_refused(fx, "lazy=maybe", KVFS_EINVAL, "lazy=maybe");
+
+	/* Journal directories that cannot serve. */
+	expect_refused(fx, "journal=", KVFS_EINVAL, "journal=");
+	snprintf(text, sizeof(text), "journal=%s/plain", fx->journal);
+	write_file(fx->journal, "plain", "x", 1);
+	expect_refused(fx, text, KVFS_EINVAL, "journal=");
+	/* One journal, one mount: a second store is refused by name. */
+	first = open_fake(fx, NULL);
+	expect_refused(fx, NULL, KVFS_EINVAL, "in use by another kvfs mount");
+	kvfs_store_close(first);
+	/* A journal= path that does not exist yet is created. */
+	snprintf(text, sizeof(text), "journal=%s/a/b/c", fx->journal);
+	MUST(open_opts(fx, text, &first));
+	kvfs_store_close(first);
+	snprintf(text, sizeof(text), "%s/a/b/c/lock", fx->journal);
+	assert_int_equal(access(text, F_OK), 0);
+}
+
+static void test_controls(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "quota=1M");
+	struct kvfs_watch no_callback = { NULL, NULL };
+	struct kvfs_space sp;
+
+	assert_int_equal(kvfs_store_control(s, 4242, NULL),
+			 KVFS_ENOTSUPPORTED);
+	assert_non_null(strstr(kvfs_error_message(), "4242"));
+	assert_int_equal(kvfs_store_control(s, KVFS_CTL_WATCH, &no_callback),
+			 KVFS_EINVAL);
+	/* The fake's database has 20480 bytes of a 1 MiB quota. */
+	MUST(kvfs_store_space(s, &sp));
+	assert_int_equal(sp.block_size, 4096);
+	assert_int_equal(sp.blocks, 256);
+	assert_int_equal(sp.blocks_free, 251);
+	kvfs_store_close(s);
+}
+
+/* ------------------------------------------------------ pending writes */
+
+/* While the cluster serves reads but takes no writes, eventual writes
+ * wait in the journal, and the mount shows them: a pending put below a
+ * new directory makes it a directory, a pending delete hides a value,
+ * and listings merge both with what the cluster has. */
+static void test_pending_writes_shape_tree(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "timeout=1s");
+	struct kvfs_buf got = { 0 };
+	struct kvfs_stat st;
+	int waited;
+
+	MUST(kvfs_store_put(s, "dir/old", "o", 1, KVFS_STRONG));
+	fake_set_mode(fx->fake, FAKE_READ_ONLY);
+	MUST(kvfs_store_put(s, "dir/new/x", "1", 1, KVFS_EVENTUAL));
+	MUST(kvfs_store_put(s, "top", "t", 1, KVFS_EVENTUAL));
+	MUST(kvfs_store_delete(s, "dir/old", KVFS_EVENTUAL));
+
+	assert_int_equal(kvfs_store_get(s, "dir/new", KVFS_EVENTUAL, &got),
+			 KVFS_EISDIR);
+	MUST(kvfs_store_stat(s, "dir/new", KVFS_EVENTUAL, &st));
+	assert_int_equal(st.kind, KVFS_KIND_DIR);
+	MUST(kvfs_store_stat(s, "dir/new/x", KVFS_EVENTUAL, &st));
+	assert_int_equal(st.kind, KVFS_KIND_FILE);
+	assert_int_equal(st.size, 1);
+	assert_int_equal(kvfs_store_get(s, "dir/old", KVFS_EVENTUAL, &got),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_delete(s, "dir/old", KVFS_EVENTUAL),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_stat(s, "dir/old", KVFS_EVENTUAL, &st),
+			 KVFS_ENOTFOUND);
+	/* A pending delete of a directory is refused like a delete. */
+	assert_int_equal(kvfs_store_delete(s, "dir", KVFS_EVENTUAL),
+			 KVFS_EISDIR);
+
+	assert_int_equal(listed_kind(s, "dir", "new"), KVFS_KIND_DIR);
+	assert_int_equal(listed_kind(s, "dir", "old"), -1);
+	assert_int_equal(listed_kind(s, "dir/new", "x"), KVFS_KIND_FILE);
+	assert_int_equal(listed_kind(s, "", "top"), KVFS_KIND_FILE);
+	assert_int_equal(listed_kind(s, "", "dir"), KVFS_KIND_DIR);
+
+	/* A value only the journal knows has no attributes yet. */
+	assert_int_equal(kvfs_store_getxattr(s, "top", "user.a", &got),
+			 KVFS_ENODATA);
+	MUST(kvfs_store_listxattr(s, "top", &got));
+	assert_int_equal(got.len, 0);
+	kvfs_buf_free(&got);
+
+	for (waited = 0; waited < 50; waited++) {
+		if (stats_have(s, "journal_waiting_for_cluster: yes\n"))
+			break;
+		usleep(100000);
+	}
+	assert_true(waited < 50);
+	assert_true(stats_have(s, "journal_backlog_entries: 3\n"));
+	expect_in_cluster(fx, "dir/old", "o");
+
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
+	assert_true(stats_have(s, "journal_waiting_for_cluster: no\n"));
+	assert_true(stats_have(s, "journal_replicated: 3\n"));
+	expect_in_cluster(fx, "dir/new/x", "1");
+	expect_in_cluster(fx, "top", "t");
+	expect_in_cluster(fx, "dir/old", NULL);
+	assert_int_equal(listed_kind(s, "dir", "new"), KVFS_KIND_DIR);
+	assert_int_equal(listed_kind(s, "dir", "old"), -1);
+	kvfs_store_close(s);
+}
+
+/* During an outage an eventual read answers with the last value this
+ * mount saw; a strong read fails instead of answering stale. */
+static void test_eventual_read_during_outage(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "timeout=500ms");
+	struct kvfs_buf got = { 0 };
+	int rc;
+
+	MUST(kvfs_store_put(s, "seen", "v1", 2, KVFS_STRONG));
+	expect_read(s, "seen", KVFS_STRONG, "v1");
+	fake_set_mode(fx->fake, FAKE_NO_LEADER);
+	expect_read(s, "seen", KVFS_EVENTUAL, "v1");
+	rc = kvfs_store_get(s, "seen", KVFS_STRONG, &got);
+	assert_true(rc == KVFS_EUNAVAILABLE || rc == KVFS_ETIMEDOUT);
+	/* A key never read here has no copy to fall back on. */
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	MUST(kvfs_store_put(s, "unseen", "u", 1, KVFS_STRONG));
+	fake_set_mode(fx->fake, FAKE_NO_LEADER);
+	rc = kvfs_store_get(s, "unseen", KVFS_EVENTUAL, &got);
+	assert_true(rc == KVFS_EUNAVAILABLE || rc == KVFS_ETIMEDOUT);
+	assert_true(stats_have(s, "etcd_reads_local: 1\n"));
+	kvfs_store_close(s);
+}
+
+/* An eventual put over what became a directory can never reach the
+ * cluster: it is kept in failed/ and counted, and nothing stored is
+ * changed. */
+static void test_unreplicable_write_kept_aside(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "timeout=2s");
+	struct kvfs_buf got = { 0 };
+	char failed[512];
+
+	MUST(kvfs_store_put(s, "p/q", "x", 1, KVFS_STRONG));
+	/* The journal takes the put at once; the cluster refuses it. */
+	fake_set_mode(fx->fake, FAKE_READ_ONLY);
+	MUST(kvfs_store_put(s, "p", "y", 1, KVFS_EVENTUAL));
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
+	assert_true(stats_have(s, "journal_failed: 1\n"));
+	assert_true(stats_have(s, "journal_backlog_entries: 0\n"));
+	snprintf(failed, sizeof(failed), "%s/failed", fx->journal);
+	assert_int_equal(count_files(failed), 1);
+	assert_int_equal(kvfs_store_get(s, "p", KVFS_STRONG, &got),
+			 KVFS_EISDIR);
+	expect_read(s, "p/q", KVFS_STRONG, "x");
+	kvfs_store_close(s);
+}
+
+/* ---------------------------------------------------- an earlier run */
+
+/* Entries an earlier run left are replicated in order at the next open;
+ * an unfinished temporary file (never acknowledged) is dropped, and
+ * corrupt entries are moved to failed/ instead of being sent. */
+static void test_journal_of_earlier_run(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "timeout=500ms");
+	unsigned char garbage[64];
+	char failed[512], tmp[512];
+
+	fake_set_mode(fx->fake, FAKE_NO_LEADER);
+	MUST(kvfs_store_put(s, "r/1", "first", 5, KVFS_EVENTUAL));
+	MUST(kvfs_store_put(s, "r/1", "second", 6, KVFS_EVENTUAL));
+	MUST(kvfs_store_put(s, "r/2", "two", 3, KVFS_EVENTUAL));
+	kvfs_store_close(s);
+	assert_int_equal(count_files(fx->journal), 4); /* 3 + lock */
+
+	memset(garbage, 0xa5, sizeof(garbage));
+	write_file(fx->journal, ".tmp-00000000000000ff", garbage, 10);
+	write_file(fx->journal, "00000000000000fe.ent", garbage,
+		   sizeof(garbage));
+	memcpy(garbage, "KVJ1", 4);
+	write_file(fx->journal, "00000000000000fd.ent", garbage,
+		   sizeof(garbage));
+	write_file(fx->journal, "00000000000000fc.ent", "KVJ1", 4);
+	write_file(fx->journal, "notes.txt", "kept", 4);
+
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	s = open_fake(fx, "timeout=2s");
+	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
+	expect_in_cluster(fx, "r/1", "second");
+	expect_in_cluster(fx, "r/2", "two");
+	expect_read(s, "r/1", KVFS_STRONG, "second");
+	snprintf(failed, sizeof(failed), "%s/failed", fx->journal);
+	assert_int_equal(count_files(failed), 3);
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-00000000000000ff", fx->journal);
+	assert_int_not_equal(access(tmp, F_OK), 0);
+	/* Left: lock, notes.txt and failed/. */
+	assert_int_equal(count_files(fx->journal), 3);
+	/* New eventual writes still reach the cluster. */
+	MUST(kvfs_store_put(s, "r/3", "three", 5, KVFS_EVENTUAL));
+	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
+	expect_in_cluster(fx, "r/3", "three");
+	kvfs_store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_option_refusals, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_controls, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pending_writes_shape_tree,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eventual_read_during_outage,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_unreplicable_write_kept_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_of_earlier_run,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("etcd backend, refusals and outages",
+					   tests, NULL, NULL);
+}
