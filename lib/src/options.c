@@ -249,6 +249,9 @@ int kvfs_options_take_ms(struct kvfs_options *opts, const char *name,
 		return rc;
 	if (!strcmp(rest, "ms"))
 		*out_ms = num;
+	else if ((!*rest || !strcmp(rest, "s")) && num > UINT64_MAX / 1000)
+		return kvfs_error_set(KVFS_EINVAL,
+			"option %s=%s: duration out of range", name, v);
 	else if (!*rest || !strcmp(rest, "s"))
 		*out_ms = num * 1000;
 	else

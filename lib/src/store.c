@@ -189,9 +189,14 @@ void kvfs_store_level_stats(struct kvfs_store *store,
 		total += atomic_load(&c->buckets[b]);
 	out->ops = atomic_load(&c->ops);
 	out->errors = atomic_load(&c->errors);
+	out->latency_us_max = atomic_load(&c->max_us);
+	/* A bucket's upper bound can exceed the largest call seen. */
 	out->latency_us_p50 = percentile(c, total, 0.50);
 	out->latency_us_p99 = percentile(c, total, 0.99);
-	out->latency_us_max = atomic_load(&c->max_us);
+	if (out->latency_us_p50 > out->latency_us_max)
+		out->latency_us_p50 = out->latency_us_max;
+	if (out->latency_us_p99 > out->latency_us_max)
+		out->latency_us_p99 = out->latency_us_max;
 }
 
 /* -------------------------------------------------------- argument checks */
@@ -540,8 +545,14 @@ int kvfs_store_open_writer(struct kvfs_store *store, const char *key,
 	if (rc)
 		return rc;
 	if (b->ops->open_writer)
-		return b->ops->open_writer(b, key, level, base, out);
-	return kvfs_fallback_open_writer(b, key, level, base, out);
+		rc = b->ops->open_writer(b, key, level, base, out);
+	else
+		rc = kvfs_fallback_open_writer(b, key, level, base, out);
+	if (rc == 0) {
+		(*out)->store = store;
+		(*out)->level = level;
+	}
+	return rc;
 }
 
 ssize_t kvfs_writer_pwrite(struct kvfs_writer *writer, const void *buf,
@@ -581,9 +592,16 @@ uint64_t kvfs_writer_size(const struct kvfs_writer *writer)
 	return writer->size;
 }
 
+/* A commit is the write of the whole value: it counts as one operation at
+ * the writer's level. */
 int kvfs_writer_commit(struct kvfs_writer *writer)
 {
-	return writer->ops->commit(writer);
+	struct kvfs_store *store = writer->store;
+	enum kvfs_consistency level = writer->level;
+	uint64_t t0 = now_us();
+	int rc = writer->ops->commit(writer);
+
+	return store ? op_end(store, level, t0, rc) : rc;
 }
 
 void kvfs_writer_abort(struct kvfs_writer *writer)

@@ -214,10 +214,15 @@ static void test_ms(void **state)
 		uint64_t want;
 	} ok[] = {
 		{ "5", 5000 }, { "5s", 5000 }, { "250ms", 250 }, { "0", 0 },
-		{ "0ms", 0 },
+		{ "0ms", 0 }, { "18446744073709551s", 18446744073709551000ull },
+		{ "18446744073709551615ms", UINT64_MAX },
 	};
+	/* 18446744073709552 s is over UINT64_MAX ms: it must not wrap
+	 * around to 384 ms. */
 	static const char *const bad[] = { "", "s", "5m", "5 s", "-3", "1.5s",
-					   "10us", "99999999999999999999" };
+					   "10us", "99999999999999999999",
+					   "18446744073709552s",
+					   "18446744073709552" };
 	uint64_t v;
 
 	assert_int_equal(kvfs_options_take_ms(o, "t", 1234, &v), 0);

@@ -954,11 +954,27 @@ static void test_level_stats(void **state)
 	assert_true(st.latency_us_max >= 3000);
 	assert_true(st.latency_us_p99 >= 2000);
 	assert_true(st.latency_us_p50 <= st.latency_us_p99);
+	assert_true(st.latency_us_p99 <= st.latency_us_max);
 	kvfs_store_level_stats(s, KVFS_STRONG, &st);
 	assert_int_equal(st.ops, 0);
 	assert_int_equal(st.errors, 0);
 	assert_int_equal(st.latency_us_p50, 0);
 	assert_int_equal(st.latency_us_max, 0);
+
+	/* A streamed value counts once, when it is committed, at the
+	 * writer's level. */
+	{
+		struct kvfs_writer *w = NULL;
+
+		assert_int_equal(kvfs_store_open_writer(s, "w", KVFS_STRONG,
+							NULL, &w), 0);
+		assert_int_equal(kvfs_writer_pwrite(w, "xyz", 3, 0), 3);
+		kvfs_store_level_stats(s, KVFS_STRONG, &st);
+		assert_int_equal(st.ops, 0);
+		assert_int_equal(kvfs_writer_commit(w), 0);
+		kvfs_store_level_stats(s, KVFS_STRONG, &st);
+		assert_int_equal(st.ops, 1);
+	}
 	kvfs_store_level_stats(s, (enum kvfs_consistency)KVFS_CONSISTENCY_COUNT,
 			       &st);
 	assert_int_equal(st.ops, 0);

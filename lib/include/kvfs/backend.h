@@ -57,10 +57,14 @@ struct kvfs_writer_ops {
 };
 
 /* Base of a backend's writer. The library keeps `size` up to date after
- * pwrite and truncate; the backend sets it at open. */
+ * pwrite and truncate; the backend sets it at open. `store` and `level`
+ * belong to the library (it counts the commit in the store's statistics);
+ * backends leave them alone. */
 struct kvfs_writer {
 	const struct kvfs_writer_ops *ops;
 	uint64_t size;
+	struct kvfs_store *store;
+	enum kvfs_consistency level;
 };
 
 struct kvfs_lister_ops {

@@ -1,0 +1,37 @@
+#!/bin/bash
+# user.kvfs.stats on the mount root: after a known number of writes and
+# reads at one level, that level's counters have grown by at least that
+# much, the others by nothing, and the text stays well-formed.
+. "$(dirname "$0")/lib.sh"
+kvfs_mount
+
+ops() { # ops LEVEL: the ops= figure of that level's line
+	getfattr --only-values -n user.kvfs.stats "$MNT" |
+		awk -v l="$1:" '$1 == l { sub("ops=", "", $2); print $2 }'
+}
+
+mkdir "$MNT/ev"
+setfattr -n user.kvfs.consistency -v eventual "$MNT/ev"
+before=$(ops eventual)
+before_causal=$(ops causal)
+for i in 1 2 3 4 5; do echo "value $i" > "$MNT/ev/k$i"; done
+for i in 1 2 3 4 5; do
+	[ "$(cat "$MNT/ev/k$i")" = "value $i" ] || fail "read back k$i"
+done
+after=$(ops eventual)
+echo "eventual ops: $before -> $after"
+# 5 publishes and 5 snapshot opens, at the least
+[ $((after - before)) -ge 10 ] || fail "eventual ops grew by $((after - before)), expected >= 10"
+[ "$(ops causal)" = "$before_causal" ] || fail "causal counters moved"
+
+text=$(getfattr --only-values -n user.kvfs.stats "$MNT")
+for level in strong eventual read-your-writes causal; do
+	grep -Eq "^$level: ops=[0-9]+ errors=[0-9]+ p50_us=[0-9]+ p99_us=[0-9]+ max_us=[0-9]+$" <<<"$text" ||
+		fail "no well-formed line for $level: $text"
+done
+# percentiles never exceed the maximum
+awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+       if (v["p99_us"] + 0 > v["max_us"] + 0 || v["p50_us"] + 0 > v["p99_us"] + 0) exit 1 }' \
+	<<<"$(grep -E '^(strong|eventual|read-your-writes|causal):' <<<"$text")" ||
+	fail "percentiles out of order: $text"
+echo "stats: all checks passed"
