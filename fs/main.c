@@ -384,6 +384,7 @@ int main(int argc, char *argv[])
 	}
 	if (check_mountpoint(opts.mountpoint))
 		goto out_close;
+	fs.cfg = d.cfg;
 	fs.exclusive = !strcmp(kvfs_store_backend_name(fs.store), "local");
 	fs.debug = opts.debug;
 	fs.uid = getuid();

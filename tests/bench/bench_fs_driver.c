@@ -47,6 +47,20 @@ static void row(const char *name, double *lat, size_t n, double total_us,
 	fflush(stdout);
 }
 
+/* With BENCH_FS_MARK set, touch the name ".phase-NAME" (a failing
+ * lookup) before each workload, so that a daemon's debug log can be split
+ * by workload. */
+static void mark(const char *dir, const char *phase)
+{
+	char p[4096];
+	struct stat st;
+
+	if (!getenv("BENCH_FS_MARK"))
+		return;
+	snprintf(p, sizeof(p), "%s/.phase-%s", dir, phase);
+	stat(p, &st);
+}
+
 static void die(const char *what)
 {
 	perror(what);
@@ -75,6 +89,7 @@ int main(int argc, char **argv)
 	memset(buf, 'k', sizeof(buf));
 	memset(big, 'b', 1 << 20);
 
+	mark(dir, "create");
 	total = 0;
 	for (size_t i = 0; i < n; i++) {
 		int fd;
@@ -91,6 +106,7 @@ int main(int argc, char **argv)
 	}
 	row("create", lat, n, total, (double)n, "ops/s");
 
+	mark(dir, "read");
 	total = 0;
 	for (size_t i = 0; i < n; i++) {
 		int fd;
@@ -107,6 +123,7 @@ int main(int argc, char **argv)
 	}
 	row("read", lat, n, total, (double)n, "ops/s");
 
+	mark(dir, "stat");
 	total = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
@@ -121,6 +138,7 @@ int main(int argc, char **argv)
 	}
 	row("stat", lat, n, total, (double)n, "ops/s");
 
+	mark(dir, "readdir");
 	total = 0;
 	for (size_t r = 0; r < reps; r++) {
 		DIR *d;
@@ -141,6 +159,7 @@ int main(int argc, char **argv)
 	}
 	row("readdir", lat, reps, total, (double)(n * reps), "entries/s");
 
+	mark(dir, "unlink");
 	total = 0;
 	for (size_t i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/f%06zu", dir, i);
@@ -153,6 +172,7 @@ int main(int argc, char **argv)
 	}
 	row("unlink", lat, n, total, (double)n, "ops/s");
 
+	mark(dir, "seq");
 	snprintf(path, sizeof(path), "%s/big", dir);
 	{
 		int fd;
@@ -172,6 +192,7 @@ int main(int argc, char **argv)
 		row("seqwrite", lat, mib, now_us() - start, (double)mib,
 		    "MiB/s");
 
+		mark(dir, "seqread");
 		start = now_us();
 		fd = open(path, O_RDONLY);
 		if (fd < 0)

@@ -252,6 +252,11 @@ static void test_controls(void **state)
 	struct fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "quota=1M");
 	struct kvfs_watch no_callback = { NULL, NULL };
+	static const char *const bad_tokens[] = {
+		"etcd:7777:-1", "etcd:7777: 5", "etcd:+7777:5", "etcd:7777:",
+		"etcd:", "7777:5",
+	};
+	struct kvfs_buf token = { 0 }, again = { 0 };
 	struct kvfs_space sp;
 
 	assert_int_equal(kvfs_store_control(s, 4242, NULL),
@@ -259,6 +264,23 @@ static void test_controls(void **state)
 	assert_non_null(strstr(kvfs_error_message(), "4242"));
 	assert_int_equal(kvfs_store_control(s, KVFS_CTL_WATCH, &no_callback),
 			 KVFS_EINVAL);
+	/* Causal tokens: only etcd:CLUSTER:REVISION in decimal digits; a
+	 * negative revision must not become a huge one. */
+	MUST(kvfs_store_put(s, "k", "v", 1, KVFS_STRONG));
+	MUST(kvfs_store_control(s, KVFS_CTL_CAUSAL_TOKEN_GET, &token));
+	for (size_t i = 0; i < sizeof(bad_tokens) / sizeof(bad_tokens[0]);
+	     i++) {
+		if (kvfs_store_control(s, KVFS_CTL_CAUSAL_TOKEN_SET,
+				       (void *)bad_tokens[i]) != KVFS_EINVAL)
+			fail_msg("causal token '%s' accepted", bad_tokens[i]);
+		assert_non_null(strstr(kvfs_error_message(), bad_tokens[i]));
+	}
+	MUST(kvfs_store_control(s, KVFS_CTL_CAUSAL_TOKEN_GET, &again));
+	assert_int_equal(again.len, token.len);
+	assert_memory_equal(again.data, token.data, token.len);
+	kvfs_buf_free(&token);
+	kvfs_buf_free(&again);
+
 	/* The fake's database has 20480 bytes of a 1 MiB quota. */
 	MUST(kvfs_store_space(s, &sp));
 	assert_int_equal(sp.block_size, 4096);

@@ -603,7 +603,7 @@ static int token_set(struct etcd *e, const char *text)
 	if (!text ||
 	    sscanf(text, "etcd:%" SCNu64 ":%" SCNu64 "%n", &cluster, &rev,
 		   &used) != 2 || text[used] != '\0' || strncmp(text, "etcd:", 5) ||
-	    !strchr("0123456789", text[5]))
+	    text[5 + strspn(text + 5, "0123456789:")] != '\0')
 		return kvfs_error_set(KVFS_EINVAL,
 			"malformed causal token '%s': expected "
 			"etcd:CLUSTER_ID:REVISION", text ? text : "");

@@ -26,8 +26,12 @@ expect_mount_failure() {
 	kt_mounts+=("$mnt")
 	while kill -0 "$pid" 2>/dev/null; do
 		if kt_is_mounted "$mnt"; then
+			# What does using it give? Note it, then unmount.
+			timeout 20 bash -c "printf x | tee '$mnt/probe'" >/dev/null 2>"$kt_work/bad-$name.use"
 			fusermount3 -u "$mnt"
-			kt_fail "$name: kvfs mounted with -o $opts"
+			wait "$pid"
+			kt_fail_later "$name: kvfs mounted with -o $opts (a write then gave: $(cat "$kt_work/bad-$name.use"))"
+			return
 		fi
 		[ $(($(kt_now_ms) - t0)) -lt 40000 ] || kt_fail "$name: kvfs neither failed nor mounted in 40 s"
 		sleep 0.05
@@ -35,12 +39,12 @@ expect_mount_failure() {
 	wait "$pid"
 	rc=$?
 	kt_is_mounted "$mnt" && kt_fail "$name: something is mounted at $mnt"
-	[ $rc -eq 1 ] || kt_fail "$name: exit status $rc, expected 1 (stderr: $(cat "$kt_work/bad-$name.err"))"
+	[ $rc -eq 1 ] || kt_fail_later "$name: exit status $rc, expected 1 (stderr: $(cat "$kt_work/bad-$name.err"))"
 	lines=$(grep -c . "$kt_work/bad-$name.err")
 	[ "$lines" -eq 1 ] ||
-		kt_fail "$name: expected a one-line error, got $lines lines: $(cat "$kt_work/bad-$name.err")"
+		kt_fail_later "$name: expected a one-line error, got $lines lines: $(cat "$kt_work/bad-$name.err")"
 	grep -qiE "$pattern" "$kt_work/bad-$name.err" ||
-		kt_fail "$name: the message does not match /$pattern/: $(cat "$kt_work/bad-$name.err")"
+		kt_fail_later "$name: the message does not match /$pattern/: $(cat "$kt_work/bad-$name.err")"
 	kt_log "$name ($(($(kt_now_ms) - t0)) ms): $(cat "$kt_work/bad-$name.err")"
 }
 
@@ -73,7 +77,9 @@ expect_mount_failure unreachable "backend=etcd,endpoints=http://127.0.0.1:$unuse
 kt_cluster_start 1 0 auth
 ETCDCTL_API=3 etcdctl --endpoints="$KT_EPS" user add root --new-user-password=kvfs-secret \
 	--interactive=false >/dev/null || kt_fail "etcdctl user add root"
-ETCDCTL_API=3 etcdctl --endpoints="$KT_EPS" auth enable >/dev/null || kt_fail "etcdctl auth enable"
+ETCDCTL_API=3 etcdctl --endpoints="$KT_EPS" user grant-role root root >/dev/null ||
+	kt_fail "etcdctl user grant-role root root"
+ETCDCTL_API=3 etcdctl --endpoints="$KT_EPS" auth enable >/dev/null 2>&1 || kt_fail "etcdctl auth enable"
 printf 'wrong-password\n' >"$kt_work/wrong.pw"
 printf 'kvfs-secret\n' >"$kt_work/right.pw"
 chmod 600 "$kt_work"/*.pw

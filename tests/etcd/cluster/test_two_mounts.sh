@@ -34,7 +34,7 @@ done
 kt_log "level directories made on A, seen on B"
 
 # --- strong: completed writes are visible at once on the other mount -----
-for i in $(seq 1 20); do
+for i in $(seq 1 10); do
 	kt_put "$A/strong/x" "strong-$i" || kt_fail "strong write $i on A"
 	got=$(kt_cat "$B/strong/x") || kt_fail "strong read $i on B"
 	[ "$got" = "strong-$i" ] ||
@@ -45,7 +45,7 @@ for i in $(seq 1 20); do
 	[ "$got" = "back-$i" ] ||
 		kt_fail "strong: A read '$got' right after B wrote 'back-$i'"
 done
-kt_log "strong: 40 writes each seen at once by the other mount"
+kt_log "strong: 20 writes each seen at once by the other mount"
 
 # --- eventual: writes on A converge on B ------------------------------
 n=20
@@ -125,17 +125,17 @@ wait "$writer" || kt_fail "causal: writer on A failed"
 kt_log "causal: $reads reads on B during 30 writes on A, never older than the one before"
 
 # --- read-your-writes: A reads its own writes -------------------------
-for i in $(seq 1 30); do
+for i in $(seq 1 15); do
 	kt_put "$A/read-your-writes/r" "ryw-$i" || kt_fail "ryw write $i on A"
 	got=$(kt_cat "$A/read-your-writes/r") || kt_fail "ryw read $i on A"
 	[ "$got" = "ryw-$i" ] ||
 		kt_fail "read-your-writes: A read '$got' right after writing 'ryw-$i'"
 	# Also after B wrote the same key: A sees its own or a newer write.
-	if [ $((i % 10)) = 0 ]; then
+	if [ $((i % 5)) = 0 ]; then
 		kt_put "$B/read-your-writes/r" "from-B-$i" || kt_fail "ryw write on B"
 	fi
 done
-kt_log "read-your-writes: 30 writes on A, each read back at once"
+kt_log "read-your-writes: 15 writes on A, each read back at once"
 
 kt_umount A
 kt_umount B
