@@ -151,31 +151,39 @@ static const char *file_of(const config_setting_t *s, const char *path)
 
 #define AT(s, path) file_of(s, path), config_setting_source_line(s)
 
-/* The value of a scalar setting as option text into buf. */
+/* The value of a scalar setting as option text into buf. A value that
+ * does not fit is refused rather than cut short. */
 static int scalar_text(const config_setting_t *s, const char *path,
 		       char *buf, size_t size)
 {
+	const char *name = config_setting_name(s) ? config_setting_name(s)
+						  : "?";
+	int n;
+
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_STRING:
-		snprintf(buf, size, "%s", config_setting_get_string(s));
+		n = snprintf(buf, size, "%s", config_setting_get_string(s));
 		break;
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_INT64:
-		snprintf(buf, size, "%lld", config_setting_get_int64(s));
+		n = snprintf(buf, size, "%lld", config_setting_get_int64(s));
 		break;
 	case CONFIG_TYPE_FLOAT:
-		snprintf(buf, size, "%g", config_setting_get_float(s));
+		n = snprintf(buf, size, "%g", config_setting_get_float(s));
 		break;
 	case CONFIG_TYPE_BOOL:
-		snprintf(buf, size, "%s",
-			 config_setting_get_bool(s) ? "true" : "false");
+		n = snprintf(buf, size, "%s",
+			     config_setting_get_bool(s) ? "true" : "false");
 		break;
 	default:
 		return kvfs_error_set(KVFS_EINVAL,
 			"%s:%d: setting '%s' must be a string, number or "
-			"boolean", AT(s, path),
-			config_setting_name(s) ? config_setting_name(s) : "?");
+			"boolean", AT(s, path), name);
 	}
+	if (n < 0 || (size_t)n >= size)
+		return kvfs_error_set(KVFS_EINVAL,
+			"%s:%d: value of setting '%s' is longer than %zu bytes",
+			AT(s, path), name, size - 1);
 	return 0;
 }
 

@@ -405,6 +405,22 @@ static void test_list_values(void **state)
 	expect_message("'db'", "must be a string, number or boolean", NULL);
 }
 
+/* A value too long for an option is refused by name, never cut short. */
+static void test_long_value_refused(void **state)
+{
+	struct fixture *f = *state;
+	char *text = malloc(6000);
+
+	assert_non_null(text);
+	memcpy(text, "root = \"", 8);
+	memset(text + 8, 'r', 5000);
+	strcpy(text + 5008, "\";\n");
+	assert_int_equal(load(f, text), KVFS_EINVAL);
+	expect_message(":1:", "'root'", "longer than", NULL);
+	expect_option(f, "root", NULL);
+	free(text);
+}
+
 /* Without config= and without the default file, nothing is loaded and
  * no rule applies. */
 static void test_apply_without_file(void **state)
@@ -450,6 +466,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreadable_file, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_rules, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_long_value_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_list_values, setup,
 						teardown),

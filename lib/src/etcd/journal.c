@@ -201,8 +201,8 @@ static int read_entry(struct etcd_journal *j, const char *name,
 	if (fstat(fd, &st) || st.st_size < HEADER_SIZE + 4 ||
 	    !(data = malloc((size_t)st.st_size))) {
 		close(fd);
-		return kvfs_error_set(KVFS_EFAIL, "journal entry %s: cannot "
-				      "read", name);
+		return kvfs_error_set(KVFS_EFAIL, "journal entry %s/%s: "
+				      "cannot read", j->dir, name);
 	}
 	while (got < (size_t)st.st_size) {
 		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
@@ -216,6 +216,7 @@ static int read_entry(struct etcd_journal *j, const char *name,
 	klen = get_le(p + 28, 4);
 	vlen = get_le(p + 32, 8);
 	if (got != (size_t)st.st_size || memcmp(p, "KVJ1", 4) ||
+	    klen > got || vlen > got || /* no wrap-around in the sum */
 	    HEADER_SIZE + klen + vlen + 4 != got ||
 	    crc_update(0, p, got - 4) != (uint32_t)get_le(p + got - 4, 4) ||
 	    (p[4] != ETCD_JOURNAL_PUT && p[4] != ETCD_JOURNAL_DEL)) {
