@@ -1,7 +1,5 @@
 # The etcd backend: etcd v3 through its JSON gateway with libcurl and
 # jansson. Included from lib/CMakeLists.txt; paths are relative to lib/.
-# The registry names kvfs_etcd_open unconditionally, so the backend is
-# always built (KVFS_BUILD_ETCD only decides whether its tests run).
 pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
 pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 list(APPEND KVFS_LIB_SOURCES
