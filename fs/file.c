@@ -15,10 +15,20 @@
  *
  * Kernel page cache: where this daemon is the only writer (exclusive), a
  * file is opened with keep_cache unless its pages may hold a value older
- * than the newest one published: when a handle with an old snapshot read
- * or published (two writers raced), the inode is marked cache_suspect; the
- * next open then drops the pages, and a racing publish also tells the
- * kernel to drop attributes and pages at once.
+ * than the newest one published: when a page-cache handle with an old
+ * snapshot read or a handle published while others were open (two writers
+ * raced), the inode is marked cache_suspect; the next open then drops the
+ * pages, and a racing publish also tells the kernel to drop attributes and
+ * pages at once. Writers use direct I/O; when a writer had the file to
+ * itself, its publish at close pushes the published value into the
+ * kernel's page cache (fuse_lowlevel_notify_store), so that later readers
+ * keep those pages and read without asking the daemon.
+ *
+ * create does not publish: the new name is "pending", known to the inode
+ * table and the kernel, and the first publish (close, fsync) makes it
+ * exist in the store. Operations that look at the store for that name
+ * (lookup, listing, another open, xattrs, rename, unlink) first publish an
+ * empty value for it (kvfs_fs_materialize), as create used to.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -194,15 +204,112 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced)
 	}
 	inode->data_gen++;
 	h->gen = inode->data_gen;
+	if (inode->pending) {
+		inode->pending = false;
+		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
+		if (inode->pending_mode != 0644) {
+			rc = kvfs_store_set_attr(fs->store, key, KVFS_ATTR_MODE,
+						 inode->pending_mode, NULL,
+						 h->level);
+			err = kvfs_fs_errno(fs, rc, key);
+		}
+	}
 	kvfs_reader_close(h->reader);
 	h->reader = NULL;
 	h->need_reader = true;
-	if (inode->has_mtime_override) {
+	if (!err && inode->has_mtime_override) {
 		rc = kvfs_store_set_attr(fs->store, key, KVFS_ATTR_MTIME, 0,
 					 &inode->mtime_override, h->level);
 		err = kvfs_fs_errno(fs, rc, key);
 	}
 	return err;
+}
+
+bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode)
+{
+	bool p;
+
+	if (!__atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE))
+		return false;
+	pthread_mutex_lock(&inode->lock);
+	p = inode->pending;
+	pthread_mutex_unlock(&inode->lock);
+	return p;
+}
+
+int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode)
+{
+	char key[KVFS_KEY_MAX + 1];
+	enum kvfs_consistency level;
+	int err = 0;
+
+	if (!kvfs_fs_is_pending(fs, inode))
+		return 0;
+	level = kvfs_fs_level(fs, inode);
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&inode->lock);
+	if (inode->pending && !is_unlinked(fs, inode)) {
+		err = kvfs_fs_key(fs, inode, NULL, key);
+		if (!err)
+			err = kvfs_fs_errno(fs, kvfs_store_put(fs->store, key,
+					"", 0, level), key);
+		if (!err && inode->pending_mode != 0644)
+			err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store,
+					key, KVFS_ATTR_MODE, inode->pending_mode,
+					NULL, level), key);
+		if (!err) {
+			inode->pending = false;
+			__atomic_sub_fetch(&fs->pending_total, 1,
+					   __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&inode->lock);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	return err;
+}
+
+struct pending_scan {
+	struct fs_inode *dir;
+	struct fs_inode **found;
+	size_t count, cap;
+};
+
+static void collect_pending(struct fs_inode *inode, void *ctx)
+{
+	struct pending_scan *s = ctx;
+
+	/* pending is read without inode->lock here: a stale answer only
+	 * adds or skips a candidate that kvfs_fs_materialize rechecks, and
+	 * a name created after the listing started may be missed anyway. */
+	if (inode->parent != s->dir ||
+	    !__atomic_load_n(&inode->pending, __ATOMIC_RELAXED))
+		return;
+	if (s->count == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct fs_inode **grown =
+			realloc(s->found, cap * sizeof(*grown));
+
+		if (!grown)
+			return;
+		s->found = grown;
+		s->cap = cap;
+	}
+	inode->refs++; /* table_lock is held by kvfs_fs_inode_each */
+	s->found[s->count++] = inode;
+}
+
+void kvfs_fs_materialize_children(struct fs *fs, struct fs_inode *dir)
+{
+	struct pending_scan s = { .dir = dir };
+
+	if (!__atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE))
+		return;
+	kvfs_fs_inode_each(fs, collect_pending, &s);
+	for (size_t i = 0; i < s.count; i++) {
+		kvfs_fs_materialize(fs, s.found[i]);
+		kvfs_fs_inode_put(fs, s.found[i]);
+	}
+	free(s.found);
 }
 
 int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode)
@@ -231,24 +338,27 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Written to within the quiet period? Caller holds inode->lock. */
-static bool recently_written(struct fs *fs, const struct fs_inode *inode)
+/* Did a writer overlap with another open file within the quiet period?
+ * Caller holds inode->lock. */
+static bool recently_shared(struct fs *fs, const struct fs_inode *inode)
 {
-	double last = (double)inode->last_write.tv_sec +
-		      (double)inode->last_write.tv_nsec / 1e9;
+	double last = (double)inode->last_shared.tv_sec +
+		      (double)inode->last_shared.tv_nsec / 1e9;
 
-	return inode->last_write.tv_sec && mono_now() - last < fs->cfg.quiet;
+	return inode->last_shared.tv_sec && mono_now() - last < fs->cfg.quiet;
 }
 
 /*
  * Link a new handle into inode and choose how the kernel caches it.
  * The kernel has one page cache and one size per inode, but handles see
  * different values (close-to-open), so only handles that agree may share
- * it: a handle open for writing, a reader while a writer is open, or a
- * reader whose snapshot differs from that of a reader already using the
- * page cache, all get direct I/O (as every handle does on a backend that
- * others write to). A page-cache reader keeps the cached pages only if
- * they belong to its snapshot. Caller holds nothing.
+ * it: a writer, a reader while a writer is open or while a publish fills
+ * the page cache, a reader whose snapshot differs from that of a reader
+ * already using the page cache, and every handle of a file where a writer
+ * overlapped with other open files within quiet= seconds, get direct I/O
+ * (as every handle does on a backend that others write to). A page-cache
+ * reader keeps the cached pages only if they belong to its snapshot.
+ * Caller holds nothing.
  */
 static void attach(struct fs *fs, struct fs_handle *h,
 		   struct fuse_file_info *fi)
@@ -259,8 +369,11 @@ static void attach(struct fs *fs, struct fs_handle *h,
 	kvfs_fs_inode_hold(fs, inode);
 	pthread_mutex_lock(&inode->lock);
 	h->gen = inode->data_gen;
+	if (inode->handles && (is_writable(h) || inode->nwriters > 0))
+		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
 	direct = !fs->exclusive || !fs->cfg.page_cache || is_writable(h) ||
-		 inode->nwriters > 0 || recently_written(fs, inode);
+		 inode->nwriters > 0 || inode->storing ||
+		 recently_shared(fs, inode);
 	for (struct fs_handle *o = inode->handles; o && !direct; o = o->next)
 		if (o->cached && o->gen != h->gen)
 			direct = true;
@@ -313,7 +426,9 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 
 	if (inode->is_dir)
 		return EISDIR;
-	err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_materialize(fs, inode);
+	if (!err)
+		err = kvfs_fs_key(fs, inode, NULL, key);
 	if (err)
 		return err;
 	h = handle_new(inode, fi->flags, level);
@@ -356,6 +471,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	enum kvfs_consistency level;
 	struct fs_inode *inode;
 	struct fs_handle *h;
+	uint64_t gen;
 	int err, rc;
 
 	err = kvfs_fs_errno(fs, kvfs_key_check_name(name), name);
@@ -385,18 +501,40 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		err = kvfs_fs_errno(fs, rc, key);
 		goto out;
 	}
-	/* Make the name exist now, as creat(2) does; the data follows at
-	 * close. */
-	err = kvfs_fs_errno(fs, kvfs_store_put(fs->store, key, "", 0, level),
-			    key);
-	if (!err && (mode & 07777) != 0644)
-		err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store, key,
-				KVFS_ATTR_MODE, mode & 07777, NULL, level), key);
-	if (!err)
-		err = kvfs_fs_do_lookup(fs, parent, name, &e);
-	if (err)
+	inode = kvfs_fs_inode_find(fs, parent, name);
+	if (inode) {
+		/* Created here and still pending (the kernel forgot the
+		 * entry): it exists. */
+		bool pending = kvfs_fs_is_pending(fs, inode);
+
+		kvfs_fs_inode_put(fs, inode);
+		if (pending) {
+			if (fi->flags & O_EXCL) {
+				err = EEXIST;
+				goto out;
+			}
+			err = kvfs_fs_do_lookup(fs, parent, name, &e);
+			if (err)
+				goto out;
+			inode = kvfs_fs_inode(fs, e.ino);
+			err = open_existing(fs, inode, fi);
+			if (err)
+				kvfs_fs_inode_forget(fs, inode, 1);
+			goto out;
+		}
+	}
+	/* The name exists from now on for this mount, as creat(2) says,
+	 * but reaches the store with the first publish (close, fsync):
+	 * one publish per new file instead of two. A crash before it
+	 * leaves no file, as it can on any filesystem without an fsync of
+	 * the directory. */
+	gen = kvfs_fs_level_gen(fs);
+	inode = kvfs_fs_inode_get(fs, parent, name, false);
+	if (!inode) {
+		err = ENOMEM;
 		goto out;
-	inode = kvfs_fs_inode(fs, e.ino);
+	}
+	kvfs_fs_level_prime(fs, inode, level, gen);
 	h = handle_new(inode, fi->flags, level);
 	if (!h) {
 		kvfs_fs_inode_forget(fs, inode, 1);
@@ -404,12 +542,27 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		goto out;
 	}
 	h->empty_base = true;
+	h->commit_pending = true; /* a close without writes publishes "" */
+	pthread_mutex_lock(&inode->lock);
+	if (!inode->pending) {
+		inode->pending = true;
+		__atomic_add_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
+	}
+	inode->pending_mode = mode & 07777;
+	pthread_mutex_unlock(&inode->lock);
 	attach(fs, h, fi);
 	pthread_mutex_lock(&inode->lock);
-	inode->data_gen++; /* the empty value we just put */
-	h->gen = inode->data_gen;
-	inode->pc_gen = inode->data_gen; /* the kernel knows it is empty */
+	inode->pc_gen = h->gen; /* the kernel knows it is empty */
+	inode->cache_suspect = false;
 	pthread_mutex_unlock(&inode->lock);
+	memset(&e, 0, sizeof(e));
+	e.ino = inode->ino;
+	err = kvfs_fs_getattr_of(fs, inode, NULL, &e.attr);
+	if (err) {
+		/* Not reached for a pending inode; undo the open. */
+		goto out;
+	}
+	e.attr_timeout = e.entry_timeout = kvfs_fs_timeout(fs, inode);
 out:
 	if (err)
 		fuse_reply_err(req, err);
@@ -439,7 +592,7 @@ void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (!err && h->reader)
 			n = kvfs_reader_pread(h->reader, buf, size,
 					      (uint64_t)off);
-		if (h->gen != inode->data_gen)
+		if (h->cached && h->gen != inode->data_gen)
 			inode->cache_suspect = true; /* old snapshot's pages */
 	}
 	pthread_mutex_unlock(&inode->lock);
@@ -483,20 +636,81 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)n);
 }
 
-/* Publish h; tell the kernel to drop what it cached when writers raced. */
+/*
+ * Push the value h just published (generation gen) into the kernel's page
+ * cache, so that later readers keep it (keep_cache) instead of reading it
+ * through the daemon again. While this runs inode->storing makes new
+ * opens use direct I/O; if anything published meanwhile, the pages are
+ * marked suspect instead of current. Caller holds nothing.
+ */
+static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen)
+{
+	struct fs_inode *inode = h->inode;
+	char *buf = read_buf(READ_BUF_MAX);
+	uint64_t off = 0, size;
+	bool ok = buf != NULL;
+
+	pthread_mutex_lock(&inode->lock);
+	if (ok && ensure_reader(fs, h) == 0 && h->reader &&
+	    h->gen == gen) {
+		size = kvfs_reader_size(h->reader);
+		while (ok && off < size) {
+			ssize_t n = kvfs_reader_pread(h->reader, buf,
+						      READ_BUF_MAX, off);
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+
+			if (n <= 0) {
+				ok = false;
+				break;
+			}
+			/* Unlocked: the kernel may wait for a read that
+			 * needs inode->lock. */
+			pthread_mutex_unlock(&inode->lock);
+			bv.buf[0].mem = buf;
+			bv.buf[0].size = (size_t)n;
+			ok = fuse_lowlevel_notify_store(fs->se, inode->ino,
+					(off_t)off, &bv, 0) == 0;
+			pthread_mutex_lock(&inode->lock);
+			off += (uint64_t)n;
+		}
+	} else {
+		ok = false;
+	}
+	inode->storing = false;
+	if (ok && inode->data_gen == gen && !inode->cache_suspect)
+		inode->pc_gen = gen;
+	else
+		inode->cache_suspect = true;
+	pthread_mutex_unlock(&inode->lock);
+}
+
+/* Publish h; tell the kernel to drop what it cached when writers raced,
+ * or give it the new value when this writer was alone (at close). */
 static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 {
 	struct fs_inode *inode = h->inode;
-	bool raced = false;
+	bool raced = false, store = false, wrote;
+	uint64_t gen = 0;
 	int err;
 
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
+	wrote = h->writer != NULL;
 	err = commit_handle(fs, h, &raced);
+	if (!err && wrote && !raced && wait && fs->exclusive &&
+	    fs->cfg.page_cache && !inode->storing && h->need_reader &&
+	    inode->handles == h && !h->next &&
+	    !recently_shared(fs, inode)) {
+		inode->storing = true;
+		store = true;
+		gen = inode->data_gen;
+	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (raced && fs->exclusive)
 		kvfs_fs_notify_inode(fs, inode->ino, true, wait);
+	if (store)
+		store_pages(fs, h, gen);
 	return err;
 }
 
@@ -533,7 +747,8 @@ void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 		h->next->prev = h->prev;
 	if (is_writable(h)) {
 		inode->nwriters--;
-		clock_gettime(CLOCK_MONOTONIC, &inode->last_write);
+		if (inode->handles)
+			clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
 	}
 	if (!inode->nwriters)
 		inode->has_mtime_override = false;

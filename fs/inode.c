@@ -155,6 +155,9 @@ static void release_locked(struct fs *fs, struct fs_inode *inode)
 		struct fs_inode *parent = inode->parent;
 
 		unhash_locked(fs, inode);
+		if (inode->pending) /* nothing can reach it any more */
+			__atomic_sub_fetch(&fs->pending_total, 1,
+					   __ATOMIC_RELEASE);
 		inode_free(inode);
 		inode = parent;
 		if (inode)

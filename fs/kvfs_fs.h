@@ -66,8 +66,12 @@ struct fs_inode {
 	bool cache_suspect;        /* kernel pages may hold an older value */
 	bool size_suspect;         /* kernel's size may not be the stored */
 	uint64_t pc_gen;           /* data_gen whose pages the kernel keeps */
+	bool storing;              /* a publish is filling the page cache */
 	unsigned int nwriters;     /* handles open for writing */
-	struct timespec last_write; /* CLOCK_MONOTONIC: last writer closed */
+	struct timespec last_shared; /* CLOCK_MONOTONIC: last time a writer
+	                                and another handle overlapped */
+	bool pending;              /* created here, not yet in the store */
+	uint32_t pending_mode;     /* its mode, applied when published */
 	bool has_mtime_override;   /* utimens while open for writing */
 	struct timespec mtime_override;
 
@@ -126,6 +130,7 @@ struct fs {
 	uint64_t level_gen;           /* atomic; bumped when inherited levels
 	                                 may have changed */
 	unsigned long dirty_total;    /* atomic; handles with writers */
+	unsigned long pending_total;  /* atomic; inodes with pending set */
 
 	struct fs_notify *notify;     /* invalidation queue */
 	struct fuse_conn_info_opts *conn_opts; /* -o max_write= etc. */
@@ -206,6 +211,15 @@ void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode);
 /* Publish every uncommitted writer of inode (caller holds ns_lock shared
  * or exclusive and inode->lock). Returns 0 or a positive errno. */
 int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode);
+/* Make a name that create left pending (it exists only in the inode
+ * table until its first publish) exist in the store as an empty value,
+ * for operations that look at the store. Caller holds nothing. Returns
+ * 0 or a positive errno. */
+int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode);
+/* Materialize every pending child of dir (before listing it). */
+void kvfs_fs_materialize_children(struct fs *fs, struct fs_inode *dir);
+/* True when inode is pending (takes inode->lock). */
+bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode);
 /* Size and mtime of the value as open file h sees it, when that differs
  * from the store (an uncommitted writer, an older snapshot). Caller holds
  * inode->lock. */

@@ -69,6 +69,23 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		own = kvfs_fs_handle_size(h, &hsize);
 		pthread_mutex_unlock(&inode->lock);
 	}
+	if (!unlinked && !inode->is_dir) {
+		pthread_mutex_lock(&inode->lock);
+		if (inode->pending) {
+			/* Created, not yet published: empty unless this open
+			 * file has written. */
+			ks.kind = KVFS_KIND_FILE;
+			ks.mode = inode->pending_mode;
+			ks.size = own ? hsize : 0;
+			clock_gettime(CLOCK_REALTIME, &ks.mtime);
+			if (inode->has_mtime_override)
+				ks.mtime = inode->mtime_override;
+			pthread_mutex_unlock(&inode->lock);
+			fill_stat(fs, inode, &ks, st);
+			return 0;
+		}
+		pthread_mutex_unlock(&inode->lock);
+	}
 	if (unlinked) {
 		/* Only open handles still know this object. */
 		ks.kind = inode->is_dir ? KVFS_KIND_DIR : KVFS_KIND_FILE;
@@ -124,6 +141,15 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 		level = kvfs_fs_level_of_name(fs, parent, name);
 	}
 	rc = kvfs_store_stat(fs->store, key, level, &ks);
+	if (rc == KVFS_ENOTFOUND &&
+	    __atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE)) {
+		/* Created here and not yet published? */
+		inode = kvfs_fs_inode_find(fs, parent, name);
+		if (inode && kvfs_fs_is_pending(fs, inode) &&
+		    kvfs_fs_materialize(fs, inode) == 0)
+			rc = kvfs_store_stat(fs->store, key, level, &ks);
+		kvfs_fs_inode_put(fs, inode);
+	}
 	if (rc)
 		return kvfs_fs_errno(fs, rc, key);
 	inode = kvfs_fs_inode_get(fs, parent, name, ks.kind == KVFS_KIND_DIR);
@@ -214,7 +240,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int err;
 
-	err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_materialize(fs, inode);
+	if (!err)
+		err = kvfs_fs_key(fs, inode, NULL, key);
 	if (err)
 		goto out;
 	/* Owners are not stored: accept only what changes nothing. */
@@ -304,6 +332,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent_ino,
 		return;
 	}
 	level = level_of_child(fs, parent, name, &victim);
+	if (victim)
+		kvfs_fs_materialize(fs, victim);
 	pthread_rwlock_wrlock(&fs->ns_lock);
 	if (dir)
 		rc = kvfs_store_rmdir(fs->store, key, level);
@@ -404,6 +434,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	}
 	level = level_of_child(fs, parent, name, &src);
 	dst = kvfs_fs_inode_find(fs, newparent, newname);
+	if (src)
+		kvfs_fs_materialize(fs, src);
+	if (dst)
+		kvfs_fs_materialize(fs, dst);
 	pthread_rwlock_wrlock(&fs->ns_lock);
 	if (src)
 		err = commit_below(fs, src);
@@ -504,34 +538,35 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ------------------------------------------------------------ listing */
 
-/* An open directory: the listing taken at opendir. */
+/* An open directory: the listing, taken when the kernel first reads it
+ * (a directory whose listing the kernel has cached is never read). */
 struct fs_dir {
+	pthread_mutex_t lock; /* guards the fields below; taken before
+	                         any lock of kvfs_fs.h */
+	bool listed;
 	struct kvfs_dirent *ents;
 	size_t count, cap;
 };
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+/* Take the listing of inode into d. Positive errno. Caller holds d->lock. */
+static int list_dir(struct fs *fs, struct fs_inode *inode, struct fs_dir *d)
 {
-	struct fs *fs = fs_of(req);
-	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
 	char key[KVFS_KEY_MAX + 1];
 	struct kvfs_lister *lister = NULL;
-	struct fs_dir *d = calloc(1, sizeof(*d));
 	int err, rc;
 
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	free(d->ents);
+	d->ents = NULL;
+	d->count = d->cap = 0;
+	kvfs_fs_materialize_children(fs, inode);
 	err = kvfs_fs_key(fs, inode, NULL, key);
 	if (err)
-		goto out_free;
+		return err;
 	rc = kvfs_store_list(fs->store, key, kvfs_fs_level(fs, inode),
 			     &lister);
 	err = kvfs_fs_errno(fs, rc, key);
 	if (err)
-		goto out_free;
+		return err;
 	for (;;) {
 		if (d->count == d->cap) {
 			size_t cap = d->cap ? d->cap * 2 : 64;
@@ -554,19 +589,27 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		}
 		d->count++;
 	}
+	d->listed = true;
+out_close:
 	kvfs_lister_close(lister);
+	return err;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_dir *d = calloc(1, sizeof(*d));
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&d->lock, NULL);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = fs->exclusive;
 	fi->keep_cache = fs->exclusive;
 	fuse_reply_open(req, fi);
-	return;
-
-out_close:
-	kvfs_lister_close(lister);
-out_free:
-	free(d->ents);
-	free(d);
-	fuse_reply_err(req, err);
 }
 
 /* d_ino of a plain readdir entry: the node id when the kernel knows the
@@ -594,9 +637,21 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
 	char *buf = malloc(size), *p = buf;
 	size_t left = size;
+	int err = 0;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	/* A listing from the start (the first read, or a rewinddir)
+	 * takes a fresh snapshot. */
+	if (!d->listed || off == 0)
+		err = list_dir(fs, inode, d);
+	if (err) {
+		pthread_mutex_unlock(&d->lock);
+		free(buf);
+		fuse_reply_err(req, err);
 		return;
 	}
 	for (size_t i = (size_t)off; i < d->count + 2; i++) {
@@ -636,6 +691,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		p += n;
 		left -= n;
 	}
+	pthread_mutex_unlock(&d->lock);
 	fuse_reply_buf(req, buf, size - left);
 	free(buf);
 }
@@ -657,6 +713,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
 
+	pthread_mutex_destroy(&d->lock);
 	free(d->ents);
 	free(d);
 	fuse_reply_err(req, 0);

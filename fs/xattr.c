@@ -107,7 +107,9 @@ void kvfs_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_materialize(fs, inode);
+	if (!err)
+		err = kvfs_fs_key(fs, inode, NULL, key);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_getxattr(fs->store, key,
 				name, &buf), key);
@@ -187,7 +189,9 @@ void kvfs_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
-	err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_materialize(fs, inode);
+	if (!err)
+		err = kvfs_fs_key(fs, inode, NULL, key);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -212,7 +216,9 @@ void kvfs_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	int err;
 
-	err = kvfs_fs_key(fs, kvfs_fs_inode(fs, ino), NULL, key);
+	err = kvfs_fs_materialize(fs, kvfs_fs_inode(fs, ino));
+	if (!err)
+		err = kvfs_fs_key(fs, kvfs_fs_inode(fs, ino), NULL, key);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_listxattr(fs->store, key,
 				&buf), key);
@@ -268,7 +274,9 @@ void kvfs_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_materialize(fs, inode);
+	if (!err)
+		err = kvfs_fs_key(fs, inode, NULL, key);
 	if (!err && !strcmp(name, KVFS_XATTR_LEVEL))
 		err = set_level(fs, inode, key, NULL, 0, 0);
 	else if (!err)

@@ -179,7 +179,7 @@ kt_mount() {
 	pid=$!
 	kt_pids+=("$pid")
 	kt_mounts+=("$mnt")
-	printf -v "KT_PID_$name" %s "$pid"
+	printf -v "KT_PID_${name//[^A-Za-z0-9_]/_}" %s "$pid"
 	deadline=$(($(kt_now_ms) + 15000))
 	until kt_is_mounted "$mnt"; do
 		kill -0 "$pid" 2>/dev/null ||
@@ -191,7 +191,7 @@ kt_mount() {
 
 # Unmount NAME and wait for its daemon to exit (TERM, then KILL).
 kt_umount() {
-	local name=$1 mnt=$kt_work/$1 var="KT_PID_$1"
+	local name=$1 mnt=$kt_work/$1 var="KT_PID_${1//[^A-Za-z0-9_]/_}"
 	local pid=${!var:-}
 	if kt_is_mounted "$mnt"; then
 		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
@@ -210,7 +210,7 @@ kt_umount() {
 
 # kill -9 the daemon of NAME and detach its mount.
 kt_crash() {
-	local name=$1 mnt=$kt_work/$1 var="KT_PID_$1"
+	local name=$1 mnt=$kt_work/$1 var="KT_PID_${1//[^A-Za-z0-9_]/_}"
 	kill -KILL "${!var}" 2>/dev/null
 	wait "${!var}" 2>/dev/null
 	fusermount3 -uz "$mnt" 2>/dev/null

@@ -6,7 +6,8 @@
 #  - a wrong password on a cluster with authentication enabled (and the
 #    right one works);
 #  - a TLS CA certificate that does not match the cluster's (and the
-#    matching one works); the certificates are made with openssl here.
+#    matching one works), no client certificate where the cluster requires
+#    one (and with one it works); the certificates are made with openssl.
 . "$KT_LIB"
 
 kt_require_etcd
@@ -70,8 +71,8 @@ expect_mount_failure port-range "backend=etcd,endpoints=http://127.0.0.1:99999,j
 expect_mount_failure prefer-range "backend=etcd,endpoints=http://127.0.0.1:$unused,prefer=3,journal=$journal-$RANDOM" "prefer"
 
 # --- nothing listening -------------------------------------------------
-expect_mount_failure unreachable "backend=etcd,endpoints=http://127.0.0.1:$unused,http://127.0.0.1:$((unused - 2)),journal=$journal-$RANDOM" \
-	"127\.0\.0\.1:($unused|$((unused - 2)))"
+expect_mount_failure unreachable "backend=etcd,endpoints=http://127.0.0.1:$unused,http://127.0.0.1:$((unused - 1)),journal=$journal-$RANDOM" \
+	"127\.0\.0\.1:($unused|$((unused - 1)))"
 
 # --- authentication ------------------------------------------------------
 kt_cluster_start 1 0 auth
@@ -114,6 +115,11 @@ mkdir -p "$tls"
 	printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >ext
 	openssl x509 -req -in server.csr -CA ca1.crt -CAkey ca1.key -CAcreateserial \
 		-out server.crt -days 2 -extfile ext || exit 1
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout client.key -out client.csr -subj "/CN=kvfs client" || exit 1
+	printf 'extendedKeyUsage=clientAuth\n' >client.ext
+	openssl x509 -req -in client.csr -CA ca1.crt -CAkey ca1.key -CAcreateserial \
+		-out client.crt -days 2 -extfile client.ext || exit 1
 ) >"$kt_work/openssl.log" 2>&1 || kt_fail "making test certificates with openssl"
 kt_cluster_start 1 4 tls --cert "$tls/server.crt" --key "$tls/server.key"
 case $KT_EPS in https://*) ;; *) kt_fail "the TLS cluster does not serve https: $KT_EPS" ;; esac
@@ -122,4 +128,11 @@ expect_mount_failure tls-wrong-ca "backend=etcd,endpoints=$KT_EPS,cacert=$tls/ca
 expect_mount_failure tls-missing-ca "backend=etcd,endpoints=$KT_EPS,cacert=$tls/none.crt,journal=$journal-$RANDOM" \
 	"none\.crt"
 expect_mount_works tls-ok "backend=etcd,endpoints=$KT_EPS,cacert=$tls/ca1.crt,journal=$journal-$RANDOM"
+
+# A cluster that also requires client certificates.
+kt_cluster_start 1 6 mtls --cert "$tls/server.crt" --key "$tls/server.key" --cacert "$tls/ca1.crt"
+expect_mount_failure mtls-no-cert "backend=etcd,endpoints=$KT_EPS,cacert=$tls/ca1.crt,journal=$journal-$RANDOM" \
+	"certificate|ssl|tls|handshake|alert"
+expect_mount_works mtls-ok \
+	"backend=etcd,endpoints=$KT_EPS,cacert=$tls/ca1.crt,cert=$tls/client.crt,key=$tls/client.key,journal=$journal-$RANDOM"
 kt_finish
