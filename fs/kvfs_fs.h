@@ -29,7 +29,7 @@
 #include <kvfs/backend.h>
 #include <kvfs/kvfs.h>
 
-/* Reserved xattr names (see docs/daemon.md). */
+/* Reserved xattr names (see fs/README.md). */
 #define KVFS_XATTR_LEVEL "user.kvfs.consistency"
 #define KVFS_XATTR_EFFECTIVE "user.kvfs.consistency.effective"
 #define KVFS_XATTR_TOKEN "user.kvfs.causal-token"

@@ -78,7 +78,7 @@ static int own_level(struct fs *fs, struct fs_inode *inode,
 
 /*
  * Step 3: prefix rules from the configuration file ("everything under
- * metrics/ is eventual"; docs/config.md): the longest matching prefix.
+ * metrics/ is eventual"; lib/docs/config.md): the longest matching prefix.
  */
 static bool level_from_rules(struct fs *fs, const char *key,
 			     enum kvfs_consistency *out)

@@ -159,7 +159,7 @@ static void usage(const char *prog)
 "\n"
 "Extended attributes: user.kvfs.consistency (file, directory),\n"
 "user.kvfs.consistency.effective (read-only), user.kvfs.causal-token and\n"
-"user.kvfs.stats (mount root). See docs/daemon.md.\n"
+"user.kvfs.stats (mount root). See fs/README.md.\n"
 "\n", prog);
 }
 

@@ -2,7 +2,7 @@
  * cache.c - the cache backend: a decorator over any store that keeps a
  * bounded in-memory LRU of values and stat metadata, evicted by bytes.
  *
- * What it may serve depends on the level of the call (docs/cache.md):
+ * What it may serve depends on the level of the call (lib/docs/cache.md):
  *   strong            revalidates by the inner stat's `version`: an entry
  *                     is served only when the inner store reports the same
  *                     non-zero version; version 0 means "cannot tell" and

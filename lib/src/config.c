@@ -2,7 +2,7 @@
  * config.c - the configuration file (libconfig syntax): every setting
  * becomes an option unless a mount option already set it, and `rules`
  * give consistency levels by key prefix. The list of known option names
- * lives here, in one table. Format and decisions: docs/config.md.
+ * lives here, in one table. Format and decisions: lib/docs/config.md.
  */
 #include <errno.h>
 #include <stdio.h>

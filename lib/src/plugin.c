@@ -8,7 +8,7 @@
  * the kvfs_store_* wrappers (fallbacks, key checks); this backend forwards
  * every call to it, and on destroy closes it before dlclose. Plugins do
  * not link libkvfs: kvfs_buf_set, kvfs_error_set and the other host
- * functions resolve to the process that loads them (docs/plugins.md).
+ * functions resolve to the process that loads them (lib/docs/plugins.md).
  */
 #include <dlfcn.h>
 #include <errno.h>

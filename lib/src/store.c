@@ -65,7 +65,7 @@ int kvfs_store_from_backend(struct kvfs_backend *backend,
 }
 
 /* With cache=SIZE (not 0) in opts, the opened backend is wrapped in the
- * cache backend (cache.c, docs/cache.md), whatever backend it is. */
+ * cache backend (cache.c, lib/docs/cache.md), whatever backend it is. */
 int kvfs_store_open(struct kvfs_options *opts, struct kvfs_store **out)
 {
 	struct kvfs_backend *backend = NULL, *cache = NULL;

@@ -681,7 +681,7 @@ static size_t heap_in_use(void)
 }
 
 /*
- * The documented bound (docs/cache.md): accounted bytes never exceed
+ * The documented bound (lib/docs/cache.md): accounted bytes never exceed
  * SIZE; the heap the cache holds is at most SIZE + 64 bytes per entry
  * (allocator headers and rounding) + 16 bytes per entry at the peak (the
  * bucket array) + 32 KiB fixed (the cache's own struct with its

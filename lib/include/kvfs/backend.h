@@ -199,10 +199,10 @@ int kvfs_backend_check(const struct kvfs_backend *backend);
 int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out);
 
 /* Plugin loader (backend=plugin): takes "plugin" (path of the shared
- * object, required) and "plugin_opts" ("a=1;b=2", docs/plugins.md). */
+ * object, required) and "plugin_opts" ("a=1;b=2", lib/docs/plugins.md). */
 int kvfs_plugin_open(struct kvfs_options *opts, struct kvfs_backend **out);
 
-/* Cache decorator over `inner` (docs/cache.md): takes "cache" (SIZE, at
+/* Cache decorator over `inner` (lib/docs/cache.md): takes "cache" (SIZE, at
  * least 4K) and "cache_ttl" (duration, default 1s) from opts. On success
  * the returned backend owns inner and closes it on destroy; on failure
  * inner stays the caller's. kvfs_store_open wraps any backend in one when
@@ -210,7 +210,7 @@ int kvfs_plugin_open(struct kvfs_options *opts, struct kvfs_backend **out);
 int kvfs_cache_open(struct kvfs_store *inner, struct kvfs_options *opts,
 		    struct kvfs_backend **out);
 
-/* etcd backend: etcd v3 through its JSON gateway (docs/etcd.md). Takes
+/* etcd backend: etcd v3 through its JSON gateway (lib/docs/etcd.md). Takes
  * "endpoints" (required), "prefix", "timeout", "journal", "prefer",
  * "cacert", "cert", "key", "user", "password_file", "max_request",
  * "max_value", "max_txn_ops", "quota" and "lazy" from opts. */
@@ -221,7 +221,7 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out);
 /* What a plugin defines (KVFS_PLUGIN_INIT_SYMBOL), declared here so that
  * the compiler checks a plugin's definition against kvfs_plugin_init_fn.
  * The library itself defines no such function. A plugin exports it with
- * default visibility; see docs/plugins.md. */
+ * default visibility; see lib/docs/plugins.md. */
 int kvfs_plugin_init(unsigned int host_version, struct kvfs_options *opts,
 		     struct kvfs_backend **out);
 

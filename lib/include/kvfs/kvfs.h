@@ -364,7 +364,7 @@ void kvfs_store_level_stats(struct kvfs_store *store,
 /* ------------------------------------------------------ configuration */
 
 /*
- * The configuration file (libconfig syntax; docs/config.md). Consistency
+ * The configuration file (libconfig syntax; lib/docs/config.md). Consistency
  * rules by key prefix come with it.
  */
 struct kvfs_rules;

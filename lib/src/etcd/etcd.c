@@ -4,7 +4,7 @@
  * cluster, last-seen copies for reads while no member answers, the watch
  * thread, and the controls (causal tokens, stats, drain).
  *
- * Levels (docs/etcd.md has the full table):
+ * Levels (lib/docs/etcd.md has the full table):
  *   strong            writes: one committed transaction; reads:
  *                     linearizable (serializable=false)
  *   eventual          writes: the local journal; reads: the journal, then

@@ -142,7 +142,7 @@ int etcd_kv_key(json_t *kv, char **out, size_t *len);
 
 /* ------------------------------------------------------------- ops.c */
 
-/* Which key of the layout (docs/etcd.md). */
+/* Which key of the layout (lib/docs/etcd.md). */
 enum etcd_space {
 	ETCD_VALUE, /* <prefix>v/<key>: the value (empty for chunked ones) */
 	ETCD_META,  /* <prefix>m/<depth>/<key>: kind, size, mtime, chunks */

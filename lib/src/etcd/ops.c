@@ -1,5 +1,5 @@
 /*
- * ops.c - the file system kept in etcd: the key layout (docs/etcd.md),
+ * ops.c - the file system kept in etcd: the key layout (lib/docs/etcd.md),
  * and each operation as one etcd transaction where it changes something,
  * with compares that keep the tree consistent (a value never without its
  * parent directory, a rename all-or-nothing). Reads go through
