@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include <kvfs/backend.h>
+#include "store_internal.h"
 
 /* Generation slots: a key's writes bump gens[hash & GEN_MASK]. Two keys
  * sharing a slot only make fills a little more conservative. */
@@ -669,34 +670,6 @@ static int cache_space(struct kvfs_backend *b, struct kvfs_space *space)
 
 /* ----------------------------------------------------------------- readers */
 
-/* A reader over a private copy of a cached value. */
-struct mem_reader {
-	struct kvfs_reader base;
-	struct kvfs_buf value;
-};
-
-static ssize_t mem_pread(struct kvfs_reader *r, void *buf, size_t len,
-			 uint64_t off)
-{
-	struct mem_reader *m = (struct mem_reader *)r;
-
-	memcpy(buf, (char *)m->value.data + off, len);
-	return (ssize_t)len;
-}
-
-static void mem_close(struct kvfs_reader *r)
-{
-	struct mem_reader *m = (struct mem_reader *)r;
-
-	kvfs_buf_free(&m->value);
-	free(m);
-}
-
-static const struct kvfs_reader_ops mem_reader_ops = {
-	.pread = mem_pread,
-	.close = mem_close,
-};
-
 /* Read a whole (small) inner reader into buf. */
 static int slurp(struct kvfs_reader *r, struct kvfs_buf *buf)
 {
@@ -722,46 +695,41 @@ static int slurp(struct kvfs_reader *r, struct kvfs_buf *buf)
 	return rc;
 }
 
+/* Small values are served from (and fill) the cache through a reader over
+ * a private copy; larger ones are the inner store's own reader. */
 static int cache_open_reader(struct kvfs_backend *b, const char *key,
 			     enum kvfs_consistency level,
 			     struct kvfs_reader **out)
 {
 	struct cache *c = cache_of(b);
-	struct mem_reader *m = calloc(1, sizeof(*m));
+	struct kvfs_buf value = { 0 };
 	struct kvfs_reader *inner = NULL;
 	struct plan p;
 	int rc;
 
-	if (!m)
-		return kvfs_error_set(KVFS_EFAIL, "out of memory");
-	m->base.ops = &mem_reader_ops;
-	rc = try_serve(c, key, level, &m->value, &p);
+	rc = try_serve(c, key, level, &value, &p);
 	if (rc < 0)
-		goto out_free_reader;
+		goto out_free_value;
 	if (rc == 1)
-		goto out_served;
+		return kvfs_mem_reader_new(&value, out);
 	rc = kvfs_store_open_reader(c->inner, key, level, &inner);
 	if (rc)
-		goto out_free_reader;
+		goto out_free_value;
 	if (kvfs_reader_size(inner) > READER_CACHE_MAX ||
 	    cost_of(strlen(key), true, kvfs_reader_size(inner)) >
 		    c->max_entry) {
-		free(m);
 		*out = inner;
 		return 0;
 	}
-	rc = slurp(inner, &m->value);
+	rc = slurp(inner, &value);
 	kvfs_reader_close(inner);
 	if (rc)
-		goto out_free_reader;
-	fill_value(c, key, m->value.data, m->value.len, &p, false);
-out_served:
-	m->base.size = m->value.len;
-	*out = &m->base;
-	return 0;
+		goto out_free_value;
+	fill_value(c, key, value.data, value.len, &p, false);
+	return kvfs_mem_reader_new(&value, out);
 
-out_free_reader:
-	mem_close(&m->base);
+out_free_value:
+	kvfs_buf_free(&value);
 	return rc;
 }
 

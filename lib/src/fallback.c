@@ -40,24 +40,31 @@ static const struct kvfs_reader_ops mem_reader_ops = {
 	.close = mem_close,
 };
 
+int kvfs_mem_reader_new(struct kvfs_buf *value, struct kvfs_reader **out)
+{
+	struct mem_reader *m = calloc(1, sizeof(*m));
+
+	if (!m) {
+		kvfs_buf_free(value);
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	}
+	m->base.ops = &mem_reader_ops;
+	m->base.size = value->len;
+	m->value = *value;
+	value->data = NULL;
+	value->len = 0;
+	*out = &m->base;
+	return 0;
+}
+
 int kvfs_fallback_open_reader(struct kvfs_backend *b, const char *key,
 			      enum kvfs_consistency level,
 			      struct kvfs_reader **out)
 {
-	struct mem_reader *m = calloc(1, sizeof(*m));
-	int rc;
+	struct kvfs_buf value = { 0 };
+	int rc = b->ops->get(b, key, level, &value);
 
-	if (!m)
-		return kvfs_error_set(KVFS_EFAIL, "out of memory");
-	rc = b->ops->get(b, key, level, &m->value);
-	if (rc) {
-		free(m);
-		return rc;
-	}
-	m->base.ops = &mem_reader_ops;
-	m->base.size = m->value.len;
-	*out = &m->base;
-	return 0;
+	return rc ? rc : kvfs_mem_reader_new(&value, out);
 }
 
 struct spool_writer {

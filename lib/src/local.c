@@ -760,6 +760,27 @@ static int local_list(struct kvfs_backend *b, const char *key,
 
 /* ------------------------------------------------------------- readers */
 
+/* pread(2) and pwrite(2), retried on EINTR, errors as KVFS_E codes. */
+static ssize_t fd_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? kvfs_error_from_errno(errno, "read") : n;
+}
+
+static ssize_t fd_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	do
+		n = pwrite(fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? kvfs_error_from_errno(errno, "write") : n;
+}
+
 /* A reader holds the value's file open: a later rename replaces the
  * directory entry, not this inode, so the reader is a snapshot. */
 struct local_reader {
@@ -770,13 +791,7 @@ struct local_reader {
 static ssize_t local_reader_pread(struct kvfs_reader *r, void *buf,
 				  size_t len, uint64_t off)
 {
-	struct local_reader *lr = (struct local_reader *)r;
-	ssize_t n;
-
-	do
-		n = pread(lr->fd, buf, len, (off_t)off);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? kvfs_error_from_errno(errno, "read") : n;
+	return fd_pread(((struct local_reader *)r)->fd, buf, len, off);
 }
 
 static void local_reader_close(struct kvfs_reader *r)
@@ -828,25 +843,13 @@ struct local_writer {
 static ssize_t local_writer_pwrite(struct kvfs_writer *w, const void *buf,
 				   size_t len, uint64_t off)
 {
-	struct local_writer *lw = (struct local_writer *)w;
-	ssize_t n;
-
-	do
-		n = pwrite(lw->fd, buf, len, (off_t)off);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? kvfs_error_from_errno(errno, "write") : n;
+	return fd_pwrite(((struct local_writer *)w)->fd, buf, len, off);
 }
 
 static ssize_t local_writer_pread(struct kvfs_writer *w, void *buf,
 				  size_t len, uint64_t off)
 {
-	struct local_writer *lw = (struct local_writer *)w;
-	ssize_t n;
-
-	do
-		n = pread(lw->fd, buf, len, (off_t)off);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? kvfs_error_from_errno(errno, "read") : n;
+	return fd_pread(((struct local_writer *)w)->fd, buf, len, off);
 }
 
 static int local_writer_truncate(struct kvfs_writer *w, uint64_t size)

@@ -7,6 +7,10 @@
 
 #include <kvfs/backend.h>
 
+/* A reader over a value in memory: takes over value's contents (value is
+ * left empty, also on failure, when they are freed). */
+int kvfs_mem_reader_new(struct kvfs_buf *value, struct kvfs_reader **out);
+
 /* A reader over a whole value fetched with get. */
 int kvfs_fallback_open_reader(struct kvfs_backend *b, const char *key,
 			      enum kvfs_consistency level,

@@ -92,6 +92,14 @@ kt_require_mount() {
 	esac
 }
 
+# Is pid $1 still a child of this shell? (A pid that exited may already
+# belong to someone else: never signal it then.)
+kt_ours() {
+	local ppid
+	ppid=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2)
+	[ "$ppid" = "$$" ]
+}
+
 kt_cleanup() {
 	local rc=$? m p d
 	trap - EXIT INT TERM
@@ -101,14 +109,14 @@ kt_cleanup() {
 		fi
 	done
 	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
-		kill -TERM "$p" 2>/dev/null
+		kt_ours "$p" && kill -TERM "$p" 2>/dev/null
 	done
 	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$p" 2>/dev/null || break
+			kt_ours "$p" || break
 			sleep 0.2
 		done
-		kill -KILL "$p" 2>/dev/null
+		kt_ours "$p" && kill -KILL "$p" 2>/dev/null
 	done
 	for d in "${kt_clusters[@]+"${kt_clusters[@]}"}"; do
 		"$KT_SCRIPT" stop --dir "$d" --timeout 5 >/dev/null 2>&1
@@ -198,12 +206,12 @@ kt_umount() {
 	fi
 	[ -n "$pid" ] || return 0
 	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		kt_ours "$pid" || return 0
 		sleep 0.1
 	done
-	kill -TERM "$pid" 2>/dev/null
+	kt_ours "$pid" && kill -TERM "$pid" 2>/dev/null
 	sleep 1
-	kill -KILL "$pid" 2>/dev/null
+	kt_ours "$pid" && kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	return 0
 }
@@ -211,7 +219,7 @@ kt_umount() {
 # kill -9 the daemon of NAME and detach its mount.
 kt_crash() {
 	local name=$1 mnt=$kt_work/$1 var="KT_PID_${1//[^A-Za-z0-9_]/_}"
-	kill -KILL "${!var}" 2>/dev/null
+	kt_ours "${!var}" && kill -KILL "${!var}" 2>/dev/null
 	wait "${!var}" 2>/dev/null
 	fusermount3 -uz "$mnt" 2>/dev/null
 	return 0
