@@ -130,6 +130,21 @@ static int ensure_reader(struct fs *fs, struct fs_handle *h)
 	return err;
 }
 
+uint64_t kvfs_fs_handle_view(struct fs_handle *h)
+{
+	if (h->writer)
+		return kvfs_writer_size(h->writer);
+	return h->reader ? kvfs_reader_size(h->reader) : 0;
+}
+
+void kvfs_fs_keep_snapshots(struct fs *fs, struct fs_inode *inode)
+{
+	pthread_mutex_lock(&inode->lock);
+	for (struct fs_handle *h = inode->handles; h; h = h->next)
+		ensure_reader(fs, h); /* on failure it reads as empty */
+	pthread_mutex_unlock(&inode->lock);
+}
+
 /* Start the handle's writer. Caller holds ns_lock and inode->lock. */
 static int ensure_writer(struct fs *fs, struct fs_handle *h)
 {

@@ -185,14 +185,16 @@ int kvfs_fs_key(struct fs *fs, struct fs_inode *inode, const char *name,
 	}
 	for (size_t d = depth; d-- > 0;) {
 		size_t l = strlen(chain[d]->name);
+		bool slash = d > 0 || name;
 
-		if (len + l + 1 > KVFS_KEY_MAX) {
+		/* A key of exactly KVFS_KEY_MAX bytes is valid. */
+		if (len + l + slash > KVFS_KEY_MAX) {
 			rc = ENAMETOOLONG;
 			goto out_unlock;
 		}
 		memcpy(out + len, chain[d]->name, l);
 		len += l;
-		if (d > 0 || name)
+		if (slash)
 			out[len++] = '/';
 	}
 	if (name) {

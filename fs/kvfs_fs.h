@@ -224,6 +224,15 @@ bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode);
  * from the store (an uncommitted writer, an older snapshot). Caller holds
  * inode->lock. */
 bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size);
+/* Size of the value open file h sees, whatever others see: its writer,
+ * else its snapshot, else 0. Caller holds inode->lock. */
+uint64_t kvfs_fs_handle_view(struct fs_handle *h);
+/* The name of inode is about to go (unlink, replaced by a rename): give
+ * each open handle that would re-open its snapshot lazily (after a
+ * publish) that snapshot now, so it keeps reading its own value rather
+ * than nothing or a later file of the same name. Caller holds ns_lock
+ * exclusively and no inode lock. */
+void kvfs_fs_keep_snapshots(struct fs *fs, struct fs_inode *inode);
 extern const struct fuse_lowlevel_ops kvfs_fs_ops;
 
 void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

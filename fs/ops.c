@@ -87,10 +87,19 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		pthread_mutex_unlock(&inode->lock);
 	}
 	if (unlinked) {
-		/* Only open handles still know this object. */
+		/* Only open handles still know this object: show their value
+		 * (fstat comes without a handle), or a page-cache reader would
+		 * take the size for its end of file. */
 		ks.kind = inode->is_dir ? KVFS_KIND_DIR : KVFS_KIND_FILE;
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
-		ks.size = hsize;
+		if (!inode->is_dir) {
+			pthread_mutex_lock(&inode->lock);
+			if (!h)
+				h = inode->handles;
+			if (h)
+				ks.size = kvfs_fs_handle_view(h);
+			pthread_mutex_unlock(&inode->lock);
+		}
 		fill_stat(fs, inode, &ks, st);
 		st->st_nlink = 0;
 		return 0;
@@ -335,6 +344,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent_ino,
 	if (victim)
 		kvfs_fs_materialize(fs, victim);
 	pthread_rwlock_wrlock(&fs->ns_lock);
+	if (victim && !dir)
+		kvfs_fs_keep_snapshots(fs, victim);
 	if (dir)
 		rc = kvfs_store_rmdir(fs->store, key, level);
 	else
@@ -441,6 +452,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	pthread_rwlock_wrlock(&fs->ns_lock);
 	if (src)
 		err = commit_below(fs, src);
+	if (!err && dst && dst != src && !dst->is_dir)
+		kvfs_fs_keep_snapshots(fs, dst);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_rename(fs->store, from, to,
 				(flags & RENAME_NOREPLACE) ?

@@ -2,7 +2,8 @@
  * errno_check.c - pjdfstest-style checks of the errno values that system
  * calls give on a kvfs mount, for what a key-value filesystem supports:
  * open, unlink, rename, mkdir, rmdir, truncate, ftruncate, link, symlink,
- * mknod, and an open file that survives the unlink of its name.
+ * mknod, and open files that survive the unlink of their name (also after
+ * an fsync, and read through the page cache).
  *
  *   errno_check DIR      (DIR: an empty directory inside the mount)
  *
@@ -207,6 +208,56 @@ static void check_unlinked_open(void)
 	expect("name stays gone", access(p("open"), F_OK), ENOENT);
 }
 
+/* Unlinked open files keep their own values: a reader (through the page
+ * cache), and a writer that published with fsync before the unlink, also
+ * when a new file takes the name. */
+static void check_unlinked_published(void)
+{
+	char buf[64] = { 0 };
+	struct stat st;
+	int r, w;
+
+	expect("setup: put ro", put("ro", "snapshot"), 0);
+	r = open(p("ro"), O_RDONLY);
+	expect("open read-only for unlink", r, 0);
+	expect("unlink read-only open file", unlink(p("ro")), 0);
+	expect("fstat of unlinked reader",
+	       fstat(r, &st) == 0 && st.st_size == 8 ? 0 : -1, 0);
+	expect("read of unlinked reader",
+	       read(r, buf, sizeof(buf) - 1) == 8 ? 0 : -1, 0);
+	expect("unlinked reader's content", strcmp(buf, "snapshot") ? -1 : 0,
+	       0);
+	expect("close unlinked reader", close(r), 0);
+
+	expect("setup: put fs", put("fs", "old"), 0);
+	w = open(p("fs"), O_RDWR);
+	expect("open for fsync then unlink", w, 0);
+	expect("write before unlink", pwrite(w, "written", 7, 0) == 7 ? 0 : -1,
+	       0);
+	expect("fsync before unlink", fsync(w), 0);
+	expect("unlink after fsync", unlink(p("fs")), 0);
+	expect("put a new file of that name", put("fs", "other file"), 0);
+	memset(buf, 0, sizeof(buf));
+	expect("read after fsync and unlink",
+	       pread(w, buf, sizeof(buf) - 1, 0) == 7 ? 0 : -1, 0);
+	expect("published value kept", strcmp(buf, "written") ? -1 : 0, 0);
+	expect("fstat after fsync and unlink",
+	       fstat(w, &st) == 0 && st.st_size == 7 ? 0 : -1, 0);
+	expect("write after fsync and unlink",
+	       pwrite(w, "W", 1, 0) == 1 ? 0 : -1, 0);
+	memset(buf, 0, sizeof(buf));
+	expect("read own write after unlink",
+	       pread(w, buf, sizeof(buf) - 1, 0) == 7 ? 0 : -1, 0);
+	expect("own write on own value", strcmp(buf, "Written") ? -1 : 0, 0);
+	expect("close after fsync and unlink", close(w), 0);
+	r = open(p("fs"), O_RDONLY);
+	memset(buf, 0, sizeof(buf));
+	expect("new file untouched",
+	       read(r, buf, sizeof(buf) - 1) == 10 ? 0 : -1, 0);
+	expect("new file's content", strcmp(buf, "other file") ? -1 : 0, 0);
+	fd_close(r);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -221,6 +272,7 @@ int main(int argc, char **argv)
 	check_truncate();
 	check_refused();
 	check_unlinked_open();
+	check_unlinked_published();
 	printf("%d failure(s)\n", failures);
 	return failures ? 1 : 0;
 }

@@ -29,6 +29,18 @@ echo deep > "$MNT/$deep/v"
 # one more level makes a key over 4096 bytes
 (cd "$MNT/$deep" && expect_fail "File name too long" mkdir "$c250") ||
 	fail "a key over 4096 bytes"
+# a key of exactly 4096 bytes works (4015 + '/' + 80); the path is
+# relative because the absolute one is over PATH_MAX
+k80=$(printf 'k%.0s' $(seq 1 80))
+(
+	cd "$MNT/$deep"
+	echo max > "$k80" || fail "create a 4096-byte key"
+	[ "$(cat "$k80")" = max ] || fail "read a 4096-byte key"
+	[ "$(ls)" = "$(printf '%s\nv' "$k80")" ] || fail "list a 4096-byte key"
+	rm "$k80" || fail "remove a 4096-byte key"
+	mkdir "$k80" && rmdir "$k80" || fail "a 4096-byte directory key"
+	expect_fail "File name too long" touch "${k80}x"
+)
 mv "$MNT/$c250" "$MNT/renamed"
 [ "$(cat "$MNT/renamed/${deep#*/}/v")" = deep ] || fail "rename of a deep tree"
 rm -r "$MNT/renamed"
