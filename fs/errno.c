@@ -47,7 +47,8 @@ static int errno_of(int rc)
 	}
 }
 
-/* Expected answers that are part of normal use are logged only with -d. */
+/* Expected answers that are part of normal use are logged at debug level
+ * (log_level=debug or -d). */
 static bool is_routine(int rc)
 {
 	return rc == KVFS_ENOTFOUND || rc == KVFS_EEXISTS ||
@@ -64,8 +65,7 @@ int kvfs_fs_errno(struct fs *fs, int rc, const char *what)
 	if (!is_routine(rc))
 		fuse_log(FUSE_LOG_ERR, "kvfs: %s: %s (%s)\n", what,
 			 kvfs_error_message(), kvfs_error_name(rc));
-	else if (fs && fs->debug)
-		fuse_log(FUSE_LOG_DEBUG, "kvfs: %s: %s\n", what,
-			 kvfs_error_message());
+	else
+		kvfs_log(KVFS_LOG_DEBUG, "%s: %s", what, kvfs_error_message());
 	return errno_of(rc);
 }

@@ -655,8 +655,9 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
  * Push the value h just published (generation gen) into the kernel's page
  * cache, so that later readers keep it (keep_cache) instead of reading it
  * through the daemon again. While this runs inode->storing makes new
- * opens use direct I/O; if anything published meanwhile, the pages are
- * marked suspect instead of current. Caller holds nothing.
+ * opens use direct I/O; if anything published meanwhile (another file, or
+ * h itself through a dup'd or inherited descriptor), it stops and the pages
+ * are marked suspect instead of current. Caller holds nothing.
  */
 static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen)
 {
@@ -687,6 +688,10 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen)
 					(off_t)off, &bv, 0) == 0;
 			pthread_mutex_lock(&inode->lock);
 			off += (uint64_t)n;
+			/* The same open file may have published through a
+			 * dup or a fork meanwhile: its reader is gone. */
+			if (h->need_reader || h->gen != gen)
+				ok = false;
 		}
 	} else {
 		ok = false;

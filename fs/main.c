@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "kvfs_fs.h"
@@ -121,6 +122,40 @@ static int opt_proc(void *data, const char *arg, int key,
 	return to_kvfs(d, arg);
 }
 
+/* ------------------------------------------------------------- logging */
+
+/* libfuse's lines (and the daemon's fuse_log calls) go through kvfs_log,
+ * so that one level and one destination hold for everything. */
+static void fuse_to_kvfs_log(enum fuse_log_level level, const char *fmt,
+			     va_list ap)
+{
+	enum kvfs_log_level mine = level <= FUSE_LOG_ERR ? KVFS_LOG_ERROR
+		: level == FUSE_LOG_WARNING ? KVFS_LOG_WARNING
+		: level == FUSE_LOG_DEBUG ? KVFS_LOG_DEBUG : KVFS_LOG_INFO;
+	char line[2048];
+	const char *text = line;
+
+	if ((int)mine > (int)kvfs_log_get_level())
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (!strncmp(text, "kvfs: ", 6))
+		text += 6;
+	kvfs_log(mine, "%s", text);
+}
+
+/* In the background nobody reads stderr: log lines go to syslog. */
+static void syslog_handler(enum kvfs_log_level level, const char *message,
+			   void *ctx)
+{
+	static const int priority[] = {
+		[KVFS_LOG_ERROR] = LOG_ERR, [KVFS_LOG_WARNING] = LOG_WARNING,
+		[KVFS_LOG_INFO] = LOG_INFO, [KVFS_LOG_DEBUG] = LOG_DEBUG,
+	};
+
+	(void)ctx;
+	syslog(priority[level], "%s", message);
+}
+
 static void usage(const char *prog)
 {
 	printf(
@@ -149,6 +184,8 @@ static void usage(const char *prog)
 "    quiet=SECONDS          see page_cache (default 2)\n"
 "    writeback              kernel writeback cache (local backend only)\n"
 "    no_writeback           no kernel writeback cache (the default)\n"
+"    log_level=LEVEL        error, warning (default), info or debug (-d:\n"
+"                           debug); stderr with -f, else syslog\n"
 "    NAME=VALUE             any other option goes to the backend\n"
 "                           (endpoints=, prefix=, timeout=, cache=SIZE,\n"
 "                           ...: see README.md); one it does not know is\n"
@@ -191,8 +228,10 @@ static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 
 	if (rc)
 		return fail("%s", kvfs_error_message(), NULL);
+	/* The daemon's own settings, read in main(). */
 	kvfs_options_take(opts, "consistency");
 	kvfs_options_take(opts, "config");
+	kvfs_options_take(opts, "log_level");
 	rc = kvfs_options_check_all_taken(opts);
 	if (rc) {
 		kvfs_store_close(*out);
@@ -276,6 +315,8 @@ static int run(struct fs *fs, struct fuse_args *args,
 		if (copy_options(kv, &again) == 0)
 			kvfs_store_open(again, &fs->store);
 		kvfs_options_free(again);
+		openlog("kvfs", LOG_PID, LOG_DAEMON);
+		kvfs_log_set_handler(syslog_handler, NULL);
 		fuse_daemonize(0);
 		if (!fs->store) {
 			fuse_log(FUSE_LOG_ERR, "kvfs: reopening the store: %s\n",
@@ -357,6 +398,19 @@ int main(int argc, char *argv[])
 		ret = fail("%s%s", kvfs_error_message(), "");
 		goto out_free;
 	}
+	text = kvfs_options_peek(d.kv, "log_level");
+	if (text) {
+		enum kvfs_log_level level;
+
+		if (kvfs_log_level_parse(text, &level)) {
+			ret = fail("%s%s", kvfs_error_message(), "");
+			goto out_free;
+		}
+		kvfs_log_set_level(level);
+	} else if (opts.debug) {
+		kvfs_log_set_level(KVFS_LOG_DEBUG);
+	}
+	fuse_set_log_func(fuse_to_kvfs_log);
 	fs.mount_level = KVFS_CONSISTENCY_DEFAULT;
 	text = kvfs_options_peek(d.kv, "consistency");
 	if (text && kvfs_consistency_parse(text, &fs.mount_level)) {

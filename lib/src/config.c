@@ -28,11 +28,8 @@ static const struct known_option {
 	{ "consistency", NULL },
 	{ "cache", NULL },
 	{ "cache_ttl", NULL },
-	/* daemon (fs/main.c) */
-	{ "timeout", NULL },
-	{ "weak_timeout", NULL },
-	{ "writeback", NULL },
-	{ "no_writeback", NULL },
+	/* daemon (fs/main.c); its kernel-cache options are -o only */
+	{ "log_level", NULL },
 	/* local backend */
 	{ "root", "local" },
 	{ "sync", "local" },

@@ -179,7 +179,7 @@ static void test_value_types(void **state)
 	assert_int_equal(load(f,
 		"sync = false;\n"
 		"cache = 1048576;\n"
-		"weak_timeout = 2.5;\n"
+		"timeout = 2.5;\n"
 		"plugin = {\n"
 		"  plugin = \"/usr/lib/kvfs/kvfs-sqlite.so\";\n"
 		"  plugin_opts = { db = \"/var/lib/a;b.db\"; sync = true; };\n"
@@ -187,7 +187,7 @@ static void test_value_types(void **state)
 		"backend = \"plugin\";\n"), 0);
 	expect_option(f, "sync", "false");
 	expect_option(f, "cache", "1048576");
-	expect_option(f, "weak_timeout", "2.5");
+	expect_option(f, "timeout", "2.5");
 	expect_option(f, "plugin", "/usr/lib/kvfs/kvfs-sqlite.so");
 	expect_option(f, "plugin_opts", "db=/var/lib/a\\;b.db;sync=true");
 }

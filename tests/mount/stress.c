@@ -14,12 +14,19 @@
  *   stress reader DIR NKEYS SECONDS       read keys, check every value
  *   stress verify DIR NKEYS ACKLOG        each key whole and at least as
  *        new as its last acknowledged write (a higher writer id is newer)
+ *   stress sharedfd DIR SECONDS SIZE      one open file shared with a child
+ *        (fork): the parent writes SIZE bytes and closes, while the child
+ *        keeps rewriting a byte and calling fsync through the same open
+ *        file; then the value must be whole (every close and fsync may
+ *        publish, so the last of them wins)
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,6 +277,60 @@ static int cmd_verify(const char *dir, int nkeys, const char *acklog)
 	return bad ? 1 : 0;
 }
 
+static int cmd_sharedfd(const char *dir, double secs, size_t size)
+{
+	char path[4096];
+	char *buf = malloc(size), *back;
+	double end = now() + secs;
+	long rounds = 0;
+	int failed = 0;
+
+	if (!buf)
+		return 1;
+	memset(buf, 'v', size);
+	snprintf(path, sizeof(path), "%s/shared", dir);
+	while (!failed && now() < end) {
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		size_t len = 0;
+		pid_t child;
+
+		if (fd < 0) {
+			perror(path);
+			failed = 1;
+			break;
+		}
+		child = fork();
+		if (child == 0) {
+			for (;;) {
+				if (pwrite(fd, "v", 1, 0) != 1 || fsync(fd))
+					_exit(1);
+			}
+		}
+		if (write(fd, buf, size) != (ssize_t)size) {
+			perror("write");
+			failed = 1;
+		}
+		if (close(fd)) {
+			perror("close");
+			failed = 1;
+		}
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		back = read_all(path, &len);
+		if (!back || (len != size && len != 1) ||
+		    memcmp(back, buf, len)) {
+			fprintf(stderr, "round %ld: value of %zu bytes, want %zu "
+				"(or 1)\n", rounds, len, size);
+			failed = 1;
+		}
+		free(back);
+		rounds++;
+	}
+	free(buf);
+	printf("sharedfd: %ld rounds%s\n", rounds, failed ? ", FAILED" : "");
+	return failed;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && !strcmp(argv[1], "fill"))
@@ -283,6 +344,9 @@ int main(int argc, char **argv)
 		return cmd_reader(argv[2], atoi(argv[3]), atof(argv[4]));
 	if (argc >= 5 && !strcmp(argv[1], "verify"))
 		return cmd_verify(argv[2], atoi(argv[3]), argv[4]);
+	if (argc >= 5 && !strcmp(argv[1], "sharedfd"))
+		return cmd_sharedfd(argv[2], atof(argv[3]),
+				    (size_t)atol(argv[4]));
 	fprintf(stderr, "usage: see the comment atop stress.c\n");
 	return 2;
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Several processes read and rewrite the same keys for a few seconds; every
-# read returns one whole value that some writer wrote.
+# read returns one whole value that some writer wrote. Then one open file
+# is closed by one process while another publishes through it.
 . "$(dirname "$0")/lib.sh"
 : "${KVFS_TOOLS:?}"
 STRESS=$KVFS_TOOLS/stress
@@ -25,5 +26,9 @@ done
 EXTRA_PIDS=
 cat "$TEST_TMP"/w*.log "$TEST_TMP"/r*.log
 [ "$bad" = 0 ] || fail "a reader saw a torn value or a process failed"
+# One open file shared by two processes: a close that pushes the value
+# into the page cache while the other process publishes through it.
+"$STRESS" sharedfd "$MNT" 2 4194304 || fail "close and fsync of a shared open file"
+kill -0 "$KVFS_PID" 2>/dev/null || fail "the daemon died"
 kvfs_unmount || fail "daemon exit status"
 echo PASS

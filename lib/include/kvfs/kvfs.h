@@ -410,6 +410,37 @@ int kvfs_rules_match(const struct kvfs_rules *rules, const char *key,
 /* Free a rule set; accepts NULL. */
 void kvfs_rules_free(struct kvfs_rules *rules);
 
+
+/* ------------------------------------------------------------- logging */
+
+/*
+ * Log lines of the library and the daemon ("the cluster is unreachable",
+ * "journal entry moved aside"). By default they go to stderr as
+ * "kvfs: MESSAGE"; the daemon sends them to syslog once it runs in the
+ * background. Lines above the set level are dropped.
+ */
+enum kvfs_log_level {
+	KVFS_LOG_ERROR = 0,
+	KVFS_LOG_WARNING = 1, /* the default */
+	KVFS_LOG_INFO = 2,
+	KVFS_LOG_DEBUG = 3,
+};
+
+/* Receives each line (without a trailing newline) at or below the level. */
+typedef void (*kvfs_log_fn)(enum kvfs_log_level level, const char *message,
+			    void *ctx);
+
+/* Route log lines to fn (NULL: back to stderr). Not thread-safe with
+ * concurrent logging: call at start-up. */
+void kvfs_log_set_handler(kvfs_log_fn fn, void *ctx);
+void kvfs_log_set_level(enum kvfs_log_level level);
+enum kvfs_log_level kvfs_log_get_level(void);
+/* "error", "warning", "info", "debug"; anything else: KVFS_EINVAL naming
+ * the accepted values. */
+int kvfs_log_level_parse(const char *text, enum kvfs_log_level *out);
+void kvfs_log(enum kvfs_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #ifdef __cplusplus
 }
 #endif
