@@ -193,6 +193,13 @@ enum kvfs_consistency kvfs_fs_level(struct fs *fs, struct fs_inode *inode);
 enum kvfs_consistency kvfs_fs_level_of_name(struct fs *fs,
 					    struct fs_inode *parent,
 					    const char *name);
+/* As the two above, but 0 or an errno: the xattrs that decide the level
+ * could not be read (the store did not answer); *out is then the mount's
+ * level and must not be relied on. */
+int kvfs_fs_level_get(struct fs *fs, struct fs_inode *inode,
+		      enum kvfs_consistency *out);
+int kvfs_fs_level_of_name_get(struct fs *fs, struct fs_inode *parent,
+			      const char *name, enum kvfs_consistency *out);
 /* Remember `level`, computed at generation `gen` (kvfs_fs_level_gen,
  * read before computing), as inode's level. */
 uint64_t kvfs_fs_level_gen(struct fs *fs);

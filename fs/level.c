@@ -22,7 +22,9 @@ static uint64_t current_gen(struct fs *fs)
 	return __atomic_load_n(&fs->level_gen, __ATOMIC_ACQUIRE) + 1;
 }
 
-/* Read the stored xattr of `key`: 1 with *out set, 0 when there is none. */
+/* Read the stored xattr of `key`: 1 with *out set, 0 when there is none,
+ * a negative errno when it could not be read (the store did not answer):
+ * then the level is unknown and nothing may be decided from it. */
 static int read_own(struct fs *fs, const char *key,
 		    enum kvfs_consistency *out)
 {
@@ -39,13 +41,14 @@ static int read_own(struct fs *fs, const char *key,
 				 KVFS_XATTR_LEVEL, key);
 	} else if (rc != KVFS_ENODATA && rc != KVFS_ENOTSUPPORTED &&
 		   rc != KVFS_ENOTFOUND) {
-		kvfs_fs_errno(fs, rc, "reading consistency xattr");
+		found = -kvfs_fs_errno(fs, rc, "reading consistency xattr");
 	}
 	kvfs_buf_free(&buf);
 	return found;
 }
 
-/* The own level of inode, cached until the next generation. */
+/* The own level of inode, cached until the next generation: 1 with *out
+ * set, 0 when it has none, a negative errno (not cached) on failure. */
 static int own_level(struct fs *fs, struct fs_inode *inode,
 		     enum kvfs_consistency *out)
 {
@@ -66,7 +69,10 @@ static int own_level(struct fs *fs, struct fs_inode *inode,
 
 	if (kvfs_fs_key(fs, inode, NULL, key))
 		return 0;
-	state = read_own(fs, key, &level) ? 2 : 1;
+	state = read_own(fs, key, &level);
+	if (state < 0)
+		return state;
+	state = state ? 2 : 1;
 	pthread_mutex_lock(&inode->lock);
 	inode->own_gen = gen;
 	inode->own_state = state;
@@ -86,9 +92,10 @@ static bool level_from_rules(struct fs *fs, const char *key,
 	return kvfs_rules_match(fs->rules, key, out) == 0;
 }
 
-/* Steps 2 to 5 for an object whose parent directory is `parent`. */
+/* Steps 2 to 5 for an object whose parent directory is `parent`; *err
+ * gets an errno when an ancestor's xattr could not be read. */
 static enum kvfs_consistency inherited(struct fs *fs, struct fs_inode *parent,
-				       const char *key)
+				       const char *key, int *err)
 {
 	struct fs_inode *chain[64];
 	size_t n = 0;
@@ -99,8 +106,15 @@ static enum kvfs_consistency inherited(struct fs *fs, struct fs_inode *parent,
 	/* Walk up, holding each ancestor while its xattr is read. */
 	for (p = parent; p && !found;) {
 		struct fs_inode *next;
+		int own = own_level(fs, p, &level);
 
-		if (own_level(fs, p, &level)) {
+		if (own < 0) {
+			*err = -own;
+			found = true;
+			level = fs->mount_level;
+			break;
+		}
+		if (own) {
 			found = true;
 			break;
 		}
@@ -128,22 +142,28 @@ static enum kvfs_consistency inherited(struct fs *fs, struct fs_inode *parent,
 	return fs->mount_level;
 }
 
-enum kvfs_consistency kvfs_fs_level(struct fs *fs, struct fs_inode *inode)
+int kvfs_fs_level_get(struct fs *fs, struct fs_inode *inode,
+		      enum kvfs_consistency *out)
 {
 	char key[KVFS_KEY_MAX + 1];
 	uint64_t gen = current_gen(fs);
 	enum kvfs_consistency level;
 	struct fs_inode *parent;
+	int own, err = 0;
 
 	pthread_mutex_lock(&inode->lock);
 	if (inode->level_gen == gen) {
-		level = inode->level;
+		*out = inode->level;
 		pthread_mutex_unlock(&inode->lock);
-		return level;
+		return 0;
 	}
 	pthread_mutex_unlock(&inode->lock);
 
-	if (!own_level(fs, inode, &level)) {
+	own = own_level(fs, inode, &level);
+	if (own < 0) {
+		err = -own;
+		level = fs->mount_level;
+	} else if (!own) {
 		if (kvfs_fs_key(fs, inode, NULL, key))
 			key[0] = '\0';
 		pthread_mutex_lock(&fs->table_lock);
@@ -151,13 +171,24 @@ enum kvfs_consistency kvfs_fs_level(struct fs *fs, struct fs_inode *inode)
 		if (parent)
 			parent->refs++;
 		pthread_mutex_unlock(&fs->table_lock);
-		level = inherited(fs, parent, key);
+		level = inherited(fs, parent, key, &err);
 		kvfs_fs_inode_put(fs, parent);
 	}
+	*out = level;
+	if (err)
+		return err;
 	pthread_mutex_lock(&inode->lock);
 	inode->level_gen = gen;
 	inode->level = level;
 	pthread_mutex_unlock(&inode->lock);
+	return 0;
+}
+
+enum kvfs_consistency kvfs_fs_level(struct fs *fs, struct fs_inode *inode)
+{
+	enum kvfs_consistency level;
+
+	kvfs_fs_level_get(fs, inode, &level);
 	return level;
 }
 
@@ -166,10 +197,11 @@ enum kvfs_consistency kvfs_fs_level_new_child(struct fs *fs,
 					      const char *name)
 {
 	char key[KVFS_KEY_MAX + 1];
+	int err = 0;
 
 	if (kvfs_fs_key(fs, parent, name, key))
 		key[0] = '\0';
-	return inherited(fs, parent, key);
+	return inherited(fs, parent, key, &err);
 }
 
 void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode)
@@ -178,18 +210,35 @@ void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode)
 	__atomic_add_fetch(&fs->level_gen, 1, __ATOMIC_RELEASE);
 }
 
+int kvfs_fs_level_of_name_get(struct fs *fs, struct fs_inode *parent,
+			      const char *name, enum kvfs_consistency *out)
+{
+	char key[KVFS_KEY_MAX + 1];
+	int own, err = 0;
+
+	if (kvfs_fs_key(fs, parent, name, key)) {
+		*out = inherited(fs, parent, "", &err);
+		return err;
+	}
+	own = read_own(fs, key, out);
+	if (own < 0) {
+		*out = fs->mount_level;
+		return -own;
+	}
+	if (own)
+		return 0;
+	*out = inherited(fs, parent, key, &err);
+	return err;
+}
+
 enum kvfs_consistency kvfs_fs_level_of_name(struct fs *fs,
 					    struct fs_inode *parent,
 					    const char *name)
 {
-	char key[KVFS_KEY_MAX + 1];
 	enum kvfs_consistency level;
 
-	if (kvfs_fs_key(fs, parent, name, key))
-		return inherited(fs, parent, "");
-	if (read_own(fs, key, &level))
-		return level;
-	return inherited(fs, parent, key);
+	kvfs_fs_level_of_name_get(fs, parent, name, &level);
+	return level;
 }
 
 uint64_t kvfs_fs_level_gen(struct fs *fs)

@@ -174,7 +174,14 @@ static uint64_t enqueue(struct fs_notify *n, struct notify_item *it)
 static void watch_changed(void *ctx, const char *key)
 {
 	struct fs_notify *n = ctx;
-	struct notify_item *it = calloc(1, sizeof(*it));
+	struct notify_item *it;
+
+	/* Levels come from xattrs: a backend that reports attribute changes
+	 * apart (attrs_changed) leaves the cached levels alone for value
+	 * changes. */
+	if (!key || !__atomic_load_n(&n->watch.attrs_apart, __ATOMIC_ACQUIRE))
+		kvfs_fs_level_changed(n->fs, NULL);
+	it = calloc(1, sizeof(*it));
 
 	if (!it)
 		return;
@@ -187,9 +194,16 @@ static void watch_changed(void *ctx, const char *key)
 	} else {
 		it->all = true;
 	}
-	/* Levels may come from xattrs that changed with the key. */
-	kvfs_fs_level_changed(n->fs, NULL);
 	enqueue(n, it);
+}
+
+/* The mode or xattrs of key changed: cached levels may be stale. */
+static void watch_attrs_changed(void *ctx, const char *key)
+{
+	struct fs_notify *n = ctx;
+
+	kvfs_fs_level_changed(n->fs, NULL);
+	watch_changed(ctx, key);
 }
 
 void kvfs_fs_notify_inode(struct fs *fs, fuse_ino_t ino, bool pages,
@@ -227,6 +241,7 @@ int kvfs_fs_notify_start(struct fs *fs)
 	pthread_cond_init(&n->done_cv, NULL);
 	n->fs = fs;
 	n->watch.changed = watch_changed;
+	n->watch.attrs_changed = watch_attrs_changed;
 	n->watch.ctx = n;
 	if (pthread_create(&n->thread, NULL, notify_main, n)) {
 		free(n);

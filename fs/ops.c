@@ -126,6 +126,58 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 	return 0;
 }
 
+/*
+ * The last lookup that failed because the store did not answer. The
+ * kernel answers a failed revalidation of a cached name by looking it up
+ * again at once; that second lookup gets the same answer without another
+ * wait for the timeout, so a strong open fails within one timeout.
+ */
+#define LOOKUP_RETRY_MS 300
+static struct {
+	pthread_mutex_t lock;
+	fuse_ino_t parent;
+	char name[256];
+	int err;
+	struct timespec at;
+} failed_lookup = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)(now.tv_sec - t->tv_sec) * 1000u +
+	       (uint64_t)((now.tv_nsec - t->tv_nsec) / 1000000);
+}
+
+static int lookup_failed_just_now(fuse_ino_t parent, const char *name)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&failed_lookup.lock);
+	if (failed_lookup.err && failed_lookup.parent == parent &&
+	    !strcmp(failed_lookup.name, name) &&
+	    ms_since(&failed_lookup.at) < LOOKUP_RETRY_MS) {
+		err = failed_lookup.err;
+		failed_lookup.err = 0; /* once */
+	}
+	pthread_mutex_unlock(&failed_lookup.lock);
+	return err;
+}
+
+static int lookup_failed(fuse_ino_t parent, const char *name, int err)
+{
+	if ((err == ETIMEDOUT || err == EIO) && strlen(name) < 256) {
+		pthread_mutex_lock(&failed_lookup.lock);
+		failed_lookup.parent = parent;
+		strcpy(failed_lookup.name, name);
+		failed_lookup.err = err;
+		clock_gettime(CLOCK_MONOTONIC, &failed_lookup.at);
+		pthread_mutex_unlock(&failed_lookup.lock);
+	}
+	return err;
+}
+
 int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 		      const char *name, struct fuse_entry_param *e)
 {
@@ -142,13 +194,18 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 	rc = kvfs_fs_key(fs, parent, name, key);
 	if (rc)
 		return rc;
+	rc = lookup_failed_just_now(parent->ino, name);
+	if (rc)
+		return rc;
 	inode = kvfs_fs_inode_find(fs, parent, name);
 	if (inode) {
-		level = kvfs_fs_level(fs, inode);
+		rc = kvfs_fs_level_get(fs, inode, &level);
 		kvfs_fs_inode_put(fs, inode);
 	} else {
-		level = kvfs_fs_level_of_name(fs, parent, name);
+		rc = kvfs_fs_level_of_name_get(fs, parent, name, &level);
 	}
+	if (rc)
+		return lookup_failed(parent->ino, name, rc);
 	rc = kvfs_store_stat(fs->store, key, level, &ks);
 	if (rc == KVFS_ENOTFOUND &&
 	    __atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE)) {
@@ -160,7 +217,8 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 		kvfs_fs_inode_put(fs, inode);
 	}
 	if (rc)
-		return kvfs_fs_errno(fs, rc, key);
+		return lookup_failed(parent->ino, name,
+				     kvfs_fs_errno(fs, rc, key));
 	inode = kvfs_fs_inode_get(fs, parent, name, ks.kind == KVFS_KIND_DIR);
 	if (!inode)
 		return ENOMEM;

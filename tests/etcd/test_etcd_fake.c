@@ -251,7 +251,7 @@ static void test_controls(void **state)
 {
 	struct fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "quota=1M");
-	struct kvfs_watch no_callback = { NULL, NULL };
+	struct kvfs_watch no_callback = { .changed = NULL };
 	static const char *const bad_tokens[] = {
 		"etcd:7777:-1", "etcd:7777: 5", "etcd:+7777:5", "etcd:7777:",
 		"etcd:", "7777:5",

@@ -249,7 +249,7 @@ static void test_converge_and_watch(void **state)
 	char *jb = kvfs_test_mkdtemp("etcd-journal-d");
 	struct kvfs_store *a = NULL, *b = NULL;
 	struct seen seen = { PTHREAD_MUTEX_INITIALIZER, 0, "" };
-	struct kvfs_watch watch = { on_change, &seen };
+	struct kvfs_watch watch = { .changed = on_change, .ctx = &seen };
 	struct kvfs_buf got = { 0 }, stats = { 0 };
 	uint64_t t0, waited;
 	int hits = 0;

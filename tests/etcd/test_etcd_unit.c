@@ -550,7 +550,7 @@ static void test_watch_starts_and_stops(void **state)
 {
 	struct fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, NULL);
-	struct kvfs_watch w = { on_change, NULL };
+	struct kvfs_watch w = { .changed = on_change };
 
 	/* The fake has no /v3/watch: the thread keeps reconnecting and
 	 * must still stop promptly at close. */

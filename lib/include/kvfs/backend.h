@@ -164,6 +164,12 @@ struct kvfs_backend {
 struct kvfs_watch {
 	void (*changed)(void *ctx, const char *key);
 	void *ctx;
+	/* Optional (NULL: changed() hears of everything). A backend that can
+	 * tell attribute changes (mode, extended attributes) apart calls this
+	 * for them and sets attrs_apart before its first call; changed() then
+	 * means a change of the value or of size/mtime/kind only. */
+	void (*attrs_changed)(void *ctx, const char *key);
+	bool attrs_apart;
 };
 
 /* Append formatted text to a buffer (for KVFS_CTL_STATS_TEXT). */

@@ -136,6 +136,35 @@ out_done:
 	return rc;
 }
 
+int etcd_read_txn_attrs(struct etcd *e, json_t *ranges, json_t **resp)
+{
+	uint64_t floor = atomic_load(&e->write_rev);
+	json_t *settled = NULL;
+	int rc;
+
+	rc = call_read(e, ranges, true, resp);
+	if (rc == 0 && etcd_json_u64(json_object_get(*resp, "header"),
+				     "revision") < floor) {
+		/* Behind this mount's own writes: ask the leader, and keep
+		 * the member's answer for when there is no leader. */
+		settled = *resp;
+		*resp = NULL;
+		atomic_fetch_add(&e->n_fallbacks, 1);
+		rc = call_read(e, ranges, false, resp);
+		if (rc == KVFS_ETIMEDOUT || rc == KVFS_EUNAVAILABLE) {
+			*resp = settled;
+			settled = NULL;
+			rc = 0;
+		}
+		json_decref(settled);
+	}
+	json_decref(ranges);
+	if (rc == 0)
+		etcd_saw_read(e, etcd_json_u64(json_object_get(*resp, "header"),
+					       "revision"));
+	return rc;
+}
+
 /* ------------------------------------------------- last-seen copies */
 
 static size_t seen_slot(const char *key)
@@ -283,6 +312,24 @@ static int etcd_del(struct kvfs_backend *b, const char *key,
 
 /* ---------------------------------------------- filesystem operations */
 
+/* Apply attribute changes still in the journal to st; true when they
+ * set the mode. */
+static bool pending_attrs(struct etcd *e, const char *key,
+			  struct kvfs_stat *st)
+{
+	unsigned int fields;
+	uint32_t mode = 0;
+	struct timespec mtime;
+
+	if (!etcd_journal_attrs(e->journal, key, &fields, &mode, &mtime))
+		return false;
+	if (fields & KVFS_ATTR_MODE)
+		st->mode = mode & 07777;
+	if (fields & KVFS_ATTR_MTIME)
+		st->mtime = mtime;
+	return (fields & KVFS_ATTR_MODE) != 0;
+}
+
 static int etcd_stat(struct kvfs_backend *b, const char *key,
 		     enum kvfs_consistency level, struct kvfs_stat *st)
 {
@@ -303,7 +350,8 @@ static int etcd_stat(struct kvfs_backend *b, const char *key,
 		st->kind = KVFS_KIND_FILE;
 		st->size = size;
 		st->mtime = mtime;
-		if (etcd_op_stat(e, key, KVFS_EVENTUAL, &remote) == 0)
+		if (!pending_attrs(e, key, st) &&
+		    etcd_op_stat(e, key, KVFS_EVENTUAL, &remote) == 0)
 			st->mode = remote.mode;
 		return 0;
 	}
@@ -315,6 +363,8 @@ static int etcd_stat(struct kvfs_backend *b, const char *key,
 		st->kind = KVFS_KIND_DIR;
 		rc = 0;
 	}
+	if (rc == 0 && key[0])
+		pending_attrs(e, key, st);
 	return rc;
 }
 
@@ -360,8 +410,31 @@ static int etcd_set_attr(struct kvfs_backend *b, const char *key,
 			 enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
-	int rc = drain_first(e);
+	enum etcd_journal_op op;
+	struct kvfs_stat st;
+	int rc;
 
+	if (level == KVFS_EVENTUAL && key[0] && e->journal) {
+		/* Into the journal, after the writes it belongs to: chmod
+		 * after the first publish of a new file, utimes of cp -p. */
+		rc = etcd_journal_lookup(e->journal, key, &op, NULL, NULL,
+					 NULL);
+		if (rc == 0 && op == ETCD_JOURNAL_DEL)
+			return kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
+		if (rc == KVFS_ENOTFOUND) {
+			rc = etcd_op_stat(e, key, KVFS_EVENTUAL, &st);
+			if (rc == KVFS_ENOTFOUND &&
+			    etcd_journal_has_under(e->journal, key))
+				rc = 0;
+			if (rc && !unreachable(rc))
+				return rc;
+		} else if (rc) {
+			return rc;
+		}
+		return etcd_journal_append_attr(e->journal, key, fields, mode,
+						mtime);
+	}
+	rc = drain_first(e);
 	return rc ? rc : etcd_op_set_attr(e, key, fields, mode, mtime);
 }
 
@@ -428,13 +501,16 @@ struct watch_state {
 	uint64_t next_rev; /* resume point after a reconnect */
 };
 
-/* The file system key an etcd key stands for, or NULL (chunks). */
-static char *fs_key_of(struct etcd *e, const char *k, size_t klen)
+/* The file system key an etcd key stands for, or NULL (chunks); *space
+ * gets the layout letter (v, m, d, a). */
+static char *fs_key_of(struct etcd *e, const char *k, size_t klen,
+		       char *space)
 {
 	const char *p = k + e->prefix_len, *end = k + klen;
 
 	if (klen < e->prefix_len + 2 || p[1] != '/')
 		return NULL;
+	*space = p[0];
 	switch (p[0]) {
 	case 'm':
 		p = memchr(p + 2, '/', (size_t)(end - p - 2));
@@ -477,15 +553,20 @@ static void watch_line(void *ctx, const char *line, size_t len)
 	json_array_foreach(json_object_get(result, "events"), i, ev) {
 		json_t *kv = json_object_get(ev, "kv");
 		uint64_t mod = etcd_json_u64(kv, "mod_revision");
-		char *k = NULL, *key;
+		char *k = NULL, *key, space = 0;
 		size_t klen;
 
 		if (mod + 1 > w->next_rev)
 			w->next_rev = mod + 1;
 		if (etcd_kv_key(kv, &k, &klen))
 			continue;
-		key = fs_key_of(e, k, klen);
+		key = fs_key_of(e, k, klen, &space);
 		free(k);
+		if (key && space == 'a' && e->watch.attrs_changed) {
+			e->watch.attrs_changed(e->watch.ctx, key);
+			free(key);
+			continue;
+		}
 		if (key && (!last || strcmp(key, last)) && e->watch.changed)
 			e->watch.changed(e->watch.ctx, key);
 		if (key) {
@@ -544,7 +625,7 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
-static int start_watch(struct etcd *e, const struct kvfs_watch *watch)
+static int start_watch(struct etcd *e, struct kvfs_watch *watch)
 {
 	int err;
 
@@ -557,6 +638,9 @@ static int start_watch(struct etcd *e, const struct kvfs_watch *watch)
 				      "etcd: a watch is running already");
 	}
 	e->watch = *watch;
+	/* Attribute keys live apart (P a/): tell them apart. */
+	if (watch->attrs_changed)
+		watch->attrs_apart = true;
 	err = pthread_create(&e->watch_thread, NULL, watch_main, e);
 	e->watch_running = err == 0;
 	pthread_mutex_unlock(&e->watch_lock);
@@ -808,16 +892,32 @@ static char *default_journal(const struct etcd *e, const char *endpoints)
 	return n < 0 ? NULL : out;
 }
 
-/* Ask any member for its status: the cluster id, and a check that the
- * cluster answers at all. */
+/* Read one key name under the prefix (serializable, so that no quorum is
+ * needed): learns the cluster id, and checks that the cluster answers and
+ * that these credentials may read the prefix. (/v3/maintenance/status
+ * would answer without credentials, and every later request would fail.) */
 static int check_cluster(struct etcd *e)
 {
-	json_t *req = json_object(), *resp = NULL;
-	int rc = req ? etcd_call(e, "/v3/maintenance/status", req,
-				 ETCD_CALL_QUIET, &resp)
-		     : kvfs_error_set(KVFS_EFAIL, "out of memory");
+	char *end = strdup(e->prefix), *kb = NULL, *eb = NULL;
+	json_t *req = NULL, *resp = NULL;
+	int rc;
 
+	if (end && e->prefix_len)
+		end[e->prefix_len - 1]++;
+	if (end) {
+		kb = etcd_b64_encode(e->prefix, e->prefix_len);
+		eb = etcd_b64_encode(end, e->prefix_len);
+	}
+	if (kb && eb)
+		req = json_pack("{s:s, s:s, s:i, s:b, s:b}", "key", kb,
+				"range_end", eb, "limit", 1, "keys_only", 1,
+				"serializable", 1);
+	rc = req ? etcd_call(e, "/v3/kv/range", req, ETCD_CALL_QUIET, &resp)
+		 : kvfs_error_set(KVFS_EFAIL, "out of memory");
 	json_decref(req);
+	free(end);
+	free(kb);
+	free(eb);
 	if (rc)
 		return rc;
 	e->cluster_id = etcd_json_u64(json_object_get(resp, "header"),
@@ -931,7 +1031,8 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 		fprintf(stderr, "kvfs: %s; opening anyway (lazy)\n",
 			kvfs_error_message());
 	} else if (rc) {
-		if (unreachable(rc)) {
+		if (unreachable(rc) &&
+		    !strstr(kvfs_error_message(), "TLS handshake")) {
 			char why[512];
 
 			snprintf(why, sizeof(why), "%s", kvfs_error_message());

@@ -163,6 +163,14 @@ struct etcd_read {
 int etcd_read_txn(struct etcd *e, enum kvfs_consistency level,
 		  json_t *ranges, json_t **resp);
 
+/* A read-only transaction of range ops (stolen) for attributes and
+ * xattrs: serializable from the preferred member (others on failure);
+ * linearizable when that member is behind this mount's latest write, but
+ * the member's answer when no leader answers. So a mount always sees its
+ * own attribute changes, another mount's after a moment, and reading
+ * attributes never waits for a quorum. */
+int etcd_read_txn_attrs(struct etcd *e, json_t *ranges, json_t **resp);
+
 /* What the cluster holds for a file. */
 struct etcd_file_meta {
 	enum kvfs_kind kind;
@@ -208,6 +216,7 @@ void etcd_saw_read(struct etcd *e, uint64_t rev);
 enum etcd_journal_op {
 	ETCD_JOURNAL_PUT = 1,
 	ETCD_JOURNAL_DEL = 2,
+	ETCD_JOURNAL_ATTR = 3, /* mode and/or mtime (etcd_op_set_attr) */
 };
 
 /* Open (creating) the journal directory, load the entries left from
@@ -221,7 +230,17 @@ void etcd_journal_close(struct etcd_journal *j);
 int etcd_journal_append(struct etcd_journal *j, enum etcd_journal_op op,
 			const char *key, const void *value, size_t len);
 
-/* The latest pending entry for key: 0 and *op (with value when out is
+/* Append an attribute change (KVFS_ATTR_* fields) durably. */
+int etcd_journal_append_attr(struct etcd_journal *j, const char *key,
+			     unsigned int fields, uint32_t mode,
+			     const struct timespec *mtime);
+/* The attribute changes pending for key since its last delete: true with
+ * *fields (and *mode, *mtime for the fields set) when there are any. */
+bool etcd_journal_attrs(struct etcd_journal *j, const char *key,
+			unsigned int *fields, uint32_t *mode,
+			struct timespec *mtime);
+
+/* The latest pending put or delete for key: 0 and *op (with value when out is
  * not NULL, size and mtime) when there is one, KVFS_ENOTFOUND when not. */
 int etcd_journal_lookup(struct etcd_journal *j, const char *key,
 			enum etcd_journal_op *op, struct kvfs_buf *out,

@@ -289,6 +289,7 @@ struct attempt {
 	long http;
 	bool timed_out;
 	bool refused;
+	bool tls;          /* a TLS handshake or certificate failure */
 	char what[CURL_ERROR_SIZE + 160];
 	json_t *json;
 };
@@ -367,6 +368,17 @@ static enum attempt_result attempt_once(struct etcd *e, size_t ep,
 			     cc == CURLE_UNSUPPORTED_PROTOCOL;
 		snprintf(a->what, sizeof(a->what), "%s: %s", e->endpoints[ep],
 			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		/* A TLS alert from the server (a client certificate that is
+		 * missing or refused) comes with the first read under TLS
+		 * 1.3; waiting does not help it either. */
+		a->tls = a->refused ? cc != CURLE_COULDNT_CONNECT &&
+				      cc != CURLE_COULDNT_RESOLVE_HOST &&
+				      cc != CURLE_UNSUPPORTED_PROTOCOL
+				    : !strncmp(e->endpoints[ep], "https:", 6) &&
+				      (strstr(errbuf, "alert") ||
+				       strstr(errbuf, "certificate") ||
+				       strstr(errbuf, "handshake"));
+		a->refused |= a->tls;
 		goto out_free;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->http);
@@ -408,6 +420,11 @@ static int answer_error(const struct attempt *a)
 		return kvfs_error_set(KVFS_ENOSPACE, "etcd: %s", what);
 	if (strstr(what, "compacted"))
 		return kvfs_error_set(KVFS_ECONFLICT, "etcd: %s", what);
+	if (strstr(what, "user name is empty") ||
+	    strstr(what, "invalid auth token"))
+		return kvfs_error_set(KVFS_EINVAL, "etcd: the cluster requires "
+			"authentication (options user= and password_file=): "
+			"%s", what);
 	if (strstr(what, "authentication failed") ||
 	    strstr(what, "permission denied"))
 		return kvfs_error_set(KVFS_EINVAL, "etcd: %s", what);
@@ -477,6 +494,19 @@ int etcd_call(struct etcd *e, const char *path, json_t *body,
 		if (r == ATTEMPT_ANSWER || r == ATTEMPT_REAUTH) {
 			free(text);
 			return answer_error(&a);
+		}
+		if (a.tls) {
+			/* The same settings fail with every member. */
+			free(text);
+			atomic_fetch_add(&e->n_errors, 1);
+			rc = kvfs_error_set(KVFS_EUNAVAILABLE,
+				"etcd: TLS handshake failed (certificate, CA or "
+				"client certificate; options cacert=, cert=, "
+				"key=): %s", a.what);
+			if (!(flags & ETCD_CALL_QUIET) && !thread_quiet)
+				fprintf(stderr, "kvfs: %s\n",
+					kvfs_error_message());
+			return rc;
 		}
 		any_timeout |= a.timed_out;
 		all_refused &= a.refused;

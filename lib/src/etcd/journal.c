@@ -11,6 +11,8 @@
  * Entry file <seq as 16 hex digits>.ent:
  *   "KVJ1" op(1) 0(3) seq(8) mtime_sec(8) mtime_nsec(4) keylen(4)
  *   vallen(8) key value crc32(4)      (integers little-endian)
+ * An attribute change (chmod, utimes of an eventual file) has op 3 and
+ * the value fields(4) mode(4) mtime_sec(8) mtime_nsec(4).
  *
  * Locks: append_lock (one append at a time, so file order is list order)
  * is taken before lock (the list, counters, the stop flag).
@@ -31,6 +33,7 @@
 #include "etcd_internal.h"
 
 #define HEADER_SIZE 40
+#define ATTR_SIZE 20
 #define RETRY_MS 500
 
 struct jentry {
@@ -40,6 +43,10 @@ struct jentry {
 	char *key;
 	uint64_t size;
 	struct timespec mtime; /* when the write was made (wall clock) */
+	/* ETCD_JOURNAL_ATTR: which attributes, and their new values. */
+	unsigned int attr_fields;
+	uint32_t attr_mode;
+	struct timespec attr_mtime;
 };
 
 struct etcd_journal {
@@ -219,7 +226,9 @@ static int read_entry(struct etcd_journal *j, const char *name,
 	    klen > got || vlen > got || /* no wrap-around in the sum */
 	    HEADER_SIZE + klen + vlen + 4 != got ||
 	    crc_update(0, p, got - 4) != (uint32_t)get_le(p + got - 4, 4) ||
-	    (p[4] != ETCD_JOURNAL_PUT && p[4] != ETCD_JOURNAL_DEL)) {
+	    (p[4] != ETCD_JOURNAL_PUT && p[4] != ETCD_JOURNAL_DEL &&
+	     p[4] != ETCD_JOURNAL_ATTR) ||
+	    (p[4] == ETCD_JOURNAL_ATTR && vlen != ATTR_SIZE)) {
 		rc = kvfs_error_set(KVFS_EFAIL, "journal entry %s/%s is "
 				    "corrupt", j->dir, name);
 		goto out_free;
@@ -231,6 +240,15 @@ static int read_entry(struct etcd_journal *j, const char *name,
 		ent->mtime.tv_nsec = (long)get_le(p + 24, 4);
 		ent->size = vlen;
 		ent->key = strndup((char *)p + HEADER_SIZE, (size_t)klen);
+		if (ent->op == ETCD_JOURNAL_ATTR) {
+			const unsigned char *v = p + HEADER_SIZE + klen;
+
+			ent->size = 0;
+			ent->attr_fields = (unsigned int)get_le(v, 4);
+			ent->attr_mode = (uint32_t)get_le(v + 4, 4);
+			ent->attr_mtime.tv_sec = (time_t)get_le(v + 8, 8);
+			ent->attr_mtime.tv_nsec = (long)get_le(v + 16, 4);
+		}
 		if (!ent->key)
 			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 	}
@@ -381,6 +399,12 @@ static int apply(struct etcd_journal *j, const struct jentry *ent)
 		rc = etcd_op_delete(j->e, ent->key);
 		return rc == KVFS_ENOTFOUND ? 0 : rc;
 	}
+	if (ent->op == ETCD_JOURNAL_ATTR) {
+		/* Gone since (a later delete): nothing to change. */
+		rc = etcd_op_set_attr(j->e, ent->key, ent->attr_fields,
+				      ent->attr_mode, &ent->attr_mtime);
+		return rc == KVFS_ENOTFOUND ? 0 : rc;
+	}
 	entry_name(name, ent->seq);
 	rc = read_entry(j, name, NULL, &value);
 	if (rc)
@@ -435,7 +459,8 @@ static void *replicate_main(void *arg)
 					"cannot be replicated (%s); kept in "
 					"%s/failed/%s\n",
 					copy.op == ETCD_JOURNAL_PUT ? "put"
-								    : "delete",
+					: copy.op == ETCD_JOURNAL_DEL ? "delete"
+					: "attribute change",
 					copy.key, kvfs_error_message(), j->dir,
 					name);
 				move_to_failed(j, name);
@@ -547,25 +572,18 @@ void etcd_journal_close(struct etcd_journal *j)
 	free(j);
 }
 
-int etcd_journal_append(struct etcd_journal *j, enum etcd_journal_op op,
-			const char *key, const void *value, size_t len)
+/* Write ent (with its value) durably and add it to the list. */
+static int append(struct etcd_journal *j, struct jentry *ent,
+		  const void *value, size_t len)
 {
-	struct jentry *ent = calloc(1, sizeof(*ent));
 	int rc;
 
-	if (!ent || !(ent->key = strdup(key))) {
-		free(ent);
-		return kvfs_error_set(KVFS_EFAIL, "out of memory");
-	}
-	ent->op = op;
-	ent->size = op == ETCD_JOURNAL_PUT ? len : 0;
 	clock_gettime(CLOCK_REALTIME, &ent->mtime);
 	pthread_mutex_lock(&j->append_lock);
 	pthread_mutex_lock(&j->lock);
 	ent->seq = j->next_seq++;
 	pthread_mutex_unlock(&j->lock);
-	rc = write_entry(j, ent, op == ETCD_JOURNAL_PUT ? value : NULL,
-			 op == ETCD_JOURNAL_PUT ? len : 0);
+	rc = write_entry(j, ent, value, len);
 	if (rc == 0) {
 		pthread_mutex_lock(&j->lock);
 		list_add(j, ent);
@@ -576,6 +594,71 @@ int etcd_journal_append(struct etcd_journal *j, enum etcd_journal_op op,
 	}
 	pthread_mutex_unlock(&j->append_lock);
 	return rc;
+}
+
+int etcd_journal_append(struct etcd_journal *j, enum etcd_journal_op op,
+			const char *key, const void *value, size_t len)
+{
+	struct jentry *ent = calloc(1, sizeof(*ent));
+
+	if (!ent || !(ent->key = strdup(key))) {
+		free(ent);
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	}
+	ent->op = op;
+	ent->size = op == ETCD_JOURNAL_PUT ? len : 0;
+	return append(j, ent, op == ETCD_JOURNAL_PUT ? value : NULL,
+		      op == ETCD_JOURNAL_PUT ? len : 0);
+}
+
+int etcd_journal_append_attr(struct etcd_journal *j, const char *key,
+			     unsigned int fields, uint32_t mode,
+			     const struct timespec *mtime)
+{
+	struct jentry *ent = calloc(1, sizeof(*ent));
+	unsigned char v[ATTR_SIZE] = { 0 };
+
+	if (!ent || !(ent->key = strdup(key))) {
+		free(ent);
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	}
+	ent->op = ETCD_JOURNAL_ATTR;
+	ent->attr_fields = fields;
+	ent->attr_mode = mode;
+	if (mtime && (fields & KVFS_ATTR_MTIME))
+		ent->attr_mtime = *mtime;
+	put_le(v, fields, 4);
+	put_le(v + 4, mode, 4);
+	put_le(v + 8, (uint64_t)ent->attr_mtime.tv_sec, 8);
+	put_le(v + 16, (uint64_t)ent->attr_mtime.tv_nsec, 4);
+	return append(j, ent, v, sizeof(v));
+}
+
+bool etcd_journal_attrs(struct etcd_journal *j, const char *key,
+			unsigned int *fields, uint32_t *mode,
+			struct timespec *mtime)
+{
+	*fields = 0;
+	if (!j)
+		return false;
+	pthread_mutex_lock(&j->lock);
+	for (struct jentry *ent = j->head; ent; ent = ent->next) {
+		if (strcmp(ent->key, key))
+			continue;
+		if (ent->op == ETCD_JOURNAL_DEL) {
+			*fields = 0; /* a delete drops the attributes */
+		} else if (ent->op == ETCD_JOURNAL_PUT) {
+			*fields &= ~(unsigned int)KVFS_ATTR_MTIME;
+		} else {
+			if (ent->attr_fields & KVFS_ATTR_MODE)
+				*mode = ent->attr_mode;
+			if (ent->attr_fields & KVFS_ATTR_MTIME)
+				*mtime = ent->attr_mtime;
+			*fields |= ent->attr_fields;
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	return *fields != 0;
 }
 
 int etcd_journal_lookup(struct etcd_journal *j, const char *key,
@@ -589,7 +672,7 @@ int etcd_journal_lookup(struct etcd_journal *j, const char *key,
 		return KVFS_ENOTFOUND;
 	pthread_mutex_lock(&j->lock);
 	for (struct jentry *ent = j->head; ent; ent = ent->next)
-		if (!strcmp(ent->key, key))
+		if (ent->op != ETCD_JOURNAL_ATTR && !strcmp(ent->key, key))
 			found = ent;
 	if (found) {
 		char name[32];
@@ -613,7 +696,8 @@ static bool latest(const struct jentry *ent)
 {
 	for (const struct jentry *later = ent->next; later;
 	     later = later->next)
-		if (!strcmp(later->key, ent->key))
+		if (later->op != ETCD_JOURNAL_ATTR &&
+		    !strcmp(later->key, ent->key))
 			return false;
 	return true;
 }
@@ -659,7 +743,7 @@ int etcd_journal_children(struct etcd_journal *j, const char *dir,
 		size_t len, i;
 		enum kvfs_kind kind;
 
-		if (!rest || !latest(ent))
+		if (!rest || ent->op == ETCD_JOURNAL_ATTR || !latest(ent))
 			continue;
 		slash = strchr(rest, '/');
 		if (slash && ent->op == ETCD_JOURNAL_DEL)

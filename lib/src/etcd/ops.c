@@ -1025,16 +1025,13 @@ int etcd_op_removexattr(struct etcd *e, const char *key, const char *name)
 	return update_attrs(e, key, xattr_fn, &c, false);
 }
 
-/* The attribute object of key: linearizable, or serializable while the
- * cluster recently lost its quorum (so that reading a file's consistency
- * attribute does not stall eventual files). */
+/* The attribute object of key, read serializably (etcd_read_txn_attrs):
+ * attributes decide levels and rarely change, and reading them must not
+ * wait for a quorum that eventual files do not need. */
 static int read_attrs(struct etcd *e, const char *key, json_t **attr)
 {
 	char *mk = etcd_key(e, ETCD_META, key), *ak = etcd_key(e, ETCD_ATTR, key);
 	json_t *ranges = json_array(), *resp = NULL;
-	uint64_t failed = atomic_load(&e->quorum_fail_ms);
-	enum kvfs_consistency level = failed &&
-		etcd_now_ms() - failed < 10000 ? KVFS_EVENTUAL : KVFS_STRONG;
 	int rc;
 
 	if (!mk || !ak) {
@@ -1044,7 +1041,12 @@ static int read_attrs(struct etcd *e, const char *key, json_t **attr)
 	}
 	add(ranges, range_op(mk, NULL, true));
 	add(ranges, range_op(ak, NULL, false));
-	rc = read_ranges(e, level, ranges, &resp);
+	if (broken(ranges)) {
+		json_decref(ranges);
+		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		goto out_free;
+	}
+	rc = etcd_read_txn_attrs(e, ranges, &resp);
 	if (rc)
 		goto out_free;
 	if (key[0] && !range_count(resp, 0))
