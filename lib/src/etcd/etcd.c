@@ -1028,7 +1028,7 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	}
 	rc = check_cluster(e);
 	if (rc && lazy && unreachable(rc)) {
-		fprintf(stderr, "kvfs: %s; opening anyway (lazy)\n",
+		kvfs_log(KVFS_LOG_WARNING, "%s; opening anyway (lazy)",
 			kvfs_error_message());
 	} else if (rc) {
 		if (unreachable(rc) &&

@@ -504,8 +504,8 @@ int etcd_call(struct etcd *e, const char *path, json_t *body,
 				"client certificate; options cacert=, cert=, "
 				"key=): %s", a.what);
 			if (!(flags & ETCD_CALL_QUIET) && !thread_quiet)
-				fprintf(stderr, "kvfs: %s\n",
-					kvfs_error_message());
+				kvfs_log(KVFS_LOG_ERROR, "%s",
+					 kvfs_error_message());
 			return rc;
 		}
 		any_timeout |= a.timed_out;
@@ -531,7 +531,7 @@ int etcd_call(struct etcd *e, const char *path, json_t *body,
 			endpoint_list(e), last);
 	}
 	if (!(flags & ETCD_CALL_QUIET) && !thread_quiet)
-		fprintf(stderr, "kvfs: %s\n", kvfs_error_message());
+		kvfs_log(KVFS_LOG_ERROR, "%s", kvfs_error_message());
 	return rc;
 }
 

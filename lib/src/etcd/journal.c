@@ -352,7 +352,7 @@ static int load(struct etcd_journal *j)
 		}
 		all = grown;
 		if (read_entry(j, de->d_name, ent, NULL)) {
-			fprintf(stderr, "kvfs: %s; moved to %s/failed\n",
+			kvfs_log(KVFS_LOG_ERROR, "%s; moved to %s/failed",
 				kvfs_error_message(), j->dir);
 			move_to_failed(j, de->d_name);
 			entry_free(ent);
@@ -374,8 +374,8 @@ static int load(struct etcd_journal *j)
 	}
 	free(all);
 	if (rc == 0 && n)
-		fprintf(stderr, "kvfs: etcd journal %s: %zu entries from an "
-			"earlier run to replicate\n", j->dir, n);
+		kvfs_log(KVFS_LOG_INFO, "etcd journal %s: %zu entries from an "
+			 "earlier run to replicate", j->dir, n);
 	return rc;
 }
 
@@ -455,9 +455,9 @@ static void *replicate_main(void *arg)
 		pthread_mutex_lock(&j->lock);
 		if (rc == 0 || permanent(rc)) {
 			if (rc) {
-				fprintf(stderr, "kvfs: etcd journal: %s of %s "
+				kvfs_log(KVFS_LOG_ERROR, "etcd journal: %s of %s "
 					"cannot be replicated (%s); kept in "
-					"%s/failed/%s\n",
+					"%s/failed/%s",
 					copy.op == ETCD_JOURNAL_PUT ? "put"
 					: copy.op == ETCD_JOURNAL_DEL ? "delete"
 					: "attribute change",
@@ -471,8 +471,8 @@ static void *replicate_main(void *arg)
 			}
 			list_pop(j);
 			if (j->waiting)
-				fprintf(stderr, "kvfs: etcd journal: "
-					"replicating again\n");
+				kvfs_log(KVFS_LOG_WARNING, "etcd journal: "
+					 "replicating again");
 			j->waiting = false;
 			pthread_mutex_unlock(&j->lock);
 			/* Durable removal before the next entry is sent. */
@@ -484,8 +484,8 @@ static void *replicate_main(void *arg)
 		snprintf(j->last_error, sizeof(j->last_error), "%s",
 			 kvfs_error_message());
 		if (!j->waiting)
-			fprintf(stderr, "kvfs: etcd journal: %zu entries wait "
-				"for the cluster: %s\n", j->count,
+			kvfs_log(KVFS_LOG_WARNING, "etcd journal: %zu entries "
+				 "wait for the cluster: %s", j->count,
 				j->last_error);
 		j->waiting = true;
 		wait_ms(j, RETRY_MS);
