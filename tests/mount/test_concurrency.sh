@@ -7,7 +7,7 @@
 STRESS=$KVFS_TOOLS/stress
 NKEYS=3
 SECS=4
-kvfs_mount "${KVFS_CONC_OPTS:-}"
+kvfs_mount
 "$STRESS" fill "$MNT" $NKEYS 100000
 pids=
 for w in 1 2 3; do
