@@ -1,0 +1,21 @@
+#!/bin/bash
+# The installed systemd unit template is valid: systemd-analyze verify
+# accepts an instance of it once ExecStart names an existing daemon.
+set -euo pipefail
+: "${KVFS_UNIT:?KVFS_UNIT must name the configured kvfs@.service}"
+: "${KVFS_BIN:?KVFS_BIN must name the kvfs daemon}"
+command -v systemd-analyze >/dev/null || {
+	echo "SKIPPED: systemd-analyze is missing"
+	exit 77
+}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-unit.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+grep -q '^ExecStart=/.*/kvfs %f -f -o ${KVFS_OPTIONS}$' "$KVFS_UNIT" ||
+	{ echo "FAIL: ExecStart does not name an absolute daemon path"; exit 1; }
+sed "s|^ExecStart=[^ ]*|ExecStart=$KVFS_BIN|" "$KVFS_UNIT" >"$dir/kvfs@.service"
+if ! out=$(SYSTEMD_UNIT_PATH="$dir:" systemd-analyze verify kvfs@mnt-kv.service 2>&1) ||
+   grep -q 'kvfs@' <<<"$out"; then
+	echo "FAIL: systemd-analyze verify: $out"
+	exit 1
+fi
+echo "systemd unit: verified"
