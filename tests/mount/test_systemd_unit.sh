@@ -12,8 +12,9 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-unit.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 grep -q '^ExecStart=/.*/kvfs %f -f -o ${KVFS_OPTIONS}$' "$KVFS_UNIT" ||
 	{ echo "FAIL: ExecStart does not name an absolute daemon path"; exit 1; }
-sed "s|^ExecStart=[^ ]*|ExecStart=$KVFS_BIN|" "$KVFS_UNIT" >"$dir/kvfs@.service"
-if ! out=$(SYSTEMD_UNIT_PATH="$dir:" systemd-analyze verify kvfs@mnt-kv.service 2>&1) ||
+# An instance of the template, by path, so that no other copy is read.
+sed "s|^ExecStart=[^ ]*|ExecStart=$KVFS_BIN|" "$KVFS_UNIT" >"$dir/kvfs@mnt-kv.service"
+if ! out=$(cd "$dir" && systemd-analyze verify "$dir/kvfs@mnt-kv.service" 2>&1) ||
    grep -q 'kvfs@' <<<"$out"; then
 	echo "FAIL: systemd-analyze verify: $out"
 	exit 1

@@ -193,6 +193,23 @@ static void parent_of(const char *key, char *buf)
 	buf[len] = '\0';
 }
 
+/* Kind of key's ancestor made of its first len bytes (copied into
+ * prefix): 0 absent, KVFS_KIND_DIR, KVFS_ENOTDIR when it is a value, or
+ * another error. */
+static int ancestor_kind(struct sq *s, const char *key, size_t len,
+			 char *prefix)
+{
+	int kind;
+
+	memcpy(prefix, key, len);
+	prefix[len] = '\0';
+	kind = kind_of(s, prefix);
+	if (kind == KVFS_KIND_FILE)
+		return kvfs_error_set(KVFS_ENOTDIR,
+			"%s: %s is not a directory", key, prefix);
+	return kind;
+}
+
 /* Why key is absent: KVFS_ENOTDIR when an ancestor is a value, else
  * KVFS_ENOTFOUND. */
 static int absent(struct sq *s, const char *key)
@@ -200,16 +217,10 @@ static int absent(struct sq *s, const char *key)
 	char prefix[KVFS_KEY_MAX + 1];
 
 	for (const char *p = strchr(key, '/'); p; p = strchr(p + 1, '/')) {
-		int kind;
+		int kind = ancestor_kind(s, key, (size_t)(p - key), prefix);
 
-		memcpy(prefix, key, (size_t)(p - key));
-		prefix[p - key] = '\0';
-		kind = kind_of(s, prefix);
 		if (kind < 0)
 			return kind;
-		if (kind == KVFS_KIND_FILE)
-			return kvfs_error_set(KVFS_ENOTDIR,
-				"%s: %s is not a directory", key, prefix);
 		if (kind == 0)
 			break;
 	}
@@ -276,20 +287,46 @@ static int make_parents(struct sq *s, const char *key, int64_t now,
 	char prefix[KVFS_KEY_MAX + 1];
 
 	for (const char *p = strchr(key, '/'); p; p = strchr(p + 1, '/')) {
-		int kind, rc;
+		int rc, kind = ancestor_kind(s, key, (size_t)(p - key), prefix);
 
-		memcpy(prefix, key, (size_t)(p - key));
-		prefix[p - key] = '\0';
-		kind = kind_of(s, prefix);
 		if (kind < 0)
 			return kind;
-		if (kind == KVFS_KIND_FILE)
-			return kvfs_error_set(KVFS_ENOTDIR,
-				"%s: %s is not a directory", key, prefix);
 		if (kind == 0 && (rc = insert_dir(s, prefix, 0, now, version)))
 			return rc;
 	}
 	return 0;
+}
+
+/* Delete key's row and its attributes; what names the operation in an
+ * error message. */
+static int delete_row(struct sq *s, const char *key, const char *what)
+{
+	sqlite3_stmt *st = stmt(s, S_DELETE);
+	int rc;
+
+	bind_key(st, 1, key);
+	rc = exec(s, st, what);
+	if (rc)
+		return rc;
+	st = stmt(s, S_DEL_XATTRS);
+	bind_key(st, 1, key);
+	return exec(s, st, what);
+}
+
+/* 0 when directory key has no child, else KVFS_ENOTEMPTY or an error. */
+static int must_be_empty(struct sq *s, const char *key, const char *what)
+{
+	sqlite3_stmt *st = stmt(s, S_HAS_CHILD);
+	int rc;
+
+	bind_key(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = kvfs_error_set(KVFS_ENOTEMPTY, "%s is not empty", key);
+	else
+		rc = rc == SQLITE_DONE ? 0 : db_error(s, rc, what);
+	sqlite3_reset(st);
+	return rc;
 }
 
 static int begin(struct sq *s, int64_t *version)
@@ -399,7 +436,6 @@ static int sq_put(struct kvfs_backend *b, const char *key, const void *value,
 static int remove_locked(struct sq *s, const char *key, bool want_dir)
 {
 	int64_t version;
-	sqlite3_stmt *st;
 	int kind, rc = begin(s, &version);
 
 	if (rc)
@@ -415,25 +451,9 @@ static int remove_locked(struct sq *s, const char *key, bool want_dir)
 	if (kind == KVFS_KIND_FILE && want_dir)
 		return end(s, kvfs_error_set(KVFS_ENOTDIR,
 					     "%s is not a directory", key));
-	if (want_dir) {
-		st = stmt(s, S_HAS_CHILD);
-		bind_key(st, 1, key);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc == SQLITE_ROW)
-			return end(s, kvfs_error_set(KVFS_ENOTEMPTY,
-						     "%s is not empty", key));
-		if (rc != SQLITE_DONE)
-			return end(s, db_error(s, rc, "rmdir"));
-	}
-	st = stmt(s, S_DELETE);
-	bind_key(st, 1, key);
-	rc = exec(s, st, "delete");
-	if (rc == 0) {
-		st = stmt(s, S_DEL_XATTRS);
-		bind_key(st, 1, key);
-		rc = exec(s, st, "delete");
-	}
+	if (want_dir && (rc = must_be_empty(s, key, "rmdir")))
+		return end(s, rc);
+	rc = delete_row(s, key, "delete");
 	if (rc == 0)
 		rc = touch_parent(s, key, now_ns(), version);
 	return end(s, rc);
@@ -616,25 +636,11 @@ out_free_keys:
 	return rc;
 }
 
-static int has_child(struct sq *s, const char *key)
-{
-	sqlite3_stmt *st = stmt(s, S_HAS_CHILD);
-	int rc;
-
-	bind_key(st, 1, key);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : db_error(s, rc, "rename");
-}
-
 static int rename_locked(struct sq *s, const char *from, const char *to,
 			 unsigned int flags)
 {
 	size_t flen = strlen(from);
 	int64_t version, now = now_ns();
-	sqlite3_stmt *st;
 	int kfrom, kto, rc = begin(s, &version);
 
 	if (rc)
@@ -663,22 +669,10 @@ static int rename_locked(struct sq *s, const char *from, const char *to,
 	if (kto == KVFS_KIND_FILE && kfrom == KVFS_KIND_DIR)
 		return end(s, kvfs_error_set(KVFS_ENOTDIR,
 					     "%s is not a directory", to));
-	if (kto == KVFS_KIND_DIR) {
-		rc = has_child(s, to);
-		if (rc)
-			return end(s, rc > 0 ? kvfs_error_set(KVFS_ENOTEMPTY,
-					"%s is not empty", to) : rc);
-	}
-	if (kto) {
-		st = stmt(s, S_DELETE);
-		bind_key(st, 1, to);
-		rc = exec(s, st, "rename");
-		if (rc == 0) {
-			st = stmt(s, S_DEL_XATTRS);
-			bind_key(st, 1, to);
-			rc = exec(s, st, "rename");
-		}
-	}
+	if (kto == KVFS_KIND_DIR && (rc = must_be_empty(s, to, "rename")))
+		return end(s, rc);
+	if (kto)
+		rc = delete_row(s, to, "rename");
 	if (rc == 0)
 		rc = move_row(s, from, to, version);
 	if (rc == 0 && kfrom == KVFS_KIND_DIR)
