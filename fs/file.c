@@ -283,48 +283,35 @@ int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode)
 	return err;
 }
 
-struct pending_scan {
-	struct fs_inode *dir;
-	struct fs_inode **found;
-	size_t count, cap;
-};
-
-static void collect_pending(struct fs_inode *inode, void *ctx)
+int kvfs_fs_stored_key(struct fs *fs, struct fs_inode *inode, char *key)
 {
-	struct pending_scan *s = ctx;
+	int err = kvfs_fs_materialize(fs, inode);
 
+	return err ? err : kvfs_fs_key(fs, inode, NULL, key);
+}
+
+static bool is_pending_child(const struct fs_inode *inode, void *dir)
+{
 	/* pending is read without inode->lock here: a stale answer only
 	 * adds or skips a candidate that kvfs_fs_materialize rechecks, and
 	 * a name created after the listing started may be missed anyway. */
-	if (inode->parent != s->dir ||
-	    !__atomic_load_n(&inode->pending, __ATOMIC_RELAXED))
-		return;
-	if (s->count == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct fs_inode **grown =
-			realloc(s->found, cap * sizeof(*grown));
-
-		if (!grown)
-			return;
-		s->found = grown;
-		s->cap = cap;
-	}
-	inode->refs++; /* table_lock is held by kvfs_fs_inode_each */
-	s->found[s->count++] = inode;
+	return inode->parent == dir &&
+	       __atomic_load_n(&inode->pending, __ATOMIC_RELAXED);
 }
 
 void kvfs_fs_materialize_children(struct fs *fs, struct fs_inode *dir)
 {
-	struct pending_scan s = { .dir = dir };
+	struct fs_inode **found = NULL;
+	size_t count;
 
 	if (!__atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE))
 		return;
-	kvfs_fs_inode_each(fs, collect_pending, &s);
-	for (size_t i = 0; i < s.count; i++) {
-		kvfs_fs_materialize(fs, s.found[i]);
-		kvfs_fs_inode_put(fs, s.found[i]);
+	count = kvfs_fs_inode_collect(fs, is_pending_child, dir, &found);
+	for (size_t i = 0; i < count; i++) {
+		kvfs_fs_materialize(fs, found[i]);
+		kvfs_fs_inode_put(fs, found[i]);
 	}
-	free(s.found);
+	free(found);
 }
 
 int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode)
@@ -441,9 +428,7 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 
 	if (inode->is_dir)
 		return EISDIR;
-	err = kvfs_fs_materialize(fs, inode);
-	if (!err)
-		err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_stored_key(fs, inode, key);
 	if (err)
 		return err;
 	h = handle_new(inode, fi->flags, level);
@@ -475,6 +460,27 @@ void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
+/* create(2) of a name that exists: O_EXCL fails, anything else looks it
+ * up into e and opens it. Returns an errno. */
+static int create_existing(struct fs *fs, struct fs_inode *parent,
+			   const char *name, struct fuse_file_info *fi,
+			   struct fuse_entry_param *e)
+{
+	struct fs_inode *inode;
+	int err;
+
+	if (fi->flags & O_EXCL)
+		return EEXIST;
+	err = kvfs_fs_do_lookup(fs, parent, name, e);
+	if (err)
+		return err;
+	inode = kvfs_fs_inode(fs, e->ino);
+	err = open_existing(fs, inode, fi);
+	if (err)
+		kvfs_fs_inode_forget(fs, inode, 1);
+	return err;
+}
+
 void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		    mode_t mode, struct fuse_file_info *fi)
 {
@@ -498,18 +504,8 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	rc = kvfs_store_stat(fs->store, key, level, &ks);
 	if (rc == 0) {
 		/* It exists after all (created behind a cached negative
-		 * entry): O_EXCL fails, anything else opens it. */
-		if (fi->flags & O_EXCL) {
-			err = EEXIST;
-			goto out;
-		}
-		err = kvfs_fs_do_lookup(fs, parent, name, &e);
-		if (err)
-			goto out;
-		inode = kvfs_fs_inode(fs, e.ino);
-		err = open_existing(fs, inode, fi);
-		if (err)
-			kvfs_fs_inode_forget(fs, inode, 1);
+		 * entry). */
+		err = create_existing(fs, parent, name, fi, &e);
 		goto out;
 	}
 	if (rc != KVFS_ENOTFOUND) {
@@ -524,17 +520,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 
 		kvfs_fs_inode_put(fs, inode);
 		if (pending) {
-			if (fi->flags & O_EXCL) {
-				err = EEXIST;
-				goto out;
-			}
-			err = kvfs_fs_do_lookup(fs, parent, name, &e);
-			if (err)
-				goto out;
-			inode = kvfs_fs_inode(fs, e.ino);
-			err = open_existing(fs, inode, fi);
-			if (err)
-				kvfs_fs_inode_forget(fs, inode, 1);
+			err = create_existing(fs, parent, name, fi, &e);
 			goto out;
 		}
 	}

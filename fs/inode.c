@@ -340,6 +340,45 @@ void kvfs_fs_inode_each(struct fs *fs,
 	pthread_mutex_unlock(&fs->table_lock);
 }
 
+struct inode_collect {
+	bool (*want)(const struct fs_inode *inode, void *ctx);
+	void *ctx;
+	struct fs_inode **found;
+	size_t count, cap;
+};
+
+static void collect_one(struct fs_inode *inode, void *ctx)
+{
+	struct inode_collect *c = ctx;
+
+	if (!c->want(inode, c->ctx))
+		return;
+	if (c->count == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct fs_inode **grown =
+			realloc(c->found, cap * sizeof(*grown));
+
+		if (!grown)
+			return;
+		c->found = grown;
+		c->cap = cap;
+	}
+	inode->refs++; /* table_lock is held by kvfs_fs_inode_each */
+	c->found[c->count++] = inode;
+}
+
+size_t kvfs_fs_inode_collect(struct fs *fs,
+			     bool (*want)(const struct fs_inode *inode,
+					  void *ctx),
+			     void *ctx, struct fs_inode ***out)
+{
+	struct inode_collect c = { .want = want, .ctx = ctx };
+
+	kvfs_fs_inode_each(fs, collect_one, &c);
+	*out = c.found;
+	return c.count;
+}
+
 struct fs_inode *kvfs_fs_inode_by_key(struct fs *fs, const char *key)
 {
 	struct fs_inode *inode = &fs->root;

@@ -179,6 +179,15 @@ bool kvfs_fs_inode_is_below(const struct fs_inode *inode,
 void kvfs_fs_inode_each(struct fs *fs,
 			void (*fn)(struct fs_inode *inode, void *ctx),
 			void *ctx);
+/* Take an internal reference on every inode for which want(inode, ctx)
+ * is true and hand them to *out (NULL when none): the caller drops each
+ * with kvfs_fs_inode_put and frees the array. want runs with table_lock
+ * held, like kvfs_fs_inode_each's fn. Returns how many; an inode that
+ * finds no memory is left out. */
+size_t kvfs_fs_inode_collect(struct fs *fs,
+			     bool (*want)(const struct fs_inode *inode,
+					  void *ctx),
+			     void *ctx, struct fs_inode ***out);
 /* Find the inode of a key by walking from the root; takes an internal
  * reference, NULL when any component is unknown. */
 struct fs_inode *kvfs_fs_inode_by_key(struct fs *fs, const char *key);
@@ -223,6 +232,10 @@ int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode);
  * for operations that look at the store. Caller holds nothing. Returns
  * 0 or a positive errno. */
 int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode);
+/* Materialize inode, then write its key into key (KVFS_KEY_MAX + 1
+ * bytes): the key of an inode that exists in the store. Caller holds
+ * nothing. Returns 0 or a positive errno. */
+int kvfs_fs_stored_key(struct fs *fs, struct fs_inode *inode, char *key);
 /* Materialize every pending child of dir (before listing it). */
 void kvfs_fs_materialize_children(struct fs *fs, struct fs_inode *dir);
 /* True when inode is pending (takes inode->lock). */

@@ -307,9 +307,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int err;
 
-	err = kvfs_fs_materialize(fs, inode);
-	if (!err)
-		err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_stored_key(fs, inode, key);
 	if (err)
 		goto out;
 	/* Owners are not stored: accept only what changes nothing. */
@@ -426,31 +424,10 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, parent, name, true);
 }
 
-struct dirty_scan {
-	struct fs_inode *dir;
-	struct fs_inode **found;
-	size_t count, cap;
-};
-
-static void collect_dirty(struct fs_inode *inode, void *ctx)
+static bool is_dirty_below(const struct fs_inode *inode, void *dir)
 {
-	struct dirty_scan *s = ctx;
-
-	if (!__atomic_load_n(&inode->dirty, __ATOMIC_ACQUIRE) ||
-	    !kvfs_fs_inode_is_below(inode, s->dir))
-		return;
-	if (s->count == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct fs_inode **grown =
-			realloc(s->found, cap * sizeof(*grown));
-
-		if (!grown)
-			return;
-		s->found = grown;
-		s->cap = cap;
-	}
-	inode->refs++; /* table_lock is held by kvfs_fs_inode_each */
-	s->found[s->count++] = inode;
+	return __atomic_load_n(&inode->dirty, __ATOMIC_ACQUIRE) &&
+	       kvfs_fs_inode_is_below(inode, dir);
 }
 
 /* Publish what open handles below `src` have written, so that no writer
@@ -458,20 +435,21 @@ static void collect_dirty(struct fs_inode *inode, void *ctx)
  * exclusively. */
 static int commit_below(struct fs *fs, struct fs_inode *src)
 {
-	struct dirty_scan s = { .dir = src };
+	struct fs_inode **found = NULL;
+	size_t count;
 	int err = 0;
 
 	if (!__atomic_load_n(&fs->dirty_total, __ATOMIC_ACQUIRE))
 		return 0;
-	kvfs_fs_inode_each(fs, collect_dirty, &s);
-	for (size_t i = 0; i < s.count; i++) {
-		pthread_mutex_lock(&s.found[i]->lock);
+	count = kvfs_fs_inode_collect(fs, is_dirty_below, src, &found);
+	for (size_t i = 0; i < count; i++) {
+		pthread_mutex_lock(&found[i]->lock);
 		if (!err)
-			err = kvfs_fs_commit_inode(fs, s.found[i]);
-		pthread_mutex_unlock(&s.found[i]->lock);
-		kvfs_fs_inode_put(fs, s.found[i]);
+			err = kvfs_fs_commit_inode(fs, found[i]);
+		pthread_mutex_unlock(&found[i]->lock);
+		kvfs_fs_inode_put(fs, found[i]);
 	}
-	free(s.found);
+	free(found);
 	return err;
 }
 

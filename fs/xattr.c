@@ -31,6 +31,21 @@ static bool starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* A reserved name: user.kvfs.* other than the level (the computed names
+ * are handled before this is asked). */
+static bool is_reserved(const char *name)
+{
+	return starts_with(name, KVFS_XATTR_PREFIX) &&
+	       strcmp(name, KVFS_XATTR_LEVEL);
+}
+
+/* The store's KVFS_XATTR_* flags for setxattr(2)'s XATTR_* flags. */
+static unsigned int store_flags(int flags)
+{
+	return ((flags & XATTR_CREATE) ? KVFS_XATTR_CREATE : 0) |
+	       ((flags & XATTR_REPLACE) ? KVFS_XATTR_REPLACE : 0);
+}
+
 /* Reply to getxattr with `len` bytes of value, or its size. */
 static void reply_value(fuse_req_t req, const void *value, size_t len,
 			size_t size)
@@ -113,14 +128,11 @@ void kvfs_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 					       : kvfs_fs_errno(fs, rc, name);
 		goto out;
 	}
-	if (starts_with(name, KVFS_XATTR_PREFIX) &&
-	    strcmp(name, KVFS_XATTR_LEVEL)) {
+	if (is_reserved(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	err = kvfs_fs_materialize(fs, inode);
-	if (!err)
-		err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_stored_key(fs, inode, key);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_getxattr(fs->store, key,
 				name, &buf), key);
@@ -153,9 +165,7 @@ static int set_level(struct fs *fs, struct fs_inode *inode, const char *key,
 			return kvfs_fs_errno(fs, KVFS_EINVAL, key);
 		canon = kvfs_consistency_name(level);
 		rc = kvfs_store_setxattr(fs->store, key, KVFS_XATTR_LEVEL,
-			canon, strlen(canon),
-			((flags & XATTR_CREATE) ? KVFS_XATTR_CREATE : 0) |
-			((flags & XATTR_REPLACE) ? KVFS_XATTR_REPLACE : 0));
+			canon, strlen(canon), store_flags(flags));
 	} else {
 		rc = kvfs_store_removexattr(fs->store, key, KVFS_XATTR_LEVEL);
 	}
@@ -195,14 +205,11 @@ void kvfs_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 				    : kvfs_fs_errno(fs, rc, name));
 		return;
 	}
-	if (starts_with(name, KVFS_XATTR_PREFIX) &&
-	    strcmp(name, KVFS_XATTR_LEVEL)) {
+	if (is_reserved(name)) {
 		fuse_reply_err(req, ENOTSUP);
 		return;
 	}
-	err = kvfs_fs_materialize(fs, inode);
-	if (!err)
-		err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_stored_key(fs, inode, key);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -213,8 +220,7 @@ void kvfs_fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	rc = kvfs_store_setxattr(fs->store, key, name, value, size,
-		((flags & XATTR_CREATE) ? KVFS_XATTR_CREATE : 0) |
-		((flags & XATTR_REPLACE) ? KVFS_XATTR_REPLACE : 0));
+				 store_flags(flags));
 	fuse_reply_err(req, kvfs_fs_errno(fs, rc, key));
 }
 
@@ -227,9 +233,7 @@ void kvfs_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	int err;
 
-	err = kvfs_fs_materialize(fs, kvfs_fs_inode(fs, ino));
-	if (!err)
-		err = kvfs_fs_key(fs, kvfs_fs_inode(fs, ino), NULL, key);
+	err = kvfs_fs_stored_key(fs, kvfs_fs_inode(fs, ino), key);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_listxattr(fs->store, key,
 				&buf), key);
@@ -280,14 +284,11 @@ void kvfs_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (starts_with(name, KVFS_XATTR_PREFIX) &&
-	    strcmp(name, KVFS_XATTR_LEVEL)) {
+	if (is_reserved(name)) {
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	err = kvfs_fs_materialize(fs, inode);
-	if (!err)
-		err = kvfs_fs_key(fs, inode, NULL, key);
+	err = kvfs_fs_stored_key(fs, inode, key);
 	if (!err && !strcmp(name, KVFS_XATTR_LEVEL))
 		err = set_level(fs, inode, key, NULL, 0, 0);
 	else if (!err)

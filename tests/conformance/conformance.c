@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "conformance.h"
+#include "testutil.h"
 
 /* The target of the run in progress (kvfs_conformance_run is not
  * reentrant). */
@@ -920,24 +921,10 @@ struct bad_key {
 	int code;
 };
 
-static char *repeat(char c, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	assert_non_null(s);
-	memset(s, c, n);
-	s[n] = '\0';
-	return s;
-}
-
 /* A key of total length len made of 200-byte components. */
 static char *long_key(size_t len)
 {
-	char *s = repeat('k', len);
-
-	for (size_t i = 200; i < len - 1; i += 201)
-		s[i] = '/';
-	return s;
+	return kvfs_test_key_of_len(len, 200);
 }
 
 static void check_bad_key_everywhere(struct kvfs_store *s,
@@ -978,7 +965,7 @@ static void check_bad_key_everywhere(struct kvfs_store *s,
 static void test_invalid_keys(void **state)
 {
 	struct kvfs_store *s = store_of(state);
-	char *long_name = repeat('n', KVFS_NAME_MAX + 1);
+	char *long_name = kvfs_test_repeat('n', KVFS_NAME_MAX + 1);
 	char *nested_long = NULL;
 	char *too_long = long_key(KVFS_KEY_MAX + 1);
 	struct bad_key bad[] = {

@@ -32,4 +32,30 @@ struct kvfs_conformance_target {
  * failures. Not reentrant: one run at a time per process. */
 int kvfs_conformance_run(const struct kvfs_conformance_target *target);
 
+/*
+ * The open and close of a backend that keeps its data in a directory: a
+ * fresh temporary directory for each test, a store opened with the
+ * options that set_options adds for it, both removed after the test.
+ * Use as a target's .open = kvfs_conformance_tmp_open, .close =
+ * kvfs_conformance_tmp_close, .ctx = a struct kvfs_conformance_tmp, or
+ * call them from the target's own open and close.
+ */
+struct kvfs_conformance_tmp {
+	const char *tag;     /* part of the directory's name */
+	/* Add the store's options; dir is the fresh directory. 0 or an error. */
+	int (*set_options)(void *ctx, struct kvfs_options *opts,
+			   const char *dir);
+	void *ctx;           /* passed to set_options */
+	const char *backend; /* when not NULL, the store must name this backend */
+	char *dir;           /* the directory of the store now open, or NULL */
+};
+
+/* ctx is a struct kvfs_conformance_tmp. Makes tmp->dir, opens the store
+ * into *out and checks that every option was taken (and the backend's
+ * name). On failure nothing is left: no store, no directory. */
+int kvfs_conformance_tmp_open(void *ctx, struct kvfs_store **out);
+
+/* ctx is a struct kvfs_conformance_tmp. Closes store, removes tmp->dir. */
+void kvfs_conformance_tmp_close(void *ctx, struct kvfs_store *store);
+
 #endif

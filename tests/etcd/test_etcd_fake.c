@@ -23,72 +23,23 @@
 #include <kvfs/backend.h>
 #include <kvfs/kvfs.h>
 
+#include "etcd_test.h"
 #include "fake_gateway.h"
 #include "testutil.h"
 
-struct fixture {
-	struct fake_gateway *fake;
-	char *journal;
-};
-
-#define MUST(expr)                                                            \
-	do {                                                                  \
-		int rc_ = (int)(expr);                                        \
-		if (rc_)                                                      \
-			fail_msg("%s returned %d (%s): %s", #expr, rc_,       \
-				 kvfs_error_name(rc_), kvfs_error_message()); \
-	} while (0)
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	if (!fx)
-		return -1;
-	fx->fake = fake_start();
-	fx->journal = kvfs_test_mkdtemp("etcd-fake-journal");
-	if (!fx->fake || !fx->journal)
-		return -1;
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	fake_stop(fx->fake);
-	kvfs_test_rmtree(fx->journal);
-	free(fx->journal);
-	free(fx);
-	return 0;
-}
-
 /* Open an etcd store on the fake with "<options>" given as -o text; the
  * journal is the fixture's unless options name one. */
-static int open_opts(struct fixture *fx, const char *options,
+static int open_opts(struct etcd_test_fixture *fx, const char *options,
 		     struct kvfs_store **out)
 {
-	struct kvfs_options *opts = NULL;
-	char *text = NULL;
-	int rc;
+	bool own_journal = options && strstr(options, "journal=");
 
-	if (options && strstr(options, "journal="))
-		assert_true(asprintf(&text, "backend=etcd,%s", options) > 0);
-	else
-		assert_true(asprintf(&text, "backend=etcd,journal=%s%s%s",
-				     fx->journal, options ? "," : "",
-				     options ? options : "") > 0);
-	MUST(kvfs_options_new(&opts));
-	MUST(kvfs_options_parse(opts, text));
-	MUST(kvfs_options_set(opts, "endpoints", fake_url(fx->fake)));
-	rc = kvfs_store_open(opts, out);
-	kvfs_options_free(opts);
-	free(text);
-	return rc;
+	return etcd_test_open(fake_url(fx->fake),
+			      own_journal ? NULL : fx->journal, options, out);
 }
 
-static struct kvfs_store *open_fake(struct fixture *fx, const char *options)
+static struct kvfs_store *open_fake(struct etcd_test_fixture *fx,
+				    const char *options)
 {
 	struct kvfs_store *s = NULL;
 
@@ -98,8 +49,8 @@ static struct kvfs_store *open_fake(struct fixture *fx, const char *options)
 
 /* Opening with options fails with `code` and a one-line message that
  * contains `fragment`. */
-static void expect_refused(struct fixture *fx, const char *options, int code,
-			   const char *fragment)
+static void expect_refused(struct etcd_test_fixture *fx, const char *options,
+			   int code, const char *fragment)
 {
 	struct kvfs_store *s = NULL;
 	int rc = open_opts(fx, options, &s);
@@ -118,19 +69,7 @@ static void expect_refused(struct fixture *fx, const char *options, int code,
 			 fragment);
 }
 
-static void expect_read(struct kvfs_store *s, const char *key,
-			 enum kvfs_consistency level, const char *want)
-{
-	struct kvfs_buf got = { 0 };
-
-	MUST(kvfs_store_get(s, key, level, &got));
-	if (got.len != strlen(want) || memcmp(got.data, want, got.len))
-		fail_msg("get %s: '%.*s', want '%s'", key, (int)got.len,
-			 got.data ? (char *)got.data : "", want);
-	kvfs_buf_free(&got);
-}
-
-static void expect_in_cluster(struct fixture *fx, const char *key,
+static void expect_in_cluster(struct etcd_test_fixture *fx, const char *key,
 			      const char *want)
 {
 	char etcd_key[512];
@@ -214,7 +153,7 @@ static void write_file(const char *dir, const char *name, const void *data,
 
 static void test_option_refusals(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *first = NULL;
 	char text[600];
 
@@ -249,7 +188,7 @@ static void test_option_refusals(void **state)
 
 static void test_controls(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "quota=1M");
 	struct kvfs_watch no_callback = { .changed = NULL };
 	static const char *const bad_tokens[] = {
@@ -297,7 +236,7 @@ static void test_controls(void **state)
  * and listings merge both with what the cluster has. */
 static void test_pending_writes_shape_tree(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=1s");
 	struct kvfs_buf got = { 0 };
 	struct kvfs_stat st;
@@ -364,15 +303,15 @@ static void test_pending_writes_shape_tree(void **state)
  * mount saw; a strong read fails instead of answering stale. */
 static void test_eventual_read_during_outage(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=500ms");
 	struct kvfs_buf got = { 0 };
 	int rc;
 
 	MUST(kvfs_store_put(s, "seen", "v1", 2, KVFS_STRONG));
-	expect_read(s, "seen", KVFS_STRONG, "v1");
+	etcd_test_expect_read(s, "seen", KVFS_STRONG, "v1");
 	fake_set_mode(fx->fake, FAKE_NO_LEADER);
-	expect_read(s, "seen", KVFS_EVENTUAL, "v1");
+	etcd_test_expect_read(s, "seen", KVFS_EVENTUAL, "v1");
 	rc = kvfs_store_get(s, "seen", KVFS_STRONG, &got);
 	assert_true(rc == KVFS_EUNAVAILABLE || rc == KVFS_ETIMEDOUT);
 	/* A key never read here has no copy to fall back on. */
@@ -390,7 +329,7 @@ static void test_eventual_read_during_outage(void **state)
  * changed. */
 static void test_unreplicable_write_kept_aside(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=2s");
 	struct kvfs_buf got = { 0 };
 	char failed[512];
@@ -407,7 +346,7 @@ static void test_unreplicable_write_kept_aside(void **state)
 	assert_int_equal(count_files(failed), 1);
 	assert_int_equal(kvfs_store_get(s, "p", KVFS_STRONG, &got),
 			 KVFS_EISDIR);
-	expect_read(s, "p/q", KVFS_STRONG, "x");
+	etcd_test_expect_read(s, "p/q", KVFS_STRONG, "x");
 	kvfs_store_close(s);
 }
 
@@ -418,7 +357,7 @@ static void test_unreplicable_write_kept_aside(void **state)
  * corrupt entries are moved to failed/ instead of being sent. */
 static void test_journal_of_earlier_run(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=500ms");
 	unsigned char garbage[64];
 	char failed[512], tmp[512];
@@ -445,7 +384,7 @@ static void test_journal_of_earlier_run(void **state)
 	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
 	expect_in_cluster(fx, "r/1", "second");
 	expect_in_cluster(fx, "r/2", "two");
-	expect_read(s, "r/1", KVFS_STRONG, "second");
+	etcd_test_expect_read(s, "r/1", KVFS_STRONG, "second");
 	snprintf(failed, sizeof(failed), "%s/failed", fx->journal);
 	assert_int_equal(count_files(failed), 3);
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-00000000000000ff", fx->journal);
@@ -462,18 +401,12 @@ static void test_journal_of_earlier_run(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_option_refusals, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_controls, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_pending_writes_shape_tree,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_eventual_read_during_outage,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_unreplicable_write_kept_aside, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_of_earlier_run,
-						setup, teardown),
+		ETCD_FAKE_TEST(test_option_refusals),
+		ETCD_FAKE_TEST(test_controls),
+		ETCD_FAKE_TEST(test_pending_writes_shape_tree),
+		ETCD_FAKE_TEST(test_eventual_read_during_outage),
+		ETCD_FAKE_TEST(test_unreplicable_write_kept_aside),
+		ETCD_FAKE_TEST(test_journal_of_earlier_run),
 	};
 
 	return cmocka_run_group_tests_name("etcd backend, refusals and outages",

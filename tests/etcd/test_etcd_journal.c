@@ -30,6 +30,7 @@
 #include <kvfs/backend.h>
 #include <kvfs/kvfs.h>
 
+#include "etcd_test.h"
 #include "etcd_test_cluster.h"
 #include "testutil.h"
 
@@ -39,56 +40,6 @@
 
 static char *endpoints;
 static char *first_endpoint; /* for direct cleanup calls */
-
-#define MUST(expr)                                                            \
-	do {                                                                  \
-		int rc_ = (int)(expr);                                        \
-		if (rc_)                                                      \
-			fail_msg("%s returned %d (%s): %s", #expr, rc_,       \
-				 kvfs_error_name(rc_), kvfs_error_message()); \
-	} while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int open_store(const char *journal, const char *prefix,
-		      const char *extra, struct kvfs_store **out)
-{
-	struct kvfs_options *opts = NULL;
-	char *text = NULL;
-	int rc;
-
-	if (asprintf(&text, "backend=etcd,prefix=%s,journal=%s%s%s", prefix,
-		     journal, extra ? "," : "", extra ? extra : "") < 0)
-		return KVFS_EFAIL;
-	rc = kvfs_options_new(&opts);
-	if (rc == 0)
-		rc = kvfs_options_parse(opts, text);
-	if (rc == 0)
-		rc = kvfs_options_set(opts, "endpoints", endpoints);
-	if (rc == 0)
-		rc = kvfs_store_open(opts, out);
-	kvfs_options_free(opts);
-	free(text);
-	return rc;
-}
-
-static void expect_read(struct kvfs_store *s, const char *key,
-			 enum kvfs_consistency level, const char *want)
-{
-	struct kvfs_buf got = { 0 };
-
-	MUST(kvfs_store_get(s, key, level, &got));
-	if (got.len != strlen(want) || memcmp(got.data, want, got.len))
-		fail_msg("get %s: '%.*s', want '%s'", key, (int)got.len,
-			 (char *)got.data, want);
-	kvfs_buf_free(&got);
-}
 
 static int count_entries(const char *dir)
 {
@@ -112,17 +63,17 @@ static void crashing_writer(const char *journal)
 	uint64_t t0;
 	int rc;
 
-	if (open_store(journal, "jt/", "timeout=2s", &s)) {
+	if (etcd_test_open(endpoints, journal, "prefix=jt/,timeout=2s", &s)) {
 		fprintf(stderr, "child: open: %s\n", kvfs_error_message());
 		_exit(2);
 	}
 	MUST(kvfs_store_put(s, "conflict", "from-A", 6, KVFS_EVENTUAL));
 	for (int i = 1; i <= SEQ_WRITES; i++) {
 		snprintf(value, sizeof(value), "%d", i);
-		t0 = now_ms();
+		t0 = etcd_test_now_ms();
 		MUST(kvfs_store_put(s, "seq", value, strlen(value),
 				    KVFS_EVENTUAL));
-		if (now_ms() - t0 > 1000)
+		if (etcd_test_now_ms() - t0 > 1000)
 			_exit(3); /* an eventual write waited for etcd */
 	}
 	for (int i = 0; i < KEYS; i++) {
@@ -132,17 +83,18 @@ static void crashing_writer(const char *journal)
 				    KVFS_EVENTUAL));
 	}
 	MUST(kvfs_store_delete(s, "dir/k9", KVFS_EVENTUAL));
-	expect_read(s, "seq", KVFS_CAUSAL, "30");
+	etcd_test_expect_read(s, "seq", KVFS_CAUSAL, "30");
 	/* A strong write needs the quorum: it fails within the timeout. */
-	t0 = now_ms();
+	t0 = etcd_test_now_ms();
 	rc = kvfs_store_put(s, "strong", "x", 1, KVFS_STRONG);
-	if (rc != KVFS_ETIMEDOUT || now_ms() - t0 > 3500) {
+	if (rc != KVFS_ETIMEDOUT || etcd_test_now_ms() - t0 > 3500) {
 		fprintf(stderr, "child: strong put gave %d after %llu ms\n",
-			rc, (unsigned long long)(now_ms() - t0));
+			rc, (unsigned long long)(etcd_test_now_ms() - t0));
 		_exit(4);
 	}
 	fprintf(stderr, "child: strong put failed after %llu ms: %s\n",
-		(unsigned long long)(now_ms() - t0), kvfs_error_message());
+		(unsigned long long)(etcd_test_now_ms() - t0),
+		kvfs_error_message());
 	/* A crash: no close, nothing flushed beyond what put promised. */
 	kill(getpid(), SIGKILL);
 	_exit(5);
@@ -175,36 +127,36 @@ static void test_crash_and_replay(void **state)
 		      entries);
 	assert_true(entries >= 1 + SEQ_WRITES + KEYS + 1 - 1);
 
-	t0 = now_ms();
+	t0 = etcd_test_now_ms();
 	assert_int_equal(etcd_test_cluster_cmd("restart", "--member 1"), 0);
 	assert_int_equal(etcd_test_cluster_cmd("restart", "--member 2"), 0);
 	print_message("quorum back after %llu ms\n",
-		      (unsigned long long)(now_ms() - t0));
+		      (unsigned long long)(etcd_test_now_ms() - t0));
 
 	/* Another mount writes "conflict" after A journaled its write, but
 	 * before A's journal reached etcd. */
-	MUST(open_store(journal_b, "jt/", "prefer=1", &b));
+	MUST(etcd_test_open(endpoints, journal_b, "prefix=jt/,prefer=1", &b));
 	MUST(kvfs_store_put(b, "conflict", "from-B", 6, KVFS_STRONG));
 
-	t0 = now_ms();
-	MUST(open_store(journal, "jt/", NULL, &a));
+	t0 = etcd_test_now_ms();
+	MUST(etcd_test_open(endpoints, journal, "prefix=jt/", &a));
 	{
 		uint64_t ms = 30000;
 
 		MUST(kvfs_store_control(a, KVFS_CTL_DRAIN, &ms));
 	}
 	print_message("replayed %d entries in %llu ms\n", entries,
-		      (unsigned long long)(now_ms() - t0));
+		      (unsigned long long)(etcd_test_now_ms() - t0));
 	assert_int_equal(count_entries(journal), 0);
 
 	/* Everything arrived, as B sees it with strong reads. */
-	expect_read(b, "seq", KVFS_STRONG, "30");
+	etcd_test_expect_read(b, "seq", KVFS_STRONG, "30");
 	for (int i = 0; i < KEYS - 1; i++) {
 		char key[32], value[32];
 
 		snprintf(key, sizeof(key), "dir/k%d", i);
 		snprintf(value, sizeof(value), "value %d", i);
-		expect_read(b, key, KVFS_STRONG, value);
+		etcd_test_expect_read(b, key, KVFS_STRONG, value);
 		/* In write order: each key's revision above the last. */
 		MUST(kvfs_store_stat(b, key, KVFS_STRONG, &st));
 		assert_true(st.version > prev);
@@ -215,7 +167,7 @@ static void test_crash_and_replay(void **state)
 	assert_int_equal(kvfs_store_get(b, "strong", KVFS_STRONG, &got),
 			 KVFS_ENOTFOUND);
 	/* Last replicated wins: A's older eventual write replaced B's. */
-	expect_read(b, "conflict", KVFS_STRONG, "from-A");
+	etcd_test_expect_read(b, "conflict", KVFS_STRONG, "from-A");
 	kvfs_store_close(a);
 	kvfs_store_close(b);
 	etcd_test_delete_prefix(first_endpoint, "jt/");
@@ -255,12 +207,12 @@ static void test_converge_and_watch(void **state)
 	int hits = 0;
 
 	(void)state;
-	MUST(open_store(ja, "cv/", "prefer=0", &a));
-	MUST(open_store(jb, "cv/", "prefer=2", &b));
+	MUST(etcd_test_open(endpoints, ja, "prefix=cv/,prefer=0", &a));
+	MUST(etcd_test_open(endpoints, jb, "prefix=cv/,prefer=2", &b));
 	MUST(kvfs_store_control(b, KVFS_CTL_WATCH, &watch));
 	usleep(300000); /* let the watch start */
 
-	t0 = now_ms();
+	t0 = etcd_test_now_ms();
 	MUST(kvfs_store_put(a, "news", "fresh", 5, KVFS_EVENTUAL));
 	for (;;) {
 		int rc = kvfs_store_get(b, "news", KVFS_EVENTUAL, &got);
@@ -268,18 +220,18 @@ static void test_converge_and_watch(void **state)
 		if (rc == 0 && got.len == 5 && !memcmp(got.data, "fresh", 5))
 			break;
 		kvfs_buf_free(&got);
-		if (now_ms() - t0 > 5000)
+		if (etcd_test_now_ms() - t0 > 5000)
 			fail_msg("eventual write did not converge in 5 s");
 		usleep(2000);
 	}
 	kvfs_buf_free(&got);
-	waited = now_ms() - t0;
+	waited = etcd_test_now_ms() - t0;
 	print_message("eventual write on A seen by B (other member) after "
 		      "%llu ms\n", (unsigned long long)waited);
 
 	MUST(kvfs_store_put(a, "watched/file", "1", 1, KVFS_STRONG));
-	t0 = now_ms();
-	while (now_ms() - t0 < 5000) {
+	t0 = etcd_test_now_ms();
+	while (etcd_test_now_ms() - t0 < 5000) {
 		pthread_mutex_lock(&seen.lock);
 		hits = seen.hits;
 		pthread_mutex_unlock(&seen.lock);
@@ -291,7 +243,7 @@ static void test_converge_and_watch(void **state)
 		fail_msg("watch did not report watched/file (last: %s)",
 			 seen.last);
 	print_message("watch reported the change after %llu ms\n",
-		      (unsigned long long)(now_ms() - t0));
+		      (unsigned long long)(etcd_test_now_ms() - t0));
 	MUST(kvfs_store_control(b, KVFS_CTL_STATS_TEXT, &stats));
 	print_message("%s", (char *)stats.data);
 	kvfs_buf_free(&stats);

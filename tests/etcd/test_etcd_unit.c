@@ -13,127 +13,30 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <cmocka.h>
 
 #include <kvfs/backend.h>
 #include <kvfs/kvfs.h>
 
+#include "etcd_test.h"
 #include "fake_gateway.h"
 #include "testutil.h"
 
-struct fixture {
-	struct fake_gateway *fake;
-	char *journal;
-	char dead_url[64]; /* a port nothing listens on */
-};
-
-#define MUST(expr)                                                            \
-	do {                                                                  \
-		int rc_ = (int)(expr);                                        \
-		if (rc_)                                                      \
-			fail_msg("%s returned %d (%s): %s", #expr, rc_,       \
-				 kvfs_error_name(rc_), kvfs_error_message()); \
-	} while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* A loopback port that refuses connections. */
-static void dead_port(char *url, size_t len)
-{
-	struct sockaddr_in addr = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(addr);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(fd, (struct sockaddr *)&addr, sizeof(addr));
-	getsockname(fd, (struct sockaddr *)&addr, &alen);
-	close(fd);
-	snprintf(url, len, "http://127.0.0.1:%u", ntohs(addr.sin_port));
-}
-
-static int setup(void **state)
-{
-	struct fixture *fx = calloc(1, sizeof(*fx));
-
-	fx->fake = fake_start();
-	fx->journal = kvfs_test_mkdtemp("etcd-journal");
-	dead_port(fx->dead_url, sizeof(fx->dead_url));
-	if (!fx->fake || !fx->journal)
-		return -1;
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	fake_stop(fx->fake);
-	kvfs_test_rmtree(fx->journal);
-	free(fx->journal);
-	free(fx);
-	return 0;
-}
-
-/* Open an etcd store with "endpoints=<eps>,journal=<fixture's>" plus
- * extra -o style options; returns the code. */
-static int open_with(struct fixture *fx, const char *eps, const char *extra,
-		     struct kvfs_store **out)
-{
-	struct kvfs_options *opts = NULL;
-	char *text = NULL;
-	int rc;
-
-	assert_true(asprintf(&text, "backend=etcd,journal=%s%s%s", fx->journal,
-			     extra ? "," : "", extra ? extra : "") > 0);
-	MUST(kvfs_options_new(&opts));
-	MUST(kvfs_options_parse(opts, text));
-	if (eps)
-		MUST(kvfs_options_set(opts, "endpoints", eps));
-	rc = kvfs_store_open(opts, out);
-	if (rc == 0 && kvfs_options_check_all_taken(opts))
-		fail_msg("option left untaken: %s", kvfs_error_message());
-	kvfs_options_free(opts);
-	free(text);
-	return rc;
-}
-
-static struct kvfs_store *open_fake(struct fixture *fx, const char *extra)
+static struct kvfs_store *open_fake(struct etcd_test_fixture *fx,
+				    const char *extra)
 {
 	struct kvfs_store *s = NULL;
 
-	MUST(open_with(fx, fake_url(fx->fake), extra, &s));
+	MUST(etcd_test_open(fake_url(fx->fake), fx->journal, extra, &s));
 	return s;
-}
-
-static void expect_read(struct kvfs_store *s, const char *key,
-			 enum kvfs_consistency level, const char *want)
-{
-	struct kvfs_buf got = { 0 };
-
-	MUST(kvfs_store_get(s, key, level, &got));
-	if (got.len != strlen(want) || memcmp(got.data, want, got.len))
-		fail_msg("get %s at %s: '%.*s', want '%s'", key,
-			 kvfs_consistency_name(level), (int)got.len,
-			 (char *)got.data, want);
-	kvfs_buf_free(&got);
 }
 
 /* ---------------------------------------------------------------- opening */
 
 static void test_malformed_endpoints(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	static const char *const bad[] = {
 		"ftp://127.0.0.1:2379", "http://", "http://127.0.0.1",
 		"http://127.0.0.1:0", "http://127.0.0.1:99999",
@@ -145,41 +48,46 @@ static void test_malformed_endpoints(void **state)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(eps, sizeof(eps), "%s,%s", fake_url(fx->fake), bad[i]);
-		assert_int_equal(open_with(fx, eps, NULL, &s), KVFS_EINVAL);
+		assert_int_equal(etcd_test_open(eps, fx->journal, NULL, &s),
+				 KVFS_EINVAL);
 		if (!strstr(kvfs_error_message(), bad[i]) ||
 		    strchr(kvfs_error_message(), '\n'))
 			fail_msg("message for '%s' does not name it on one "
 				 "line: %s", bad[i], kvfs_error_message());
 	}
-	assert_int_equal(open_with(fx, NULL, NULL, &s), KVFS_EINVAL);
-	assert_non_null(strstr(kvfs_error_message(), "endpoints"));
-	assert_int_equal(open_with(fx, fake_url(fx->fake), "prefer=1", &s),
+	assert_int_equal(etcd_test_open(NULL, fx->journal, NULL, &s),
 			 KVFS_EINVAL);
-	assert_int_equal(open_with(fx, fake_url(fx->fake), "timeout=soon", &s),
+	assert_non_null(strstr(kvfs_error_message(), "endpoints"));
+	assert_int_equal(etcd_test_open(fake_url(fx->fake), fx->journal,
+					"prefer=1", &s),
+			 KVFS_EINVAL);
+	assert_int_equal(etcd_test_open(fake_url(fx->fake), fx->journal,
+					"timeout=soon", &s),
 			 KVFS_EINVAL);
 	/* A trailing slash is fine. */
 	snprintf(eps, sizeof(eps), "%s/", fake_url(fx->fake));
-	MUST(open_with(fx, eps, NULL, &s));
+	MUST(etcd_test_open(eps, fx->journal, NULL, &s));
 	kvfs_store_close(s);
 }
 
 static void test_unreachable_at_open(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = NULL;
-	uint64_t t0 = now_ms();
-	int rc = open_with(fx, fx->dead_url, "timeout=2s", &s);
+	uint64_t t0 = etcd_test_now_ms();
+	int rc = etcd_test_open(fx->dead_url, fx->journal, "timeout=2s", &s);
 
 	assert_int_equal(rc, KVFS_EUNAVAILABLE);
 	assert_non_null(strstr(kvfs_error_message(), fx->dead_url));
 	assert_null(strchr(kvfs_error_message(), '\n'));
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(etcd_test_now_ms() - t0 < 2000);
 	print_message("unreachable: %s\n", kvfs_error_message());
 
 	/* lazy opens anyway; eventual writes go to the journal. */
-	MUST(open_with(fx, fx->dead_url, "timeout=300ms,lazy", &s));
+	MUST(etcd_test_open(fx->dead_url, fx->journal, "timeout=300ms,lazy",
+			    &s));
 	MUST(kvfs_store_put(s, "offline", "1", 1, KVFS_EVENTUAL));
-	expect_read(s, "offline", KVFS_EVENTUAL, "1");
+	etcd_test_expect_read(s, "offline", KVFS_EVENTUAL, "1");
 	assert_int_equal(kvfs_store_put(s, "strong", "1", 1, KVFS_STRONG),
 			 KVFS_ETIMEDOUT); /* the journal cannot drain */
 	kvfs_store_close(s);
@@ -188,36 +96,37 @@ static void test_unreachable_at_open(void **state)
 /* https to a member that does not speak TLS, a missing CA file. */
 static void test_tls_errors(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = NULL;
 	char eps[128];
-	uint64_t t0 = now_ms();
+	uint64_t t0 = etcd_test_now_ms();
 
 	snprintf(eps, sizeof(eps), "https%s", fake_url(fx->fake) + 4);
-	assert_int_equal(open_with(fx, eps, "timeout=3s", &s),
+	assert_int_equal(etcd_test_open(eps, fx->journal, "timeout=3s", &s),
 			 KVFS_EUNAVAILABLE);
 	assert_non_null(strstr(kvfs_error_message(), eps));
 	assert_null(strchr(kvfs_error_message(), '\n'));
-	assert_true(now_ms() - t0 < 3000);
+	assert_true(etcd_test_now_ms() - t0 < 3000);
 	print_message("TLS: %s\n", kvfs_error_message());
-	assert_int_equal(open_with(fx, eps, "cacert=/nonexistent/ca.pem", &s),
+	assert_int_equal(etcd_test_open(eps, fx->journal,
+					"cacert=/nonexistent/ca.pem", &s),
 			 KVFS_EINVAL);
 	assert_non_null(strstr(kvfs_error_message(), "cacert"));
 }
 
 static void test_failover(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = NULL;
 	struct kvfs_buf stats = { 0 };
 	char eps[256];
 
 	snprintf(eps, sizeof(eps), "%s,%s", fx->dead_url, fake_url(fx->fake));
-	MUST(open_with(fx, eps, NULL, &s));
+	MUST(etcd_test_open(eps, fx->journal, NULL, &s));
 	MUST(kvfs_store_put(s, "k", "v", 1, KVFS_STRONG));
-	expect_read(s, "k", KVFS_STRONG, "v");
+	etcd_test_expect_read(s, "k", KVFS_STRONG, "v");
 	/* Serializable reads prefer member 0, which is down: they move on. */
-	expect_read(s, "k", KVFS_EVENTUAL, "v");
+	etcd_test_expect_read(s, "k", KVFS_EVENTUAL, "v");
 	MUST(kvfs_store_control(s, KVFS_CTL_STATS_TEXT, &stats));
 	if (strstr(stats.data, "etcd_failovers: 0\n"))
 		fail_msg("no failover counted:\n%s", (char *)stats.data);
@@ -227,7 +136,7 @@ static void test_failover(void **state)
 
 static void test_timeout_bound(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=600ms");
 	struct kvfs_buf got = { 0 };
 	uint64_t t0;
@@ -235,20 +144,20 @@ static void test_timeout_bound(void **state)
 
 	MUST(kvfs_store_put(s, "k", "v", 1, KVFS_STRONG));
 	fake_set_mode(fx->fake, FAKE_HANG);
-	t0 = now_ms();
+	t0 = etcd_test_now_ms();
 	rc = kvfs_store_get(s, "k", KVFS_STRONG, &got);
 	assert_int_equal(rc, KVFS_ETIMEDOUT);
-	if (now_ms() - t0 > 1500)
+	if (etcd_test_now_ms() - t0 > 1500)
 		fail_msg("strong get took %llu ms with timeout=600ms",
-			 (unsigned long long)(now_ms() - t0));
+			 (unsigned long long)(etcd_test_now_ms() - t0));
 	print_message("strong get failed after %llu ms: %s\n",
-		      (unsigned long long)(now_ms() - t0),
+		      (unsigned long long)(etcd_test_now_ms() - t0),
 		      kvfs_error_message());
 	/* An eventual write is acknowledged by the journal meanwhile. */
-	t0 = now_ms();
+	t0 = etcd_test_now_ms();
 	MUST(kvfs_store_put(s, "k", "later", 5, KVFS_EVENTUAL));
-	assert_true(now_ms() - t0 < 500);
-	expect_read(s, "k", KVFS_EVENTUAL, "later");
+	assert_true(etcd_test_now_ms() - t0 < 500);
+	etcd_test_expect_read(s, "k", KVFS_EVENTUAL, "later");
 	fake_set_mode(fx->fake, FAKE_NORMAL);
 	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
 	kvfs_store_close(s);
@@ -256,16 +165,16 @@ static void test_timeout_bound(void **state)
 
 static void test_no_leader_fails_in_time(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=700ms");
 	uint64_t t0;
 	int rc;
 
 	fake_set_mode(fx->fake, FAKE_NO_LEADER);
-	t0 = now_ms();
+	t0 = etcd_test_now_ms();
 	rc = kvfs_store_put(s, "k", "v", 1, KVFS_STRONG);
 	assert_true(rc == KVFS_EUNAVAILABLE || rc == KVFS_ETIMEDOUT);
-	assert_true(now_ms() - t0 < 1500);
+	assert_true(etcd_test_now_ms() - t0 < 1500);
 	assert_non_null(strstr(kvfs_error_message(), fake_url(fx->fake)));
 	fake_set_mode(fx->fake, FAKE_NORMAL);
 	kvfs_store_close(s);
@@ -275,14 +184,14 @@ static void test_no_leader_fails_in_time(void **state)
 
 static void test_strong_reads_linearizable(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, NULL);
 	struct fake_counts c;
 
 	MUST(kvfs_store_put(s, "k", "v", 1, KVFS_STRONG));
 	fake_set_lag(fx->fake, 100);
 	fake_reset_counts(fx->fake);
-	expect_read(s, "k", KVFS_STRONG, "v");
+	etcd_test_expect_read(s, "k", KVFS_STRONG, "v");
 	fake_counts(fx->fake, &c);
 	assert_int_equal(c.linearizable_reads, 1);
 	assert_int_equal(c.serializable_reads, 0);
@@ -291,7 +200,7 @@ static void test_strong_reads_linearizable(void **state)
 
 static void test_eventual_reads_serializable(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, NULL);
 	struct kvfs_buf got = { 0 };
 	struct fake_counts c;
@@ -301,7 +210,7 @@ static void test_eventual_reads_serializable(void **state)
 	/* The member is one revision behind: eventual accepts that. */
 	fake_set_lag(fx->fake, 1);
 	fake_reset_counts(fx->fake);
-	expect_read(s, "k", KVFS_EVENTUAL, "old");
+	etcd_test_expect_read(s, "k", KVFS_EVENTUAL, "old");
 	fake_counts(fx->fake, &c);
 	assert_int_equal(c.serializable_reads, 1);
 	assert_int_equal(c.linearizable_reads, 0);
@@ -314,14 +223,14 @@ static void test_eventual_reads_serializable(void **state)
 
 static void test_read_your_writes_fallback(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, NULL);
 	struct fake_counts c;
 
 	MUST(kvfs_store_put(s, "k", "mine", 4, KVFS_READ_YOUR_WRITES));
 	/* Up to date member: one serializable read. */
 	fake_reset_counts(fx->fake);
-	expect_read(s, "k", KVFS_READ_YOUR_WRITES, "mine");
+	etcd_test_expect_read(s, "k", KVFS_READ_YOUR_WRITES, "mine");
 	fake_counts(fx->fake, &c);
 	assert_int_equal(c.serializable_reads, 1);
 	assert_int_equal(c.linearizable_reads, 0);
@@ -329,7 +238,7 @@ static void test_read_your_writes_fallback(void **state)
 	 * linearizable read gives the write. */
 	fake_set_lag(fx->fake, 2);
 	fake_reset_counts(fx->fake);
-	expect_read(s, "k", KVFS_READ_YOUR_WRITES, "mine");
+	etcd_test_expect_read(s, "k", KVFS_READ_YOUR_WRITES, "mine");
 	fake_counts(fx->fake, &c);
 	assert_int_equal(c.serializable_reads, 1);
 	assert_int_equal(c.linearizable_reads, 1);
@@ -340,7 +249,7 @@ static void test_read_your_writes_fallback(void **state)
 	fake_put(fx->fake, "kvfs/other2", "x", 1);
 	fake_set_lag(fx->fake, 2);
 	fake_reset_counts(fx->fake);
-	expect_read(s, "k", KVFS_READ_YOUR_WRITES, "mine");
+	etcd_test_expect_read(s, "k", KVFS_READ_YOUR_WRITES, "mine");
 	fake_counts(fx->fake, &c);
 	assert_int_equal(c.linearizable_reads, 0);
 	kvfs_store_close(s);
@@ -348,7 +257,7 @@ static void test_read_your_writes_fallback(void **state)
 
 static void test_causal_monotonic(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *w = open_fake(fx, NULL), *r;
 	struct fake_counts c;
 	char *jdir = fx->journal;
@@ -358,16 +267,16 @@ static void test_causal_monotonic(void **state)
 	MUST(kvfs_store_put(w, "k", "v1", 2, KVFS_STRONG));
 	MUST(kvfs_store_put(w, "k", "v2", 2, KVFS_STRONG));
 	/* The reader saw v2 once ... */
-	expect_read(r, "k", KVFS_CAUSAL, "v2");
+	etcd_test_expect_read(r, "k", KVFS_CAUSAL, "v2");
 	/* ... so a member still at v1 may not answer it again. */
 	fake_set_lag(fx->fake, 1);
 	fake_reset_counts(fx->fake);
-	expect_read(r, "k", KVFS_CAUSAL, "v2");
+	etcd_test_expect_read(r, "k", KVFS_CAUSAL, "v2");
 	fake_counts(fx->fake, &c);
 	assert_int_equal(c.serializable_reads, 1);
 	assert_int_equal(c.linearizable_reads, 1);
 	/* At eventual the same member's stale answer is fine. */
-	expect_read(r, "k", KVFS_EVENTUAL, "v1");
+	etcd_test_expect_read(r, "k", KVFS_EVENTUAL, "v1");
 	kvfs_store_close(r);
 	kvfs_test_rmtree(fx->journal);
 	free(fx->journal);
@@ -377,7 +286,7 @@ static void test_causal_monotonic(void **state)
 
 static void test_causal_token(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *a = open_fake(fx, NULL), *b;
 	struct kvfs_buf token = { 0 }, token_b = { 0 };
 	struct fake_counts c;
@@ -397,10 +306,10 @@ static void test_causal_token(void **state)
 	/* B's member is behind A's write: without the token B may read
 	 * the old value, with it B falls back to a linearizable read. */
 	fake_set_lag(fx->fake, 1);
-	expect_read(b, "k", KVFS_CAUSAL, "v1");
+	etcd_test_expect_read(b, "k", KVFS_CAUSAL, "v1");
 	MUST(kvfs_store_control(b, KVFS_CTL_CAUSAL_TOKEN_SET, token.data));
 	fake_reset_counts(fx->fake);
-	expect_read(b, "k", KVFS_CAUSAL, "v2");
+	etcd_test_expect_read(b, "k", KVFS_CAUSAL, "v2");
 	fake_counts(fx->fake, &c);
 	assert_int_equal(c.linearizable_reads, 1);
 
@@ -435,7 +344,7 @@ static void test_causal_token(void **state)
  * reads at every level, replicated in order once the cluster answers. */
 static void test_eventual_journal(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=500ms");
 	struct kvfs_buf stats = { 0 }, got = { 0 };
 	uint64_t ms = 200;
@@ -448,8 +357,8 @@ static void test_eventual_journal(void **state)
 	MUST(kvfs_store_put(s, "e/1", "uno", 3, KVFS_EVENTUAL));
 	MUST(kvfs_store_put(s, "e/2", "two", 3, KVFS_EVENTUAL));
 	MUST(kvfs_store_delete(s, "e/2", KVFS_EVENTUAL));
-	expect_read(s, "e/1", KVFS_STRONG, "uno");
-	expect_read(s, "e/1", KVFS_READ_YOUR_WRITES, "uno");
+	etcd_test_expect_read(s, "e/1", KVFS_STRONG, "uno");
+	etcd_test_expect_read(s, "e/1", KVFS_READ_YOUR_WRITES, "uno");
 	assert_int_equal(kvfs_store_get(s, "e/2", KVFS_CAUSAL, &got),
 			 KVFS_ENOTFOUND);
 	MUST(kvfs_store_stat(s, "e/1", KVFS_EVENTUAL, &st));
@@ -469,7 +378,7 @@ static void test_eventual_journal(void **state)
 	assert_memory_equal(v, "uno", 3);
 	free(v);
 	assert_null(fake_get(fx->fake, "kvfs/v/e/2", &len));
-	expect_read(s, "e/1", KVFS_STRONG, "uno");
+	etcd_test_expect_read(s, "e/1", KVFS_STRONG, "uno");
 	kvfs_store_close(s);
 }
 
@@ -477,7 +386,7 @@ static void test_eventual_journal(void **state)
  * cluster sees them in write order. */
 static void test_write_order_across_levels(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, "timeout=3s");
 	char *v;
 	size_t len;
@@ -496,7 +405,7 @@ static void test_write_order_across_levels(void **state)
 
 static void test_authentication(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	char *pwfile = NULL, extra[512];
 	struct kvfs_store *s = NULL;
 	struct fake_counts c;
@@ -509,7 +418,8 @@ static void test_authentication(void **state)
 	fputs("wrong\n", f);
 	fclose(f);
 	snprintf(extra, sizeof(extra), "user=alice,password_file=%s", pwfile);
-	assert_int_equal(open_with(fx, fake_url(fx->fake), extra, &s),
+	assert_int_equal(etcd_test_open(fake_url(fx->fake), fx->journal,
+					extra, &s),
 			 KVFS_EINVAL);
 	assert_non_null(strstr(kvfs_error_message(), "alice"));
 	assert_null(strchr(kvfs_error_message(), '\n'));
@@ -518,21 +428,21 @@ static void test_authentication(void **state)
 	f = fopen(pwfile, "w");
 	fputs("secret\n", f);
 	fclose(f);
-	MUST(open_with(fx, fake_url(fx->fake), extra, &s));
+	MUST(etcd_test_open(fake_url(fx->fake), fx->journal, extra, &s));
 	/* Tokens expire after 3 requests: the backend logs in again. */
 	for (int i = 0; i < 5; i++) {
 		char v[16];
 
 		snprintf(v, sizeof(v), "v%d", i);
 		MUST(kvfs_store_put(s, "auth/k", v, strlen(v), KVFS_STRONG));
-		expect_read(s, "auth/k", KVFS_STRONG, v);
+		etcd_test_expect_read(s, "auth/k", KVFS_STRONG, v);
 	}
 	fake_counts(fx->fake, &c);
 	assert_true(c.logins >= 3);
 	assert_true(c.rejected_tokens >= 2);
 	kvfs_store_close(s);
-	assert_int_equal(open_with(fx, fake_url(fx->fake),
-				   "password_file=/nonexistent", &s),
+	assert_int_equal(etcd_test_open(fake_url(fx->fake), fx->journal,
+					"password_file=/nonexistent", &s),
 			 KVFS_EINVAL);
 	unlink(pwfile);
 	free(pwfile);
@@ -548,7 +458,7 @@ static void on_change(void *ctx, const char *key)
 
 static void test_watch_starts_and_stops(void **state)
 {
-	struct fixture *fx = *state;
+	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *s = open_fake(fx, NULL);
 	struct kvfs_watch w = { .changed = on_change };
 
@@ -564,35 +474,21 @@ static void test_watch_starts_and_stops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_malformed_endpoints, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_unreachable_at_open, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_tls_errors, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_bound, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_no_leader_fails_in_time,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_strong_reads_linearizable,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_eventual_reads_serializable,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_your_writes_fallback,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_causal_monotonic, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_causal_token, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_eventual_journal, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_write_order_across_levels,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_authentication, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_watch_starts_and_stops,
-						setup, teardown),
+		ETCD_FAKE_TEST(test_malformed_endpoints),
+		ETCD_FAKE_TEST(test_unreachable_at_open),
+		ETCD_FAKE_TEST(test_tls_errors),
+		ETCD_FAKE_TEST(test_failover),
+		ETCD_FAKE_TEST(test_timeout_bound),
+		ETCD_FAKE_TEST(test_no_leader_fails_in_time),
+		ETCD_FAKE_TEST(test_strong_reads_linearizable),
+		ETCD_FAKE_TEST(test_eventual_reads_serializable),
+		ETCD_FAKE_TEST(test_read_your_writes_fallback),
+		ETCD_FAKE_TEST(test_causal_monotonic),
+		ETCD_FAKE_TEST(test_causal_token),
+		ETCD_FAKE_TEST(test_eventual_journal),
+		ETCD_FAKE_TEST(test_write_order_across_levels),
+		ETCD_FAKE_TEST(test_authentication),
+		ETCD_FAKE_TEST(test_watch_starts_and_stops),
 	};
 
 	return cmocka_run_group_tests_name("etcd backend, fake gateway", tests,

@@ -39,9 +39,12 @@ is_mounted() {
 }
 
 # kvfs_mount [extra,options]: mount ROOT on MNT, wait until it is there.
-# KVFS_MOUNT_OPTS (from CTest) adds options to every mount of a test.
+# KVFS_MOUNT_OPTS (from CTest) adds options to every mount of a test; a
+# test of another backend sets KVFS_STORE_OPTS to its options instead of
+# root=$ROOT.
 kvfs_mount() {
-	local opts="root=$ROOT${KVFS_MOUNT_OPTS:+,$KVFS_MOUNT_OPTS}${1:+,$1}"
+	local opts="${KVFS_STORE_OPTS:-root=$ROOT}"
+	opts+="${KVFS_MOUNT_OPTS:+,$KVFS_MOUNT_OPTS}${1:+,$1}"
 	"$KVFS_BIN" "$MNT" -o "$opts" -f >>"$TEST_TMP/daemon.log" 2>&1 &
 	KVFS_PID=$!
 	for _ in $(seq 1 100); do

@@ -92,3 +92,23 @@ out_close:
 	fclose(f);
 	return data;
 }
+
+char *kvfs_test_repeat(char c, size_t n)
+{
+	char *s = malloc(n + 1);
+
+	if (!s)
+		abort();
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+char *kvfs_test_key_of_len(size_t len, size_t component)
+{
+	char *s = kvfs_test_repeat('k', len);
+
+	for (size_t i = component; i < len - 1; i += component + 1)
+		s[i] = '/';
+	return s;
+}

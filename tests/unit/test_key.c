@@ -15,24 +15,12 @@
 
 #include <kvfs/kvfs.h>
 
-static char *repeat(char c, size_t n)
-{
-	char *s = malloc(n + 1);
-
-	assert_non_null(s);
-	memset(s, c, n);
-	s[n] = '\0';
-	return s;
-}
+#include "testutil.h"
 
 /* A key of exactly len bytes made of components of at most 100 bytes. */
 static char *key_of_len(size_t len)
 {
-	char *s = repeat('k', len);
-
-	for (size_t i = 100; i < len - 1; i += 101)
-		s[i] = '/';
-	return s;
+	return kvfs_test_key_of_len(len, 100);
 }
 
 static void expect_problem(const char *key, size_t len,
@@ -87,8 +75,8 @@ static void test_problems(void **state)
 
 static void test_lengths(void **state)
 {
-	char *c255 = repeat('c', KVFS_NAME_MAX);
-	char *c256 = repeat('c', KVFS_NAME_MAX + 1);
+	char *c255 = kvfs_test_repeat('c', KVFS_NAME_MAX);
+	char *c256 = kvfs_test_repeat('c', KVFS_NAME_MAX + 1);
 	char *k4096 = key_of_len(KVFS_KEY_MAX);
 	char *k4097 = key_of_len(KVFS_KEY_MAX + 1);
 	char *nested = NULL;

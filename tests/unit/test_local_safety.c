@@ -481,8 +481,9 @@ static void crash_child(const char *root, int ready_fd)
 	}
 }
 
-/* Count regular files of length 0 under dir, recursively. */
-static int empty_files_under(const char *dir)
+/* Files (anything but a directory) anywhere under dir; with only_empty,
+ * the regular files of length 0 only. */
+static int files_under(const char *dir, bool only_empty)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -500,8 +501,9 @@ static int empty_files_under(const char *dir)
 		if (lstat(path, &st))
 			continue;
 		if (S_ISDIR(st.st_mode))
-			n += empty_files_under(path);
-		else if (S_ISREG(st.st_mode) && st.st_size == 0)
+			n += files_under(path, only_empty);
+		else if (!only_empty ||
+			 (S_ISREG(st.st_mode) && st.st_size == 0))
 			n++;
 	}
 	closedir(d);
@@ -562,7 +564,7 @@ static void test_sigkill_during_puts(void **state)
 		kvfs_store_close(after);
 		/* The reopen cleaned the dead child's temporary files: no
 		 * empty file is left anywhere under the root. */
-		assert_int_equal(empty_files_under(fx->root), 0);
+		assert_int_equal(files_under(fx->root, true), 0);
 	}
 	/* The children did get to overwrite values before being killed. */
 	print_message("  newest generation seen after a kill: %u\n", newest);
@@ -580,33 +582,6 @@ static int visible_entries(const char *dir)
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.')
 			n++;
-	closedir(d);
-	return n;
-}
-
-/* Regular files anywhere under dir. */
-static int files_under(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		char path[4096];
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &st))
-			continue;
-		if (S_ISDIR(st.st_mode))
-			n += files_under(path);
-		else
-			n++;
-	}
 	closedir(d);
 	return n;
 }
@@ -651,7 +626,7 @@ static void test_stale_temp_files(void **state)
 
 	/* The half-written value exists as some file, but is never listed
 	 * nor readable. */
-	assert_true(files_under(fx->root) >= 2);
+	assert_true(files_under(fx->root, false) >= 2);
 	assert_int_equal(kvfs_store_list(fx->store, "", KVFS_STRONG, &l), 0);
 	while (kvfs_lister_next(l, &ent) == 1) {
 		assert_string_equal(ent.name, "kept");
@@ -666,7 +641,7 @@ static void test_stale_temp_files(void **state)
 	/* Opening the root again removes it. */
 	assert_int_equal(open_store(fx->root, NULL, &again), 0);
 	kvfs_store_close(again);
-	assert_int_equal(files_under(fx->root), 1);
+	assert_int_equal(files_under(fx->root, false), 1);
 	assert_int_equal(visible_entries(fx->root), 1);
 }
 

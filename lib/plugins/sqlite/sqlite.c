@@ -353,6 +353,27 @@ static int end(struct sq *s, int rc)
 	return rc;
 }
 
+/* Run the one-key query id for key. Found: 0 with *out the statement on
+ * its row (read the columns, then sqlite3_reset it). Else the statement
+ * is reset and the result is absent()'s code or the database error. Lock
+ * held. */
+static int lookup(struct sq *s, enum stmt_id id, const char *key,
+		  const char *what, sqlite3_stmt **out)
+{
+	sqlite3_stmt *st = stmt(s, id);
+	int rc;
+
+	bind_key(st, 1, key);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = st;
+		return 0;
+	}
+	rc = rc == SQLITE_DONE ? 0 : db_error(s, rc, what);
+	sqlite3_reset(st);
+	return rc ? rc : absent(s, key);
+}
+
 /* ------------------------------------------------------ value operations */
 
 static int sq_get(struct kvfs_backend *b, const char *key,
@@ -363,22 +384,15 @@ static int sq_get(struct kvfs_backend *b, const char *key,
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	st = stmt(s, S_GET);
-	bind_key(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = lookup(s, S_GET, key, "get", &st);
+	if (rc == 0) {
 		if (sqlite3_column_int(st, 0) == KVFS_KIND_DIR)
 			rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", key);
 		else
 			rc = kvfs_buf_set(out, sqlite3_column_blob(st, 1),
 					  (size_t)sqlite3_column_bytes(st, 1));
-	} else if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
-		rc = absent(s, key);
-	} else {
-		rc = db_error(s, rc, "get");
 	}
-	sqlite3_reset(st);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -481,10 +495,8 @@ static int sq_stat(struct kvfs_backend *b, const char *key,
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
-	st = stmt(s, S_STAT);
-	bind_key(st, 1, key);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	rc = lookup(s, S_STAT, key, "stat", &st);
+	if (rc == 0) {
 		int64_t ns = sqlite3_column_int64(st, 3);
 		uint32_t mode = (uint32_t)sqlite3_column_int(st, 2);
 
@@ -498,14 +510,8 @@ static int sq_stat(struct kvfs_backend *b, const char *key,
 		out->mode = mode ? mode : out->kind == KVFS_KIND_DIR ?
 			    DEFAULT_DIR_MODE : DEFAULT_FILE_MODE;
 		out->version = (uint64_t)sqlite3_column_int64(st, 4);
-		rc = 0;
-	} else if (rc == SQLITE_DONE) {
 		sqlite3_reset(st);
-		rc = absent(s, key);
-	} else {
-		rc = db_error(s, rc, "stat");
 	}
-	sqlite3_reset(st);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
