@@ -19,10 +19,15 @@
  * snapshot read or a handle published while others were open (two writers
  * raced), the inode is marked cache_suspect; the next open then drops the
  * pages, and a racing publish also tells the kernel to drop attributes and
- * pages at once. Writers use direct I/O; when a writer had the file to
- * itself, its publish at close pushes the published value into the
- * kernel's page cache (fuse_lowlevel_notify_store), so that later readers
- * keep those pages and read without asking the daemon.
+ * pages at once. A writer that has the file to itself at open writes
+ * through the page cache, so the pages hold what it publishes; any other
+ * writer uses direct I/O, and when it had the file to itself at close,
+ * its publish pushes the published value into the kernel's page cache
+ * (fuse_lowlevel_notify_store). A writer never shares a node with
+ * page-cache readers: the name moves to a new node instead
+ * (move_name_away). Every publish while a reply carrying attributes is in
+ * flight makes the kernel forget the inode's attributes
+ * (kvfs_fs_attrs_begin).
  *
  * create does not publish: the new name is "pending", known to the inode
  * table and the kernel, and the first publish (close, fsync) makes it
@@ -35,10 +40,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvfs_fs.h"
 
 #define READ_BUF_MAX (1u << 20)
+/* Seconds during which readers of a name that moved away use direct I/O,
+ * so that the writer's retry finds no page-cache reader (move_name_away);
+ * the retry follows within microseconds. */
+#define RETRY_WINDOW 1.0
 
 static pthread_key_t read_buf_key;
 static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
@@ -80,6 +90,16 @@ static bool is_unlinked(struct fs *fs, struct fs_inode *inode)
 
 	pthread_mutex_lock(&fs->table_lock);
 	u = inode->unlinked;
+	pthread_mutex_unlock(&fs->table_lock);
+	return u;
+}
+
+static bool is_superseded(struct fs *fs, struct fs_inode *inode)
+{
+	bool u;
+
+	pthread_mutex_lock(&fs->table_lock);
+	u = inode->superseded;
 	pthread_mutex_unlock(&fs->table_lock);
 	return u;
 }
@@ -183,9 +203,12 @@ static void drop_writer(struct fs *fs, struct fs_handle *h)
 /*
  * Publish the handle's writer. Caller holds ns_lock and inode->lock.
  * *raced is set when another handle published since this one's snapshot,
- * so that the kernel's cached size and pages must go.
+ * so that the kernel's cached size and pages must go; *attrs_stale when
+ * only its attributes must (see kvfs_fs_attrs_begin). Either may be NULL:
+ * the next open then refreshes what the kernel has (size_suspect).
  */
-static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced)
+static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
+			 bool *attrs_stale)
 {
 	struct fs_inode *inode = h->inode;
 	char key[KVFS_KEY_MAX + 1];
@@ -207,8 +230,14 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced)
 	drop_writer(fs, h);
 	h->commit_pending = false;
 	err = kvfs_fs_errno(fs, rc, key);
-	if (err)
+	if (err) {
+		if (h->page_writer) {
+			/* The kernel has pages of a value never published. */
+			inode->cache_suspect = true;
+			inode->size_suspect = true;
+		}
 		return err;
+	}
 	if (h->gen != inode->data_gen || inode->handles != h || h->next) {
 		/* Others had the file open: the kernel's size and pages may
 		 * be theirs. */
@@ -216,9 +245,16 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced)
 		inode->size_suspect = true;
 		if (raced)
 			*raced = true;
+	} else if (kvfs_fs_attrs_inflight(fs)) {
+		/* A reply may be taking the old size to the kernel. */
+		inode->size_suspect = true;
+		if (attrs_stale)
+			*attrs_stale = true;
 	}
 	inode->data_gen++;
 	h->gen = inode->data_gen;
+	if (h->page_writer && !inode->cache_suspect)
+		inode->pc_gen = inode->data_gen; /* its writes are there */
 	if (inode->pending) {
 		inode->pending = false;
 		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
@@ -319,7 +355,7 @@ int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode)
 	int err = 0;
 
 	for (struct fs_handle *h = inode->handles; h; h = h->next) {
-		int e = commit_handle(fs, h, NULL);
+		int e = commit_handle(fs, h, NULL, NULL);
 
 		if (!err)
 			err = e;
@@ -350,35 +386,83 @@ static bool recently_shared(struct fs *fs, const struct fs_inode *inode)
 	return inode->last_shared.tv_sec && mono_now() - last < fs->cfg.quiet;
 }
 
+static bool has_cached_reader(const struct fs_inode *inode)
+{
+	for (const struct fs_handle *o = inode->handles; o; o = o->next)
+		if (o->cached)
+			return true;
+	return false;
+}
+
+/*
+ * A writer is never opened on a node that page-cache readers have open:
+ * the kernel would change their size under them (O_TRUNC at open, writes
+ * past the end). Instead the name moves to a new node, the old one stays
+ * with those readers, as a file replaced by rename(2) does, and the open
+ * fails with ESTALE, which the kernel answers by looking the name up
+ * again and retrying the open once, on the new node. Readers that open
+ * the name soon after use direct I/O, so that the retry finds no
+ * page-cache reader again. When the kernel holds the directory locked
+ * for this request (create), the entry is dropped without waiting.
+ * Caller holds nothing. Returns ESTALE.
+ */
+static int move_name_away(struct fs *fs, struct fs_inode *inode, bool wait)
+{
+	char name[KVFS_NAME_MAX + 1];
+	fuse_ino_t parent;
+
+	if (kvfs_fs_inode_supersede(fs, inode, &parent, name)) {
+		kvfs_log(KVFS_LOG_DEBUG, "%s: a new node for a writer", name);
+		kvfs_fs_notify_entry(fs, parent, name, wait);
+	}
+	return ESTALE;
+}
+
 /*
  * Link a new handle into inode and choose how the kernel caches it.
  * The kernel has one page cache and one size per inode, but handles see
  * different values (close-to-open), so only handles that agree may share
  * it: a writer, a reader while a writer is open or while a publish fills
- * the page cache, a reader whose snapshot differs from that of a reader
- * already using the page cache, and every handle of a file where a writer
- * overlapped with other open files within quiet= seconds, get direct I/O
- * (as every handle does on a backend that others write to). A page-cache
- * reader keeps the cached pages only if they belong to its snapshot.
- * Caller holds nothing.
+ * the page cache, a reader whose snapshot may predate the latest publish
+ * (h->gen, read before the snapshot was taken, is behind) or differs from
+ * that of a reader already using the page cache, a reader of a node whose
+ * name moved away or of a name that moved lately (move_name_away), and
+ * every handle of a file where a writer overlapped with other open files
+ * within quiet= seconds, get direct I/O (as every handle does on a
+ * backend that others write to). A page-cache reader keeps the cached
+ * pages only if they belong to its snapshot. A writer on a node with
+ * page-cache readers, or on a node whose name moved away, gets ESTALE
+ * (see move_name_away). The caller has set h->gen; it holds nothing.
+ * Returns 0 or ESTALE; wait is for move_name_away.
  */
-static void attach(struct fs *fs, struct fs_handle *h,
-		   struct fuse_file_info *fi)
+static int attach(struct fs *fs, struct fs_handle *h,
+		  struct fuse_file_info *fi, bool wait)
 {
 	struct fs_inode *inode = h->inode;
-	bool direct, refresh_size = false;
+	bool direct, superseded, unlinked, refresh_size = false;
 
-	kvfs_fs_inode_hold(fs, inode);
 	pthread_mutex_lock(&inode->lock);
-	h->gen = inode->data_gen;
+	pthread_mutex_lock(&fs->table_lock);
+	superseded = inode->superseded;
+	unlinked = inode->unlinked;
+	pthread_mutex_unlock(&fs->table_lock);
+	if (is_writable(h) && (superseded || has_cached_reader(inode))) {
+		pthread_mutex_unlock(&inode->lock);
+		return move_name_away(fs, inode, wait);
+	}
+	kvfs_fs_inode_hold(fs, inode);
 	if (inode->handles && (is_writable(h) || inode->nwriters > 0))
 		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
-	direct = !fs->exclusive || !fs->cfg.page_cache || is_writable(h) ||
+	direct = !fs->exclusive || !fs->cfg.page_cache || unlinked ||
 		 inode->nwriters > 0 || inode->storing ||
-		 recently_shared(fs, inode);
+		 (is_writable(h) && inode->handles) ||
+		 h->gen != inode->data_gen || recently_shared(fs, inode);
 	for (struct fs_handle *o = inode->handles; o && !direct; o = o->next)
 		if (o->cached && o->gen != h->gen)
 			direct = true;
+	if (!direct)
+		direct = kvfs_fs_inode_superseded_within(fs, inode,
+							 RETRY_WINDOW);
 	h->next = inode->handles;
 	if (h->next)
 		h->next->prev = h;
@@ -388,7 +472,8 @@ static void attach(struct fs *fs, struct fs_handle *h,
 	fi->keep_cache = 0;
 	fi->direct_io = direct;
 	if (!direct) {
-		h->cached = true;
+		h->cached = !is_writable(h);
+		h->page_writer = is_writable(h);
 		if (inode->pc_gen == h->gen && !inode->cache_suspect) {
 			fi->keep_cache = 1;
 		} else {
@@ -402,6 +487,7 @@ static void attach(struct fs *fs, struct fs_handle *h,
 	fi->fh = (uint64_t)(uintptr_t)h;
 	if (refresh_size)
 		kvfs_fs_notify_inode(fs, inode->ino, false, true);
+	return 0;
 }
 
 static struct fs_handle *handle_new(struct fs_inode *inode, int flags,
@@ -417,9 +503,10 @@ static struct fs_handle *handle_new(struct fs_inode *inode, int flags,
 	return h;
 }
 
-/* Open an existing value: snapshot, or empty for O_TRUNC. */
+/* Open an existing value: snapshot, or empty for O_TRUNC. wait: the
+ * kernel does not hold the directory for this request (see attach). */
 static int open_existing(struct fs *fs, struct fs_inode *inode,
-			 struct fuse_file_info *fi)
+			 struct fuse_file_info *fi, bool wait)
 {
 	char key[KVFS_KEY_MAX + 1];
 	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
@@ -434,6 +521,11 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 	h = handle_new(inode, fi->flags, level);
 	if (!h)
 		return ENOMEM;
+	/* Before the snapshot: a publish between the two makes the handle
+	 * look older than it is, never newer (see attach). */
+	pthread_mutex_lock(&inode->lock);
+	h->gen = inode->data_gen;
+	pthread_mutex_unlock(&inode->lock);
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
 		h->empty_base = true;
 		h->commit_pending = true;
@@ -445,14 +537,16 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 			return err;
 		}
 	}
-	attach(fs, h, fi);
-	return 0;
+	err = attach(fs, h, fi, wait);
+	if (err)
+		free(h);
+	return err;
 }
 
 void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi);
+	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi, true);
 
 	if (err)
 		fuse_reply_err(req, err);
@@ -475,14 +569,15 @@ static int create_existing(struct fs *fs, struct fs_inode *parent,
 	if (err)
 		return err;
 	inode = kvfs_fs_inode(fs, e->ino);
-	err = open_existing(fs, inode, fi);
+	err = open_existing(fs, inode, fi, false);
 	if (err)
 		kvfs_fs_inode_forget(fs, inode, 1);
 	return err;
 }
 
-void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
-		    mode_t mode, struct fuse_file_info *fi)
+static void create_reply(fuse_req_t req, fuse_ino_t parent_ino,
+			 const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
@@ -545,13 +640,27 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	h->empty_base = true;
 	h->commit_pending = true; /* a close without writes publishes "" */
 	pthread_mutex_lock(&inode->lock);
+	h->gen = inode->data_gen;
 	if (!inode->pending) {
 		inode->pending = true;
 		__atomic_add_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
 	}
 	inode->pending_mode = mode & 07777;
 	pthread_mutex_unlock(&inode->lock);
-	attach(fs, h, fi);
+	err = attach(fs, h, fi, false);
+	if (err) {
+		/* Page-cache readers had this name open: it moved away. */
+		pthread_mutex_lock(&inode->lock);
+		if (inode->pending) {
+			inode->pending = false;
+			__atomic_sub_fetch(&fs->pending_total, 1,
+					   __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&inode->lock);
+		free(h);
+		kvfs_fs_inode_forget(fs, inode, 1);
+		goto out;
+	}
 	pthread_mutex_lock(&inode->lock);
 	inode->pc_gen = h->gen; /* the kernel knows it is empty */
 	inode->cache_suspect = false;
@@ -569,6 +678,16 @@ out:
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_create(req, &e, fi);
+}
+
+void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		    mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_attrs_begin(fs);
+	create_reply(req, parent_ino, name, mode, fi);
+	kvfs_fs_attrs_end(fs);
 }
 
 void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -603,6 +722,19 @@ void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+/* Copy data at off into the kernel's page cache of inode; false when the
+ * kernel did not take it. Caller holds nothing: the kernel may wait for
+ * a read that needs inode->lock. */
+static bool push_pages(struct fs *fs, struct fs_inode *inode, const char *data,
+		       size_t size, uint64_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	bv.buf[0].mem = (void *)data;
+	return fuse_lowlevel_notify_store(fs->se, inode->ino, (off_t)off, &bv,
+					  0) == 0;
 }
 
 void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -640,12 +772,16 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 /*
  * Push the value h just published (generation gen) into the kernel's page
  * cache, so that later readers keep it (keep_cache) instead of reading it
- * through the daemon again. While this runs inode->storing makes new
- * opens use direct I/O; if anything published meanwhile (another file, or
- * h itself through a dup'd or inherited descriptor), it stops and the pages
- * are marked suspect instead of current. Caller holds nothing.
+ * through the daemon again: all of it, or with tail_only just its last,
+ * partial page (a writer through the page cache left the others there,
+ * but the kernel marks a partly written page valid only once it is read).
+ * While this runs inode->storing makes new opens use direct I/O; if
+ * anything published meanwhile (another file, or h itself through a dup'd
+ * or inherited descriptor), it stops and the pages are marked suspect
+ * instead of current. Caller holds nothing.
  */
-static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen)
+static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
+			bool tail_only)
 {
 	struct fs_inode *inode = h->inode;
 	char *buf = read_buf(READ_BUF_MAX);
@@ -656,22 +792,18 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen)
 	if (ok && ensure_reader(fs, h) == 0 && h->reader &&
 	    h->gen == gen) {
 		size = kvfs_reader_size(h->reader);
+		if (tail_only)
+			off = size - size % (uint64_t)sysconf(_SC_PAGESIZE);
 		while (ok && off < size) {
 			ssize_t n = kvfs_reader_pread(h->reader, buf,
 						      READ_BUF_MAX, off);
-			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 
 			if (n <= 0) {
 				ok = false;
 				break;
 			}
-			/* Unlocked: the kernel may wait for a read that
-			 * needs inode->lock. */
 			pthread_mutex_unlock(&inode->lock);
-			bv.buf[0].mem = buf;
-			bv.buf[0].size = (size_t)n;
-			ok = fuse_lowlevel_notify_store(fs->se, inode->ino,
-					(off_t)off, &bv, 0) == 0;
+			ok = push_pages(fs, inode, buf, (size_t)n, off);
 			pthread_mutex_lock(&inode->lock);
 			off += (uint64_t)n;
 			/* The same open file may have published through a
@@ -695,28 +827,31 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen)
 static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 {
 	struct fs_inode *inode = h->inode;
-	bool raced = false, store = false, wrote;
+	bool raced = false, attrs_stale = false, store = false, wrote;
+	bool tail_only = false;
 	uint64_t gen = 0;
 	int err;
 
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
 	wrote = h->writer != NULL;
-	err = commit_handle(fs, h, &raced);
+	err = commit_handle(fs, h, &raced, &attrs_stale);
 	if (!err && wrote && !raced && wait && fs->exclusive &&
 	    fs->cfg.page_cache && !inode->storing && h->need_reader &&
+	    (inode->pc_gen != inode->data_gen || h->page_writer) &&
 	    inode->handles == h && !h->next &&
 	    !recently_shared(fs, inode)) {
 		inode->storing = true;
 		store = true;
+		tail_only = h->page_writer && inode->pc_gen == inode->data_gen;
 		gen = inode->data_gen;
 	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	if (raced && fs->exclusive)
-		kvfs_fs_notify_inode(fs, inode->ino, true, wait);
+	if ((raced || attrs_stale) && fs->exclusive)
+		kvfs_fs_notify_inode(fs, inode->ino, raced, wait);
 	if (store)
-		store_pages(fs, h, gen);
+		store_pages(fs, h, gen, tail_only);
 	return err;
 }
 
@@ -781,13 +916,19 @@ static int truncate_key(struct fs *fs, struct fs_inode *inode, uint64_t size)
 		return err;
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
+	if (has_cached_reader(inode) || is_superseded(fs, inode)) {
+		/* The reply would give them the new size (see attach). */
+		pthread_mutex_unlock(&inode->lock);
+		pthread_rwlock_unlock(&fs->ns_lock);
+		return move_name_away(fs, inode, true);
+	}
 	h.gen = inode->data_gen;
 	err = ensure_writer(fs, &h);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_writer_truncate(h.writer, size),
 				    key);
 	if (!err) {
-		err = commit_handle(fs, &h, NULL);
+		err = commit_handle(fs, &h, NULL, NULL);
 	} else if (h.writer) {
 		kvfs_writer_abort(h.writer);
 		drop_writer(fs, &h);

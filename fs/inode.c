@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kvfs_fs.h"
 
@@ -296,6 +297,54 @@ void kvfs_fs_inode_unhash(struct fs *fs, struct fs_inode *inode)
 	unhash_locked(fs, inode);
 	inode->unlinked = true;
 	pthread_mutex_unlock(&fs->table_lock);
+}
+
+bool kvfs_fs_inode_supersede(struct fs *fs, struct fs_inode *inode,
+			     fuse_ino_t *parent, char *name)
+{
+	struct fs_superseded *slot;
+	bool named;
+
+	pthread_mutex_lock(&fs->table_lock);
+	named = inode->hashed && inode->parent &&
+		strlen(inode->name) <= KVFS_NAME_MAX;
+	if (named) {
+		*parent = inode->parent->ino;
+		strcpy(name, inode->name);
+		slot = &fs->superseded[fs->superseded_next++ %
+				       (sizeof(fs->superseded) /
+					sizeof(fs->superseded[0]))];
+		slot->parent = inode->parent;
+		slot->name_hash = hash_of(inode->parent, inode->name);
+		clock_gettime(CLOCK_MONOTONIC, &slot->at);
+		unhash_locked(fs, inode);
+		inode->unlinked = true;
+		inode->superseded = true;
+	}
+	pthread_mutex_unlock(&fs->table_lock);
+	return named;
+}
+
+bool kvfs_fs_inode_superseded_within(struct fs *fs,
+				     const struct fs_inode *inode, double secs)
+{
+	const size_t n = sizeof(fs->superseded) / sizeof(fs->superseded[0]);
+	struct timespec now;
+	bool found = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&fs->table_lock);
+	for (size_t i = 0; i < n && !found && inode->parent; i++) {
+		const struct fs_superseded *s = &fs->superseded[i];
+		double age = (double)(now.tv_sec - s->at.tv_sec) +
+			     (double)(now.tv_nsec - s->at.tv_nsec) / 1e9;
+
+		found = s->parent == inode->parent && s->at.tv_sec &&
+			age < secs &&
+			s->name_hash == hash_of(inode->parent, inode->name);
+	}
+	pthread_mutex_unlock(&fs->table_lock);
+	return found;
 }
 
 int kvfs_fs_inode_move(struct fs *fs, struct fs_inode *inode,

@@ -53,6 +53,8 @@ struct fs_inode {
 	uint64_t refs;            /* children in the table, internal users */
 	bool hashed;              /* in the table (false once unlinked) */
 	bool unlinked;            /* name removed while open */
+	bool superseded;          /* name moved to a new node (unlinked too;
+	                             see kvfs_fs_inode_supersede) */
 
 	/* Set at creation, never changed. */
 	fuse_ino_t ino;
@@ -95,6 +97,8 @@ struct fs_handle {
 	bool need_reader;           /* reopen the snapshot before reading */
 	bool commit_pending;        /* publish even without writes (O_TRUNC) */
 	bool cached;                /* reads go through the page cache */
+	bool page_writer;           /* a writer through the page cache (it
+	                               was alone at open; see attach) */
 	uint64_t gen;               /* inode->data_gen the snapshot has */
 	enum kvfs_consistency level;
 	int flags;                  /* open(2) flags */
@@ -131,6 +135,15 @@ struct fs {
 	                                 may have changed */
 	unsigned long dirty_total;    /* atomic; handles with writers */
 	unsigned long pending_total;  /* atomic; inodes with pending set */
+	unsigned long attrs_inflight; /* atomic; see kvfs_fs_attrs_begin */
+
+	/* Names whose node was superseded lately, a ring (table_lock). */
+	struct fs_superseded {
+		const struct fs_inode *parent;
+		size_t name_hash;
+		struct timespec at;   /* CLOCK_MONOTONIC */
+	} superseded[8];
+	unsigned int superseded_next;
 
 	struct fs_notify *notify;     /* invalidation queue */
 	struct fuse_conn_info_opts *conn_opts; /* -o max_write= etc. */
@@ -168,6 +181,16 @@ void kvfs_fs_inode_forget(struct fs *fs, struct fs_inode *inode,
 			  uint64_t n);
 /* The name went away (unlink, rmdir, replaced by rename). */
 void kvfs_fs_inode_unhash(struct fs *fs, struct fs_inode *inode);
+/* Give the name of inode a new node: inode keeps its open files, as a
+ * file replaced by rename(2) does, and the next lookup of the name makes
+ * a new inode. Writes the parent's node id and the name (KVFS_NAME_MAX + 1
+ * bytes) for the entry invalidation that must follow; false when inode
+ * had no name any more. */
+bool kvfs_fs_inode_supersede(struct fs *fs, struct fs_inode *inode,
+			     fuse_ino_t *parent, char *name);
+/* True when the name of inode was superseded less than secs ago. */
+bool kvfs_fs_inode_superseded_within(struct fs *fs,
+				     const struct fs_inode *inode, double secs);
 /* Move inode to newparent/newname. */
 int kvfs_fs_inode_move(struct fs *fs, struct fs_inode *inode,
 		       struct fs_inode *newparent, const char *newname);
@@ -277,6 +300,16 @@ int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
  * (its uncommitted writer or its snapshot). Positive errno. */
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		       struct fuse_file_info *fi, struct stat *st);
+/* A reply that carries attributes read from the store (lookup, getattr,
+ * setattr, create, mkdir, mknod, readdirplus) is built between
+ * kvfs_fs_attrs_begin and kvfs_fs_attrs_end. A publish while any such
+ * reply is in flight may have happened after that reply's stat, so it
+ * makes the kernel forget the inode's attributes (file.c): the kernel
+ * then ignores the older reply (its attr_version predates the
+ * invalidation) and asks again. */
+void kvfs_fs_attrs_begin(struct fs *fs);
+void kvfs_fs_attrs_end(struct fs *fs);
+bool kvfs_fs_attrs_inflight(struct fs *fs);
 /* Attribute/entry timeout for inode. */
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode);
 /* Look up parent/name and fill e (counting a lookup). Positive errno. */
@@ -302,6 +335,10 @@ void kvfs_fs_notify_stop(struct fs *fs);
  * true); when wait is true, return once the kernel has been told. Call
  * with no lock held. */
 void kvfs_fs_notify_inode(struct fs *fs, fuse_ino_t ino, bool pages,
+			  bool wait);
+/* Queue an invalidation of the entry name in directory parent, so that
+ * the kernel looks the name up again; wait as above. */
+void kvfs_fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name,
 			  bool wait);
 
 #endif /* KVFS_FS_H */

@@ -178,10 +178,8 @@ static void usage(const char *prog)
 "                           backends (default 1; strong files: 0)\n"
 "    page_cache             local backend: readers use the kernel page cache\n"
 "                           unless a writer overlapped with another open\n"
-"                           file within quiet= seconds; faster re-reads,\n"
-"                           but see README: not safe under concurrent\n"
-"                           writers of the same file\n"
-"    no_page_cache          every open file uses direct I/O (the default)\n"
+"                           file within quiet= seconds (the default)\n"
+"    no_page_cache          every open file uses direct I/O\n"
 "    quiet=SECONDS          see page_cache (default 2)\n"
 "    writeback              kernel writeback cache (local backend only)\n"
 "    no_writeback           no kernel writeback cache (the default)\n"
@@ -359,7 +357,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct daemon_opts d = {
 		.cfg = { .timeout = 86400.0, .weak_timeout = 1.0,
-			 .page_cache = 0, .quiet = 2.0 },
+			 .page_cache = 1, .quiet = 2.0 },
 	};
 	struct fuse_cmdline_opts opts = { 0 };
 	struct fuse_conn_info_opts *copts = NULL;

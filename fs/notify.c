@@ -14,8 +14,9 @@
 
 struct notify_item {
 	struct notify_item *next;
-	fuse_ino_t ino;  /* an inode, or 0 */
+	fuse_ino_t ino;  /* an inode (the parent, with name), or 0 */
 	bool pages;      /* with ino: its pages too, not only attributes */
+	char *name;      /* with ino: the entry name in that directory */
 	char *key;       /* a changed key, or NULL */
 	bool all;        /* everything known */
 	uint64_t seq;
@@ -108,6 +109,15 @@ static void inval_key(struct fs *fs, const char *key)
 	}
 }
 
+static void item_free(struct notify_item *it)
+{
+	if (!it)
+		return;
+	free(it->key);
+	free(it->name);
+	free(it);
+}
+
 static void *notify_main(void *arg)
 {
 	struct fs_notify *n = arg;
@@ -131,6 +141,9 @@ static void *notify_main(void *arg)
 			inval_all(fs);
 		else if (it->key)
 			inval_key(fs, it->key);
+		else if (it->name)
+			fuse_lowlevel_notify_inval_entry(fs->se, it->ino,
+					it->name, strlen(it->name));
 		else if (it->pages)
 			inval_inode(fs, it->ino);
 		else
@@ -139,8 +152,7 @@ static void *notify_main(void *arg)
 		pthread_mutex_lock(&n->lock);
 		n->done = it->seq;
 		pthread_cond_broadcast(&n->done_cv);
-		free(it->key);
-		free(it);
+		item_free(it);
 	}
 	pthread_mutex_unlock(&n->lock);
 	return NULL;
@@ -163,10 +175,7 @@ static uint64_t enqueue(struct fs_notify *n, struct notify_item *it)
 		it = NULL;
 	}
 	pthread_mutex_unlock(&n->lock);
-	if (it) {
-		free(it->key);
-		free(it);
-	}
+	item_free(it);
 	return seq;
 }
 
@@ -206,27 +215,51 @@ static void watch_attrs_changed(void *ctx, const char *key)
 	watch_changed(ctx, key);
 }
 
-void kvfs_fs_notify_inode(struct fs *fs, fuse_ino_t ino, bool pages,
-			  bool wait)
+/* Queue it; with wait, return once the kernel has been told. */
+static void submit(struct fs_notify *n, struct notify_item *it, bool wait)
 {
-	struct fs_notify *n = fs->notify;
-	struct notify_item *it;
-	uint64_t seq;
+	uint64_t seq = enqueue(n, it);
 
-	if (!n)
-		return;
-	it = calloc(1, sizeof(*it));
-	if (!it)
-		return;
-	it->ino = ino;
-	it->pages = pages;
-	seq = enqueue(n, it);
 	if (!wait || !seq)
 		return;
 	pthread_mutex_lock(&n->lock);
 	while (n->done < seq && !n->stop)
 		pthread_cond_wait(&n->done_cv, &n->lock);
 	pthread_mutex_unlock(&n->lock);
+}
+
+void kvfs_fs_notify_inode(struct fs *fs, fuse_ino_t ino, bool pages,
+			  bool wait)
+{
+	struct notify_item *it;
+
+	if (!fs->notify)
+		return;
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->ino = ino;
+	it->pages = pages;
+	submit(fs->notify, it, wait);
+}
+
+void kvfs_fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name,
+			  bool wait)
+{
+	struct notify_item *it;
+
+	if (!fs->notify)
+		return;
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->ino = parent;
+	it->name = strdup(name);
+	if (!it->name) {
+		free(it);
+		return;
+	}
+	submit(fs->notify, it, wait);
 }
 
 int kvfs_fs_notify_start(struct fs *fs)

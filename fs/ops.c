@@ -20,6 +20,23 @@ static struct fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* The op_*_reply functions below do an operation and reply with
+ * attributes; op_* wraps each in kvfs_fs_attrs_begin/end. */
+void kvfs_fs_attrs_begin(struct fs *fs)
+{
+	__atomic_add_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+void kvfs_fs_attrs_end(struct fs *fs)
+{
+	__atomic_sub_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+bool kvfs_fs_attrs_inflight(struct fs *fs)
+{
+	return __atomic_load_n(&fs->attrs_inflight, __ATOMIC_SEQ_CST) != 0;
+}
+
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
 {
 	if (fs->exclusive)
@@ -94,6 +111,12 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
 		if (!inode->is_dir) {
 			pthread_mutex_lock(&inode->lock);
+			/* A page-cache reader's view first: the kernel
+			 * would cut or pad its reads at any other size. */
+			for (struct fs_handle *o = inode->handles; o && !h;
+			     o = o->next)
+				if (o->cached)
+					h = o;
 			if (!h)
 				h = inode->handles;
 			if (h)
@@ -230,7 +253,8 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 	return 0;
 }
 
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void op_lookup_reply(fuse_req_t req, fuse_ino_t parent,
+			    const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
@@ -240,6 +264,15 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_attrs_begin(fs);
+	op_lookup_reply(req, parent, name);
+	kvfs_fs_attrs_end(fs);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -261,8 +294,8 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void op_getattr_reply(fuse_req_t req, fuse_ino_t ino,
+			     struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
@@ -273,6 +306,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_attrs_begin(fs);
+	op_getattr_reply(req, ino, fi);
+	kvfs_fs_attrs_end(fs);
 }
 
 /* utimens: set the stored mtime; while the file is open for writing,
@@ -297,8 +340,9 @@ static int set_mtime(struct fs *fs, struct fs_inode *inode, const char *key,
 	return kvfs_fs_errno(fs, rc, key);
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		       int to_set, struct fuse_file_info *fi)
+static void op_setattr_reply(fuse_req_t req, fuse_ino_t ino,
+			     struct stat *attr, int to_set,
+			     struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
@@ -345,8 +389,18 @@ out:
 		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
 }
 
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
-		     mode_t mode)
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_attrs_begin(fs);
+	op_setattr_reply(req, ino, attr, to_set, fi);
+	kvfs_fs_attrs_end(fs);
+}
+
+static void op_mkdir_reply(fuse_req_t req, fuse_ino_t parent_ino,
+			   const char *name, mode_t mode)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
@@ -367,6 +421,16 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_entry(req, &e);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		     mode_t mode)
+{
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_attrs_begin(fs);
+	op_mkdir_reply(req, parent_ino, name, mode);
+	kvfs_fs_attrs_end(fs);
 }
 
 /* Level of parent/name for an operation on it: from its inode when the
@@ -525,8 +589,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_err(req, EINVAL);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
-		     mode_t mode, dev_t rdev)
+static void op_mknod_reply(fuse_req_t req, fuse_ino_t parent_ino,
+			   const char *name, mode_t mode, dev_t rdev)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
@@ -562,6 +626,16 @@ out:
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_entry(req, &e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_attrs_begin(fs);
+	op_mknod_reply(req, parent_ino, name, mode, rdev);
+	kvfs_fs_attrs_end(fs);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -754,7 +828,11 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
+	struct fs *fs = fs_of(req);
+
+	kvfs_fs_attrs_begin(fs);
 	do_readdir(req, ino, size, off, fi, true);
+	kvfs_fs_attrs_end(fs);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,

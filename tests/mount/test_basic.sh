@@ -89,5 +89,25 @@ done
 	fail "listing: $(ls "$MNT" | tr '\n' ' ')"
 df "$MNT" >/dev/null || fail "statfs"
 
+# An open file reads the value it opened (close-to-open), whatever is
+# written to the name meanwhile, and the name shows the new value at once.
+head -c 300000 /dev/zero | tr '\0' a >"$MNT/snap"
+exec 3<"$MNT/snap"
+dd bs=1000 count=1 status=none <&3 >/dev/null || fail "read the start"
+head -c 5000 /dev/zero | tr '\0' b >"$MNT/snap" ||
+	fail "rewrite a file another process has open"
+[ "$(stat -c %s "$MNT/snap")" = 5000 ] || fail "size after the rewrite"
+[ "$(tr -d b <"$MNT/snap" | wc -c)" = 0 ] || fail "new value"
+rest=$(tr -d a <&3 | wc -c; wc -c <"$MNT/snap")
+exec 3<&-
+[ "$rest" = "0
+5000" ] || fail "the open file lost its value: $rest"
+exec 3<"$MNT/snap"
+truncate -s 7 "$MNT/snap" || fail "truncate a file another process has open"
+[ "$(cat <&3 | wc -c)" = 5000 ] || fail "the open file after truncate(1)"
+exec 3<&-
+[ "$(cat "$MNT/snap")" = bbbbbbb ] || fail "value after truncate(1)"
+rm "$MNT/snap"
+
 kvfs_unmount || fail "daemon exit status $?"
 echo PASS
