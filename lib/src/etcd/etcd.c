@@ -56,6 +56,56 @@ void etcd_saw_write(struct etcd *e, uint64_t rev)
 	raise_to(&e->causal_floor, rev);
 }
 
+void etcd_own_write_start(struct etcd *e)
+{
+	atomic_fetch_add(&e->own_started, 1);
+}
+
+void etcd_own_write_end(struct etcd *e, uint64_t rev)
+{
+	const unsigned int n = sizeof(e->own_revs) / sizeof(e->own_revs[0]);
+
+	if (rev) {
+		pthread_mutex_lock(&e->own_lock);
+		e->own_revs[e->own_next++ % n] = rev;
+		pthread_mutex_unlock(&e->own_lock);
+	}
+	atomic_fetch_add(&e->own_done, 1);
+}
+
+static bool own_rev_known(struct etcd *e, uint64_t rev)
+{
+	const unsigned int n = sizeof(e->own_revs) / sizeof(e->own_revs[0]);
+	bool found = false;
+
+	pthread_mutex_lock(&e->own_lock);
+	for (unsigned int i = 0; i < n && !found; i++)
+		found = e->own_revs[i] == rev;
+	pthread_mutex_unlock(&e->own_lock);
+	return found;
+}
+
+/* The watch may hear of a write before the writer has its answer: wait
+ * up to OWN_WAIT_MS for the transactions in flight now to be answered. */
+#define OWN_WAIT_MS 100
+
+bool etcd_is_own_write(struct etcd *e, uint64_t rev)
+{
+	uint64_t started = atomic_load(&e->own_started);
+	const struct timespec one_ms = { 0, 1000000 };
+
+	if (!rev)
+		return false;
+	for (int ms = 0; ms < OWN_WAIT_MS; ms++) {
+		if (own_rev_known(e, rev))
+			return true;
+		if (atomic_load(&e->own_done) >= started)
+			return false;
+		nanosleep(&one_ms, NULL);
+	}
+	return own_rev_known(e, rev);
+}
+
 void etcd_saw_read(struct etcd *e, uint64_t rev)
 {
 	raise_to(&e->causal_floor, rev);
@@ -558,6 +608,12 @@ static void watch_line(void *ctx, const char *line, size_t len)
 
 		if (mod + 1 > w->next_rev)
 			w->next_rev = mod + 1;
+		atomic_fetch_add(&e->n_watch_events, 1);
+		/* This mount's own change: the kernel saw it happen. */
+		if (etcd_is_own_write(e, mod)) {
+			atomic_fetch_add(&e->n_watch_own, 1);
+			continue;
+		}
 		if (etcd_kv_key(kv, &k, &klen))
 			continue;
 		key = fs_key_of(e, k, klen, &space);
@@ -713,6 +769,8 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		"etcd_reads_fallback_linearizable: %" PRIu64 "\n"
 		"etcd_reads_local: %" PRIu64 "\n"
 		"etcd_conflict_retries: %" PRIu64 "\n"
+		"etcd_watch_events: %" PRIu64 "\n"
+		"etcd_watch_events_own: %" PRIu64 "\n"
 		"etcd_write_revision: %" PRIu64 "\n"
 		"etcd_causal_revision: %" PRIu64 "\n",
 		e->n_endpoints, e->endpoints[e->prefer],
@@ -724,6 +782,8 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		(uint64_t)atomic_load(&e->n_fallbacks),
 		(uint64_t)atomic_load(&e->n_local_reads),
 		(uint64_t)atomic_load(&e->n_conflict_retries),
+		(uint64_t)atomic_load(&e->n_watch_events),
+		(uint64_t)atomic_load(&e->n_watch_own),
 		(uint64_t)atomic_load(&e->write_rev),
 		(uint64_t)atomic_load(&e->causal_floor));
 
@@ -776,6 +836,7 @@ static void etcd_destroy(struct kvfs_backend *b)
 		free(e->seen);
 	}
 	pthread_mutex_destroy(&e->seen_lock);
+	pthread_mutex_destroy(&e->own_lock);
 	pthread_mutex_destroy(&e->watch_lock);
 	pthread_cond_destroy(&e->watch_cond);
 	free(e->prefix);
@@ -1012,6 +1073,7 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	e->base.ops = &etcd_ops;
 	pthread_mutex_init(&e->seen_lock, NULL);
+	pthread_mutex_init(&e->own_lock, NULL);
 	pthread_mutex_init(&e->watch_lock, NULL);
 	pthread_cond_init(&e->watch_cond, NULL);
 	e->seen = calloc(SEEN_SLOTS, sizeof(*e->seen));

@@ -68,6 +68,7 @@ struct etcd {
 	atomic_uint_least64_t n_requests, n_failovers, n_errors;
 	atomic_uint_least64_t n_serializable, n_linearizable, n_fallbacks;
 	atomic_uint_least64_t n_local_reads, n_conflict_retries;
+	atomic_uint_least64_t n_watch_events, n_watch_own;
 
 	/* Last-seen copies of small values, for eventual reads when no
 	 * member answers; protected by seen_lock. */
@@ -75,6 +76,16 @@ struct etcd {
 	struct etcd_seen *seen;
 
 	struct etcd_journal *journal;
+
+	/* Revisions made by this mount's own writes, newest last, so that
+	 * the watch leaves alone what this mount changed itself (the kernel
+	 * already knows); a ring protected by own_lock. */
+	pthread_mutex_t own_lock;
+	uint64_t own_revs[64];
+	unsigned int own_next;
+	/* Write transactions sent / answered (etcd_own_write_start/_end):
+	 * an event may arrive before the answer that names its revision. */
+	atomic_uint_least64_t own_started, own_done;
 
 	/* The watch thread (KVFS_CTL_WATCH); watch_lock protects the
 	 * callback and the stop flag's condition variable. */
@@ -208,6 +219,13 @@ int etcd_op_space(struct etcd *e, struct kvfs_space *space);
 
 /* Record the revision of a write of this mount. */
 void etcd_saw_write(struct etcd *e, uint64_t rev);
+/* A write transaction of this mount starts; it ended, having made
+ * revision rev (0: it made none). */
+void etcd_own_write_start(struct etcd *e);
+void etcd_own_write_end(struct etcd *e, uint64_t rev);
+/* Was rev made by this mount? Waits briefly for the answers of write
+ * transactions still in flight. */
+bool etcd_is_own_write(struct etcd *e, uint64_t rev);
 /* Record a revision seen by a read. */
 void etcd_saw_read(struct etcd *e, uint64_t rev);
 

@@ -287,10 +287,24 @@ static json_t *put_json_op(const char *key, json_t *obj)
  * which branch ran; a successful branch that wrote records its revision
  * as this mount's latest write.
  */
+/* Does a list of transaction operations change anything? */
+static bool has_writes(json_t *ops)
+{
+	size_t i;
+	json_t *op;
+
+	json_array_foreach(ops, i, op)
+		if (json_object_get(op, "request_put") ||
+		    json_object_get(op, "request_delete_range"))
+			return true;
+	return false;
+}
+
 static int txn(struct etcd *e, json_t *compare, json_t *success,
 	       json_t *failure, json_t **resp, bool *ok)
 {
 	json_t *req = json_object();
+	bool writes_ok, writes_fail;
 	int rc;
 
 	*resp = NULL;
@@ -302,16 +316,25 @@ static int txn(struct etcd *e, json_t *compare, json_t *success,
 		json_decref(failure);
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	}
+	writes_ok = has_writes(success);
+	writes_fail = has_writes(failure);
 	json_object_set_new(req, "compare", compare);
 	json_object_set_new(req, "success", success);
 	json_object_set_new(req, "failure", failure);
+	if (writes_ok || writes_fail)
+		etcd_own_write_start(e);
 	rc = etcd_call(e, "/v3/kv/txn", req, 0, resp);
 	json_decref(req);
-	if (rc)
-		return rc;
-	*ok = json_is_true(json_object_get(*resp, "succeeded"));
-	etcd_saw_write(e, header_rev(*resp));
-	return 0;
+	if (rc == 0) {
+		*ok = json_is_true(json_object_get(*resp, "succeeded"));
+		etcd_saw_write(e, header_rev(*resp));
+	}
+	/* When the branch taken changed something, its revision is ours. */
+	if (writes_ok || writes_fail)
+		etcd_own_write_end(e, rc == 0 && (*ok ? writes_ok : writes_fail)
+					      ? header_rev(*resp)
+					      : 0);
+	return rc;
 }
 
 /* A read-only transaction at `level` over the ranges (stolen). */

@@ -89,6 +89,17 @@ for _ in $(seq 100); do
 done
 in_etcd=$(cat "$kt_work/in-etcd" 2>/dev/null || echo "$done_ms")
 kt_log "eventual: $((n + 10)) writes acknowledged on A in $((acked - start)) ms; in etcd $((in_etcd - acked)) ms after the last ack; B converged $((done_ms - acked)) ms after the last ack"
+# The watch tells each mount of the other's writes, and leaves a mount's
+# own writes alone (its kernel saw them happen).
+stat_of() { getfattr --only-values -n user.kvfs.stats "$1" 2>/dev/null |
+	awk -v k="$2:" '$1 == k { print $2 }'; }
+own_a=$(stat_of "$A" etcd_watch_events_own)
+events_b=$(stat_of "$B" etcd_watch_events)
+[ "${own_a:-0}" -gt 0 ] ||
+	kt_fail "watch: A recognised none of its own writes (etcd_watch_events_own '$own_a')"
+[ "${events_b:-0}" -ge "$n" ] ||
+	kt_fail "watch: B heard of $events_b changes, A made more than $n"
+kt_log "watch: A skipped $own_a events of its own writes; B heard of $events_b changes"
 echo "CONVERGENCE eventual_writes=$((n + 10)) ack_ms=$((acked - start)) in_etcd_after_last_ack_ms=$((in_etcd - acked)) b_converged_after_last_ack_ms=$((done_ms - acked))"
 
 # --- causal: a token handed from A to B -------------------------------
