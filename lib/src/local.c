@@ -111,10 +111,19 @@ static int check_not_reserved(const char *key)
 	return 0;
 }
 
+static int open_dir(struct local_backend *lb, const char *dir)
+{
+	int fd = resolve(lb, dir, O_RDONLY | O_DIRECTORY, 0);
+
+	return fd == -EACCES ? resolve(lb, dir, O_PATH | O_DIRECTORY, 0) : fd;
+}
+
 /*
  * Split key into its parent directory, opened beneath the root, and its
  * last component. With `create_parents`, missing parents are made like
- * mkdir -p. Returns the parent fd (O_PATH | O_DIRECTORY) or a KVFS_E code.
+ * mkdir -p. Returns the parent fd or a KVFS_E code: opened for reading,
+ * so that fsync_dir needs no second open, or O_PATH when the directory
+ * may not be read.
  */
 static int open_parent(struct local_backend *lb, const char *key,
 		       bool create_parents, const char **name)
@@ -128,7 +137,7 @@ static int open_parent(struct local_backend *lb, const char *key,
 		parent[0] = '\0';
 	else
 		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - key), key);
-	fd = resolve(lb, parent, O_PATH | O_DIRECTORY, 0);
+	fd = open_dir(lb, parent);
 	if (fd == -ENOENT && create_parents) {
 		/* mkdir -p: create each missing component in turn. */
 		for (char *p = parent;; p++) {
@@ -150,7 +159,7 @@ static int open_parent(struct local_backend *lb, const char *key,
 					break;
 			}
 		}
-		fd = resolve(lb, parent, O_PATH | O_DIRECTORY, 0);
+		fd = open_dir(lb, parent);
 	}
 	if (fd < 0)
 		return kvfs_error_from_errno(-fd, parent[0] ? parent : "root");
@@ -162,8 +171,10 @@ static int fsync_dir(struct local_backend *lb, int dir_path_fd)
 	char path[32];
 	int fd, rc = 0;
 
-	if (!lb->sync)
+	if (!lb->sync || fsync(dir_path_fd) == 0)
 		return 0;
+	if (errno != EBADF) /* EBADF: an O_PATH descriptor */
+		return kvfs_error_from_errno(errno, "fsync of directory");
 	proc_path(dir_path_fd, path);
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd))
