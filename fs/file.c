@@ -737,6 +737,32 @@ static bool push_pages(struct fs *fs, struct fs_inode *inode, const char *data,
 					  0) == 0;
 }
 
+/* As push_pages, from size bytes of file descriptor fd at off: spliced,
+ * where the kernel can, without a copy through the daemon. */
+static bool push_file_pages(struct fs *fs, struct fs_inode *inode, int fd,
+			    size_t size, uint64_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = (off_t)off;
+	return fuse_lowlevel_notify_store(fs->se, inode->ino, (off_t)off, &bv,
+					  0) == 0;
+}
+
+/* A descriptor of the reader's snapshot of our own (a copy, so that a
+ * publish through a dup'd descriptor closing the reader meanwhile does
+ * not pull it away), or -1 when the backend lends none. */
+static int reader_fd(struct fs *fs, struct kvfs_reader *reader)
+{
+	struct kvfs_reader_fd rf = { .reader = reader, .fd = -1 };
+
+	if (kvfs_store_control(fs->store, KVFS_CTL_READER_FD, &rf) != 0)
+		return -1;
+	return fcntl(rf.fd, F_DUPFD_CLOEXEC, 0);
+}
+
 void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		   size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -787,6 +813,7 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 	char *buf = read_buf(READ_BUF_MAX);
 	uint64_t off = 0, size;
 	bool ok = buf != NULL;
+	int fd = -1;
 
 	pthread_mutex_lock(&inode->lock);
 	if (ok && ensure_reader(fs, h) == 0 && h->reader &&
@@ -794,16 +821,25 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 		size = kvfs_reader_size(h->reader);
 		if (tail_only)
 			off = size - size % (uint64_t)sysconf(_SC_PAGESIZE);
+		if (size - off > READ_BUF_MAX)
+			fd = reader_fd(fs, h->reader);
 		while (ok && off < size) {
-			ssize_t n = kvfs_reader_pread(h->reader, buf,
-						      READ_BUF_MAX, off);
+			ssize_t n = size - off < READ_BUF_MAX
+					    ? (ssize_t)(size - off)
+					    : (ssize_t)READ_BUF_MAX;
 
+			if (fd < 0)
+				n = kvfs_reader_pread(h->reader, buf,
+						      (size_t)n, off);
 			if (n <= 0) {
 				ok = false;
 				break;
 			}
 			pthread_mutex_unlock(&inode->lock);
-			ok = push_pages(fs, inode, buf, (size_t)n, off);
+			ok = fd >= 0 ? push_file_pages(fs, inode, fd,
+						       (size_t)n, off)
+				     : push_pages(fs, inode, buf, (size_t)n,
+						  off);
 			pthread_mutex_lock(&inode->lock);
 			off += (uint64_t)n;
 			/* The same open file may have published through a
@@ -814,6 +850,8 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 	} else {
 		ok = false;
 	}
+	if (fd >= 0)
+		close(fd);
 	inode->storing = false;
 	if (ok && inode->data_gen == gen && !inode->cache_suspect)
 		inode->pc_gen = gen;

@@ -874,6 +874,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Values pushed into the page cache are spliced from the
+	 * backend's file where it lends one (KVFS_CTL_READER_FD). */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/* Pages are kept or dropped at open by kvfs (keep_cache), never
 	 * on a changed mtime the kernel happens to notice. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;

@@ -995,6 +995,18 @@ static void local_destroy(struct kvfs_backend *b)
 	free(lb);
 }
 
+static int local_control(struct kvfs_backend *b, int op, void *arg)
+{
+	struct kvfs_reader_fd *rf = arg;
+
+	if (op != KVFS_CTL_READER_FD || !rf || !rf->reader ||
+	    rf->reader->ops != &local_reader_ops)
+		return kvfs_error_set(KVFS_ENOTSUPPORTED,
+				      "local: unknown control %d", op);
+	rf->fd = ((struct local_reader *)rf->reader)->fd;
+	return 0;
+}
+
 static const struct kvfs_backend_ops local_ops = {
 	.version = KVFS_BACKEND_VERSION,
 	.name = "local",
@@ -1015,7 +1027,7 @@ static const struct kvfs_backend_ops local_ops = {
 	.open_reader = local_open_reader,
 	.open_writer = local_open_writer,
 	.space = local_space,
-	.control = NULL,
+	.control = local_control,
 };
 
 /* Open ROOT/.kvfs/tmp, creating it as needed. */

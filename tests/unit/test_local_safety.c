@@ -4,7 +4,8 @@
  * concurrent overwrites never tear a value, a process killed in the
  * middle of puts leaves whole old or new values, stale temporary files
  * are cleaned and never listed, a bad root is refused by name, every
- * level gives strong results, and sync=false works.
+ * level gives strong results, sync=false works, and a reader lends a
+ * descriptor of its snapshot.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -840,6 +841,33 @@ static void test_space(void **state)
 			 KVFS_ENOTSUPPORTED);
 }
 
+/* A reader lends its snapshot's descriptor (KVFS_CTL_READER_FD): it
+ * reads the value the reader opened, also after the key is rewritten. */
+static void test_reader_fd(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_reader_fd rf = { .fd = -1 };
+	struct kvfs_reader *r = NULL;
+	char buf[32] = "";
+
+	assert_int_equal(kvfs_store_put(fx->store, "lent", "first", 5,
+					KVFS_STRONG), 0);
+	assert_int_equal(kvfs_store_open_reader(fx->store, "lent",
+						KVFS_STRONG, &r), 0);
+	rf.reader = r;
+	assert_int_equal(kvfs_store_control(fx->store, KVFS_CTL_READER_FD,
+					    &rf), 0);
+	assert_true(rf.fd >= 0);
+	assert_int_equal(kvfs_store_put(fx->store, "lent", "second value",
+					12, KVFS_STRONG), 0);
+	assert_int_equal(pread(rf.fd, buf, sizeof(buf), 0), 5);
+	assert_memory_equal(buf, "first", 5);
+	kvfs_reader_close(r);
+	rf.reader = NULL;
+	assert_int_equal(kvfs_store_control(fx->store, KVFS_CTL_READER_FD,
+					    &rf), KVFS_ENOTSUPPORTED);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -857,6 +885,7 @@ int main(void)
 		T(test_sync_false),
 		T(test_every_level_strong),
 		T(test_space),
+		T(test_reader_fd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -157,6 +157,16 @@ struct kvfs_backend {
  * acknowledged locally (eventual journal) has reached the backend.
  * KVFS_ETIMEDOUT if it did not in time. */
 #define KVFS_CTL_DRAIN 5
+/* arg: struct kvfs_reader_fd *; a file descriptor holding the reader's
+ * snapshot, for zero-copy transfers (splice) by positioned reads. It stays
+ * the reader's: valid until kvfs_reader_close, never to be closed,
+ * written, or moved. KVFS_ENOTSUPPORTED when the reader has none. */
+#define KVFS_CTL_READER_FD 6
+
+struct kvfs_reader_fd {
+	struct kvfs_reader *reader; /* in */
+	int fd;                     /* out */
+};
 
 /* Called by a backend, from any thread, when `key` (or everything, when
  * key is NULL) changed through someone else. Must not call back into the
