@@ -84,24 +84,20 @@ static struct fs_handle *handle_of(struct fuse_file_info *fi)
 	return (struct fs_handle *)(uintptr_t)fi->fh;
 }
 
-static bool is_unlinked(struct fs *fs, struct fs_inode *inode)
+/* A flag of an inode guarded by table_lock. */
+static bool table_flag(struct fs *fs, const bool *flag)
 {
-	bool u;
+	bool v;
 
 	pthread_mutex_lock(&fs->table_lock);
-	u = inode->unlinked;
+	v = *flag;
 	pthread_mutex_unlock(&fs->table_lock);
-	return u;
+	return v;
 }
 
-static bool is_superseded(struct fs *fs, struct fs_inode *inode)
+static bool is_unlinked(struct fs *fs, struct fs_inode *inode)
 {
-	bool u;
-
-	pthread_mutex_lock(&fs->table_lock);
-	u = inode->superseded;
-	pthread_mutex_unlock(&fs->table_lock);
-	return u;
+	return table_flag(fs, &inode->unlinked);
 }
 
 bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size)
@@ -954,7 +950,8 @@ static int truncate_key(struct fs *fs, struct fs_inode *inode, uint64_t size)
 		return err;
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
-	if (has_cached_reader(inode) || is_superseded(fs, inode)) {
+	if (has_cached_reader(inode) ||
+	    table_flag(fs, &inode->superseded)) {
 		/* The reply would give them the new size (see attach). */
 		pthread_mutex_unlock(&inode->lock);
 		pthread_rwlock_unlock(&fs->ns_lock);

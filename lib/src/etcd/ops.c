@@ -282,11 +282,6 @@ static json_t *put_json_op(const char *key, json_t *obj)
 
 /* ------------------------------------------------------ transactions */
 
-/*
- * Run a transaction (compare, success and failure are stolen). *ok says
- * which branch ran; a successful branch that wrote records its revision
- * as this mount's latest write.
- */
 /* Does a list of transaction operations change anything? */
 static bool has_writes(json_t *ops)
 {
@@ -300,6 +295,11 @@ static bool has_writes(json_t *ops)
 	return false;
 }
 
+/*
+ * Run a transaction (compare, success and failure are stolen). *ok says
+ * which branch ran; a branch that wrote records its revision as this
+ * mount's latest write, and as one of its own (for the watch).
+ */
 static int txn(struct etcd *e, json_t *compare, json_t *success,
 	       json_t *failure, json_t **resp, bool *ok)
 {
