@@ -49,6 +49,9 @@
  * so that the writer's retry finds no page-cache reader (move_name_away);
  * the retry follows within microseconds. */
 #define RETRY_WINDOW 1.0
+/* Spliced pushes go through a pipe, which grows to 1 MiB by default
+ * (/proc/sys/fs/pipe-max-size) and must hold a header too. */
+#define SPLICE_CHUNK (512u << 10)
 
 static pthread_key_t read_buf_key;
 static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
@@ -807,7 +810,7 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 {
 	struct fs_inode *inode = h->inode;
 	char *buf = read_buf(READ_BUF_MAX);
-	uint64_t off = 0, size;
+	uint64_t off = 0, size, chunk = READ_BUF_MAX;
 	bool ok = buf != NULL;
 	int fd = -1;
 
@@ -819,10 +822,11 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 			off = size - size % (uint64_t)sysconf(_SC_PAGESIZE);
 		if (size - off > READ_BUF_MAX)
 			fd = reader_fd(fs, h->reader);
+		if (fd >= 0)
+			chunk = SPLICE_CHUNK;
 		while (ok && off < size) {
-			ssize_t n = size - off < READ_BUF_MAX
-					    ? (ssize_t)(size - off)
-					    : (ssize_t)READ_BUF_MAX;
+			ssize_t n = size - off < chunk ? (ssize_t)(size - off)
+						       : (ssize_t)chunk;
 
 			if (fd < 0)
 				n = kvfs_reader_pread(h->reader, buf,
