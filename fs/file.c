@@ -244,14 +244,16 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 		inode->size_suspect = true;
 		if (raced)
 			*raced = true;
-	} else if (kvfs_fs_attrs_inflight(fs)) {
-		/* A reply may be taking the old size to the kernel. */
+	} else if (kvfs_fs_attrs_mark(fs, false) != h->attrs_mark ||
+		   (h->attrs_mark & 1)) {
+		/* A reply may have taken the old size to the kernel. */
 		inode->size_suspect = true;
 		if (attrs_stale)
 			*attrs_stale = true;
 	}
 	inode->data_gen++;
 	h->gen = inode->data_gen;
+	h->attrs_mark = kvfs_fs_attrs_mark(fs, false);
 	if (h->page_writer && !inode->cache_suspect)
 		inode->pc_gen = inode->data_gen; /* its writes are there */
 	if (inode->pending) {
@@ -432,10 +434,13 @@ static int move_name_away(struct fs *fs, struct fs_inode *inode, bool wait)
  * pages only if they belong to its snapshot. A writer on a node with
  * page-cache readers, or on a node whose name moved away, gets ESTALE
  * (see move_name_away). The caller has set h->gen; it holds nothing.
- * Returns 0 or ESTALE; wait is for move_name_away.
+ * in_create: called by create, whose own reply is an attribute reply in
+ * flight (kvfs_fs_attrs_begin) that comes before any write, and while the
+ * kernel holds the directory (move_name_away must not wait). Returns 0
+ * or ESTALE.
  */
 static int attach(struct fs *fs, struct fs_handle *h,
-		  struct fuse_file_info *fi, bool wait)
+		  struct fuse_file_info *fi, bool in_create)
 {
 	struct fs_inode *inode = h->inode;
 	bool direct, superseded, unlinked, refresh_size = false;
@@ -447,14 +452,21 @@ static int attach(struct fs *fs, struct fs_handle *h,
 	pthread_mutex_unlock(&fs->table_lock);
 	if (is_writable(h) && (superseded || has_cached_reader(inode))) {
 		pthread_mutex_unlock(&inode->lock);
-		return move_name_away(fs, inode, wait);
+		return move_name_away(fs, inode, !in_create);
 	}
 	kvfs_fs_inode_hold(fs, inode);
+	h->attrs_mark = kvfs_fs_attrs_mark(fs, in_create);
 	if (inode->handles && (is_writable(h) || inode->nwriters > 0))
 		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
+	/* A writer through the page cache must agree with the kernel on
+	 * the end of the file: not when O_APPEND puts its bytes where this
+	 * daemon, not the kernel, says the end is, nor when the kernel's
+	 * size may be stale. */
 	direct = !fs->exclusive || !fs->cfg.page_cache || unlinked ||
 		 inode->nwriters > 0 || inode->storing ||
-		 (is_writable(h) && inode->handles) ||
+		 (is_writable(h) && (inode->handles ||
+				     (h->flags & O_APPEND) ||
+				     inode->size_suspect)) ||
 		 h->gen != inode->data_gen || recently_shared(fs, inode);
 	for (struct fs_handle *o = inode->handles; o && !direct; o = o->next)
 		if (o->cached && o->gen != h->gen)
@@ -502,10 +514,10 @@ static struct fs_handle *handle_new(struct fs_inode *inode, int flags,
 	return h;
 }
 
-/* Open an existing value: snapshot, or empty for O_TRUNC. wait: the
- * kernel does not hold the directory for this request (see attach). */
+/* Open an existing value: snapshot, or empty for O_TRUNC. in_create: for
+ * create (see attach). */
 static int open_existing(struct fs *fs, struct fs_inode *inode,
-			 struct fuse_file_info *fi, bool wait)
+			 struct fuse_file_info *fi, bool in_create)
 {
 	char key[KVFS_KEY_MAX + 1];
 	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
@@ -536,16 +548,18 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 			return err;
 		}
 	}
-	err = attach(fs, h, fi, wait);
-	if (err)
+	err = attach(fs, h, fi, in_create);
+	if (err) {
+		kvfs_reader_close(h->reader);
 		free(h);
+	}
 	return err;
 }
 
 void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi, true);
+	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi, false);
 
 	if (err)
 		fuse_reply_err(req, err);
@@ -568,7 +582,7 @@ static int create_existing(struct fs *fs, struct fs_inode *parent,
 	if (err)
 		return err;
 	inode = kvfs_fs_inode(fs, e->ino);
-	err = open_existing(fs, inode, fi, false);
+	err = open_existing(fs, inode, fi, true);
 	if (err)
 		kvfs_fs_inode_forget(fs, inode, 1);
 	return err;
@@ -646,7 +660,7 @@ static void create_reply(fuse_req_t req, fuse_ino_t parent_ino,
 	}
 	inode->pending_mode = mode & 07777;
 	pthread_mutex_unlock(&inode->lock);
-	err = attach(fs, h, fi, false);
+	err = attach(fs, h, fi, true);
 	if (err) {
 		/* Page-cache readers had this name open: it moved away. */
 		pthread_mutex_lock(&inode->lock);

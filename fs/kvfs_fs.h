@@ -99,6 +99,8 @@ struct fs_handle {
 	bool cached;                /* reads go through the page cache */
 	bool page_writer;           /* a writer through the page cache (it
 	                               was alone at open; see attach) */
+	uint64_t attrs_mark;        /* kvfs_fs_attrs_mark at open or the
+	                               last publish */
 	uint64_t gen;               /* inode->data_gen the snapshot has */
 	enum kvfs_consistency level;
 	int flags;                  /* open(2) flags */
@@ -136,6 +138,7 @@ struct fs {
 	unsigned long dirty_total;    /* atomic; handles with writers */
 	unsigned long pending_total;  /* atomic; inodes with pending set */
 	unsigned long attrs_inflight; /* atomic; see kvfs_fs_attrs_begin */
+	uint64_t attrs_begun;         /* atomic; see kvfs_fs_attrs_begin */
 
 	/* Names whose node was superseded lately, a ring (table_lock). */
 	struct fs_superseded {
@@ -302,14 +305,17 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		       struct fuse_file_info *fi, struct stat *st);
 /* A reply that carries attributes read from the store (lookup, getattr,
  * setattr, create, mkdir, mknod, readdirplus) is built between
- * kvfs_fs_attrs_begin and kvfs_fs_attrs_end. A publish while any such
- * reply is in flight may have happened after that reply's stat, so it
- * makes the kernel forget the inode's attributes (file.c): the kernel
- * then ignores the older reply (its attr_version predates the
- * invalidation) and asks again. */
+ * kvfs_fs_attrs_begin and kvfs_fs_attrs_end. Such a reply during a
+ * writer's session may have given the kernel the size stored before the
+ * publish, so a publish after any (kvfs_fs_attrs_mark changed since the
+ * handle's last publish, or one was in flight) makes the kernel forget
+ * the inode's attributes (file.c): a reply still on its way is then
+ * ignored (its attr_version predates the invalidation) and the kernel
+ * asks again. */
 void kvfs_fs_attrs_begin(struct fs *fs);
 void kvfs_fs_attrs_end(struct fs *fs);
-bool kvfs_fs_attrs_inflight(struct fs *fs);
+/* in_reply: the caller is itself such a reply, not counted. */
+uint64_t kvfs_fs_attrs_mark(struct fs *fs, bool in_reply);
 /* Attribute/entry timeout for inode. */
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode);
 /* Look up parent/name and fill e (counting a lookup). Positive errno. */

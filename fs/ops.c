@@ -24,6 +24,7 @@ static struct fs *fs_of(fuse_req_t req)
  * attributes; op_* wraps each in kvfs_fs_attrs_begin/end. */
 void kvfs_fs_attrs_begin(struct fs *fs)
 {
+	__atomic_add_fetch(&fs->attrs_begun, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -32,9 +33,14 @@ void kvfs_fs_attrs_end(struct fs *fs)
 	__atomic_sub_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
 }
 
-bool kvfs_fs_attrs_inflight(struct fs *fs)
+uint64_t kvfs_fs_attrs_mark(struct fs *fs, bool in_reply)
 {
-	return __atomic_load_n(&fs->attrs_inflight, __ATOMIC_SEQ_CST) != 0;
+	/* Odd while a reply is in flight: never equal to a later mark. */
+	uint64_t begun = __atomic_load_n(&fs->attrs_begun, __ATOMIC_SEQ_CST);
+	unsigned long busy = __atomic_load_n(&fs->attrs_inflight,
+					     __ATOMIC_SEQ_CST);
+
+	return begun * 2 + (busy > (in_reply ? 1u : 0u));
 }
 
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
@@ -111,12 +117,15 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
 		if (!inode->is_dir) {
 			pthread_mutex_lock(&inode->lock);
-			/* A page-cache reader's view first: the kernel
-			 * would cut or pad its reads at any other size. */
-			for (struct fs_handle *o = inode->handles; o && !h;
+			/* A page-cache reader's view first, even when
+			 * another handle asks: the kernel would cut or pad
+			 * their reads at any other size. */
+			for (struct fs_handle *o = inode->handles; o;
 			     o = o->next)
-				if (o->cached)
+				if (o->cached) {
 					h = o;
+					break;
+				}
 			if (!h)
 				h = inode->handles;
 			if (h)

@@ -109,5 +109,17 @@ exec 3<&-
 [ "$(cat "$MNT/snap")" = bbbbbbb ] || fail "value after truncate(1)"
 rm "$MNT/snap"
 
+# stat by another process while a writer is open does not leave an old
+# size behind: after the writer's fsync and close, everyone sees the new.
+head -c 100 /dev/zero | tr '\0' a >"$MNT/grow"
+exec 3>"$MNT/grow"
+head -c 8000 /dev/zero | tr '\0' b >&3
+stat "$MNT/grow" >/dev/null || fail "stat while a writer is open"
+python3 -c 'import os; os.fsync(3)' || fail "fsync of the writer"
+exec 3>&-
+[ "$(wc -c <"$MNT/grow")" = 8000 ] || fail "a reader after fsync and close"
+[ "$(stat -c %s "$MNT/grow")" = 8000 ] || fail "size after fsync and close"
+rm "$MNT/grow"
+
 kvfs_unmount || fail "daemon exit status $?"
 echo PASS

@@ -69,6 +69,7 @@ void etcd_own_write_end(struct etcd *e, uint64_t rev)
 		pthread_mutex_lock(&e->own_lock);
 		e->own_revs[e->own_next++ % n] = rev;
 		pthread_mutex_unlock(&e->own_lock);
+		raise_to(&e->own_newest, rev);
 	}
 	atomic_fetch_add(&e->own_done, 1);
 }
@@ -96,6 +97,9 @@ bool etcd_is_own_write(struct etcd *e, uint64_t rev)
 
 	if (!rev)
 		return false;
+	/* Not newer than an answer we have: known now, no need to wait. */
+	if (rev <= atomic_load(&e->own_newest))
+		return own_rev_known(e, rev);
 	for (int ms = 0; ms < OWN_WAIT_MS; ms++) {
 		if (own_rev_known(e, rev))
 			return true;

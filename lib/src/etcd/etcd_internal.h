@@ -86,6 +86,7 @@ struct etcd {
 	/* Write transactions sent / answered (etcd_own_write_start/_end):
 	 * an event may arrive before the answer that names its revision. */
 	atomic_uint_least64_t own_started, own_done;
+	atomic_uint_least64_t own_newest; /* highest revision in own_revs */
 
 	/* The watch thread (KVFS_CTL_WATCH); watch_lock protects the
 	 * callback and the stop flag's condition variable. */

@@ -295,6 +295,23 @@ static bool has_writes(json_t *ops)
 	return false;
 }
 
+/* Did the branch a transaction ran change anything: a put, or a delete
+ * that found something? */
+static bool txn_changed(json_t *resp)
+{
+	size_t i;
+	json_t *r, *del;
+
+	json_array_foreach(json_object_get(resp, "responses"), i, r) {
+		if (json_object_get(r, "response_put"))
+			return true;
+		del = json_object_get(r, "response_delete_range");
+		if (del && etcd_json_u64(del, "deleted") > 0)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Run a transaction (compare, success and failure are stolen). *ok says
  * which branch ran; a branch that wrote records its revision as this
@@ -329,9 +346,12 @@ static int txn(struct etcd *e, json_t *compare, json_t *success,
 		*ok = json_is_true(json_object_get(*resp, "succeeded"));
 		etcd_saw_write(e, header_rev(*resp));
 	}
-	/* When the branch taken changed something, its revision is ours. */
+	/* When the branch taken changed something, its revision is ours;
+	 * one that changed nothing (a delete of nothing) answers with the
+	 * current revision, which may be another mount's. */
 	if (writes_ok || writes_fail)
-		etcd_own_write_end(e, rc == 0 && (*ok ? writes_ok : writes_fail)
+		etcd_own_write_end(e, rc == 0 && (*ok ? writes_ok : writes_fail) &&
+					      txn_changed(*resp)
 					      ? header_rev(*resp)
 					      : 0);
 	return rc;
