@@ -233,7 +233,7 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 		if (h->page_writer) {
 			/* The kernel has pages of a value never published. */
 			inode->cache_suspect = true;
-			inode->size_suspect = true;
+			kvfs_fs_size_suspect(inode);
 		}
 		return err;
 	}
@@ -241,13 +241,13 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 		/* Others had the file open: the kernel's size and pages may
 		 * be theirs. */
 		inode->cache_suspect = true;
-		inode->size_suspect = true;
+		kvfs_fs_size_suspect(inode);
 		if (raced)
 			*raced = true;
 	} else if (kvfs_fs_attrs_mark(fs, false) != h->attrs_mark ||
 		   (h->attrs_mark & 1)) {
 		/* A reply may have taken the old size to the kernel. */
-		inode->size_suspect = true;
+		kvfs_fs_size_suspect(inode);
 		if (attrs_stale)
 			*attrs_stale = true;
 	}
@@ -463,10 +463,9 @@ static int attach(struct fs *fs, struct fs_handle *h,
 	 * daemon, not the kernel, says the end is, nor when the kernel's
 	 * size may be stale. */
 	direct = !fs->exclusive || !fs->cfg.page_cache || unlinked ||
-		 inode->nwriters > 0 || inode->storing ||
+		 inode->nwriters > 0 || inode->storing || inode->size_suspect ||
 		 (is_writable(h) && (inode->handles ||
-				     (h->flags & O_APPEND) ||
-				     inode->size_suspect)) ||
+				     (h->flags & O_APPEND))) ||
 		 h->gen != inode->data_gen || recently_shared(fs, inode);
 	for (struct fs_handle *o = inode->handles; o && !direct; o = o->next)
 		if (o->cached && o->gen != h->gen)
@@ -491,13 +490,16 @@ static int attach(struct fs *fs, struct fs_handle *h,
 			inode->pc_gen = h->gen;
 			inode->cache_suspect = false;
 		}
-		refresh_size = inode->size_suspect;
-		inode->size_suspect = false;
 	}
+	refresh_size = inode->size_suspect && !inode->size_notified;
 	pthread_mutex_unlock(&inode->lock);
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (refresh_size)
+	if (refresh_size) {
 		kvfs_fs_notify_inode(fs, inode->ino, false, true);
+		pthread_mutex_lock(&inode->lock);
+		kvfs_fs_size_notified(fs, inode);
+		pthread_mutex_unlock(&inode->lock);
+	}
 	return 0;
 }
 
@@ -857,8 +859,10 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 			pthread_mutex_lock(&inode->lock);
 			off += (uint64_t)n;
 			/* The same open file may have published through a
-			 * dup or a fork meanwhile: its reader is gone. */
-			if (h->need_reader || h->gen != gen)
+			 * dup or a fork meanwhile (its reader is gone), or
+			 * another one did. */
+			if (h->need_reader || h->gen != gen ||
+			    inode->data_gen != gen)
 				ok = false;
 		}
 	} else {
@@ -867,10 +871,13 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 	if (fd >= 0)
 		close(fd);
 	inode->storing = false;
-	if (ok && inode->data_gen == gen && !inode->cache_suspect)
+	if (ok && inode->data_gen == gen && !inode->cache_suspect) {
 		inode->pc_gen = gen;
-	else
+	} else {
+		/* Pushed pages may have stretched the kernel's size. */
 		inode->cache_suspect = true;
+		kvfs_fs_size_suspect(inode);
+	}
 	pthread_mutex_unlock(&inode->lock);
 }
 
@@ -900,8 +907,14 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	if ((raced || attrs_stale) && fs->exclusive)
+	if ((raced || attrs_stale) && fs->exclusive) {
 		kvfs_fs_notify_inode(fs, inode->ino, raced, wait);
+		if (wait) {
+			pthread_mutex_lock(&inode->lock);
+			kvfs_fs_size_notified(fs, inode);
+			pthread_mutex_unlock(&inode->lock);
+		}
+	}
 	if (store)
 		store_pages(fs, h, gen, tail_only);
 	return err;

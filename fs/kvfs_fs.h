@@ -66,7 +66,11 @@ struct fs_inode {
 	unsigned int dirty;        /* handles holding an uncommitted writer */
 	uint64_t data_gen;         /* bumped by every commit through us */
 	bool cache_suspect;        /* kernel pages may hold an older value */
-	bool size_suspect;         /* kernel's size may not be the stored */
+	bool size_suspect;         /* kernel's size may not be the stored:
+	                              page-cache readers wait until a getattr
+	                              reply sets it right (kvfs_fs_size_*) */
+	uint64_t size_notified;    /* kvfs_fs_attrs_seq once the kernel was
+	                              told to forget its size; 0: not yet */
 	uint64_t pc_gen;           /* data_gen whose pages the kernel keeps */
 	bool storing;              /* a publish is filling the page cache */
 	unsigned int nwriters;     /* handles open for writing */
@@ -316,6 +320,19 @@ void kvfs_fs_attrs_begin(struct fs *fs);
 void kvfs_fs_attrs_end(struct fs *fs);
 /* in_reply: the caller is itself such a reply, not counted. */
 uint64_t kvfs_fs_attrs_mark(struct fs *fs, bool in_reply);
+/* How many such replies have begun so far. */
+uint64_t kvfs_fs_attrs_seq(struct fs *fs);
+/* The kernel's size of inode may be wrong (caller holds inode->lock):
+ * page-cache readers use direct I/O until the kernel has been told to
+ * forget it (kvfs_fs_size_notified, after the invalidation) and a
+ * getattr reply that began after that carried the stored size
+ * (kvfs_fs_size_confirmed, from ops.c). */
+void kvfs_fs_size_suspect(struct fs_inode *inode);
+void kvfs_fs_size_notified(struct fs *fs, struct fs_inode *inode);
+/* A getattr reply being built carries the stored size, stat'ed with no
+ * publish since generation gen_before. Caller holds inode->lock. */
+void kvfs_fs_size_confirmed(struct fs *fs, struct fs_inode *inode,
+			    uint64_t gen_before);
 /* Attribute/entry timeout for inode. */
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode);
 /* Look up parent/name and fill e (counting a lookup). Positive errno. */

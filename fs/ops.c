@@ -22,15 +22,47 @@ static struct fs *fs_of(fuse_req_t req)
 
 /* The op_*_reply functions below do an operation and reply with
  * attributes; op_* wraps each in kvfs_fs_attrs_begin/end. */
+/* The sequence number of the attribute reply this thread is building. */
+static __thread uint64_t reply_seq;
+
 void kvfs_fs_attrs_begin(struct fs *fs)
 {
-	__atomic_add_fetch(&fs->attrs_begun, 1, __ATOMIC_SEQ_CST);
+	reply_seq = __atomic_add_fetch(&fs->attrs_begun, 1, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
 }
 
 void kvfs_fs_attrs_end(struct fs *fs)
 {
+	reply_seq = 0;
 	__atomic_sub_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+uint64_t kvfs_fs_attrs_seq(struct fs *fs)
+{
+	return __atomic_load_n(&fs->attrs_begun, __ATOMIC_SEQ_CST);
+}
+
+void kvfs_fs_size_suspect(struct fs_inode *inode)
+{
+	inode->size_suspect = true;
+	inode->size_notified = 0;
+}
+
+void kvfs_fs_size_notified(struct fs *fs, struct fs_inode *inode)
+{
+	if (inode->size_suspect && !inode->size_notified)
+		inode->size_notified = kvfs_fs_attrs_seq(fs);
+}
+
+void kvfs_fs_size_confirmed(struct fs *fs, struct fs_inode *inode,
+			    uint64_t gen_before)
+{
+	/* A reply that began after the invalidation is newer than it in
+	 * the kernel's eyes (attr_version), so the kernel takes its size. */
+	if (inode->size_suspect && inode->size_notified &&
+	    reply_seq > inode->size_notified &&
+	    inode->data_gen == gen_before && !inode->storing)
+		inode->size_suspect = false;
 }
 
 uint64_t kvfs_fs_attrs_mark(struct fs *fs, bool in_reply)
@@ -80,7 +112,7 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 	struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
 	char key[KVFS_KEY_MAX + 1];
 	struct kvfs_stat ks = { 0 };
-	uint64_t hsize = 0;
+	uint64_t hsize = 0, gen;
 	bool unlinked, own = false;
 	int rc;
 
@@ -139,6 +171,9 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 	rc = kvfs_fs_key(fs, inode, NULL, key);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&inode->lock);
+	gen = inode->data_gen;
+	pthread_mutex_unlock(&inode->lock);
 	rc = kvfs_store_stat(fs->store, key, kvfs_fs_level(fs, inode), &ks);
 	if (rc)
 		return kvfs_fs_errno(fs, rc, key);
@@ -147,7 +182,9 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		/* This open file's view (close-to-open); the kernel keeps one
 		 * size per inode, so others must fetch theirs again. */
 		ks.size = hsize;
-		inode->size_suspect = true;
+		kvfs_fs_size_suspect(inode);
+	} else {
+		kvfs_fs_size_confirmed(fs, inode, gen);
 	}
 	if (own && h->writer)
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
