@@ -25,9 +25,18 @@
  * its publish pushes the published value into the kernel's page cache
  * (fuse_lowlevel_notify_store). A writer never shares a node with
  * page-cache readers: the name moves to a new node instead
- * (move_name_away). Every publish while a reply carrying attributes is in
- * flight makes the kernel forget the inode's attributes
- * (kvfs_fs_attrs_begin).
+ * (move_name_away).
+ *
+ * The kernel's size of a file can go wrong: a reply with attributes read
+ * from the store during a writer's session may carry the size from before
+ * the publish, two writers or a writer and a push into the page cache may
+ * race, fstat may have been given a handle's own view. Each marks the
+ * inode size_suspect, and a publish after such a reply also tells the
+ * kernel to forget the inode's attributes (for stat). No page-cache reader
+ * starts while the size is suspect: they use direct I/O, until a writer
+ * session that was alone all along, with no reply for the inode, began
+ * with a size the kernel had right (or O_TRUNC) and published - the
+ * kernel then holds the size that writer made, which is the one stored.
  *
  * create does not publish: the new name is "pending", known to the inode
  * table and the kernel, and the first publish (close, fsync) makes it
@@ -203,8 +212,9 @@ static void drop_writer(struct fs *fs, struct fs_handle *h)
  * Publish the handle's writer. Caller holds ns_lock and inode->lock.
  * *raced is set when another handle published since this one's snapshot,
  * so that the kernel's cached size and pages must go; *attrs_stale when
- * only its attributes must (see kvfs_fs_attrs_begin). Either may be NULL:
- * the next open then refreshes what the kernel has (size_suspect).
+ * only its attributes must (a reply with attributes was built during the
+ * session). Either may be NULL. Both leave the size suspect; a clean
+ * session clears it (see the top of this file).
  */
 static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 			 bool *attrs_stale)
@@ -233,7 +243,7 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 		if (h->page_writer) {
 			/* The kernel has pages of a value never published. */
 			inode->cache_suspect = true;
-			kvfs_fs_size_suspect(inode);
+			inode->size_suspect = true;
 		}
 		return err;
 	}
@@ -241,19 +251,23 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 		/* Others had the file open: the kernel's size and pages may
 		 * be theirs. */
 		inode->cache_suspect = true;
-		kvfs_fs_size_suspect(inode);
+		inode->size_suspect = true;
 		if (raced)
 			*raced = true;
-	} else if (kvfs_fs_attrs_mark(fs, false) != h->attrs_mark ||
-		   (h->attrs_mark & 1)) {
+	} else if (inode->attr_replies != h->attrs_mark) {
 		/* A reply may have taken the old size to the kernel. */
-		kvfs_fs_size_suspect(inode);
+		inode->size_suspect = true;
 		if (attrs_stale)
 			*attrs_stale = true;
+	} else if (h->size_ok) {
+		/* Alone all along, the kernel kept the size this writer
+		 * made, which is what it published. */
+		inode->size_suspect = false;
 	}
 	inode->data_gen++;
 	h->gen = inode->data_gen;
-	h->attrs_mark = kvfs_fs_attrs_mark(fs, false);
+	h->attrs_mark = inode->attr_replies;
+	h->size_ok = !inode->size_suspect;
 	if (h->page_writer && !inode->cache_suspect)
 		inode->pc_gen = inode->data_gen; /* its writes are there */
 	if (inode->pending) {
@@ -434,16 +448,14 @@ static int move_name_away(struct fs *fs, struct fs_inode *inode, bool wait)
  * pages only if they belong to its snapshot. A writer on a node with
  * page-cache readers, or on a node whose name moved away, gets ESTALE
  * (see move_name_away). The caller has set h->gen; it holds nothing.
- * in_create: called by create, whose own reply is an attribute reply in
- * flight (kvfs_fs_attrs_begin) that comes before any write, and while the
- * kernel holds the directory (move_name_away must not wait). Returns 0
- * or ESTALE.
+ * in_create: called by create, while the kernel holds the directory
+ * (move_name_away must not wait). Returns 0 or ESTALE.
  */
 static int attach(struct fs *fs, struct fs_handle *h,
 		  struct fuse_file_info *fi, bool in_create)
 {
 	struct fs_inode *inode = h->inode;
-	bool direct, superseded, unlinked, refresh_size = false;
+	bool direct, superseded, unlinked;
 
 	pthread_mutex_lock(&inode->lock);
 	pthread_mutex_lock(&fs->table_lock);
@@ -455,7 +467,9 @@ static int attach(struct fs *fs, struct fs_handle *h,
 		return move_name_away(fs, inode, !in_create);
 	}
 	kvfs_fs_inode_hold(fs, inode);
-	h->attrs_mark = kvfs_fs_attrs_mark(fs, in_create);
+	h->attrs_mark = inode->attr_replies;
+	/* O_TRUNC and create make the kernel's size 0, as this writer's. */
+	h->size_ok = h->empty_base || !inode->size_suspect;
 	if (inode->handles && (is_writable(h) || inode->nwriters > 0))
 		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
 	/* A writer through the page cache must agree with the kernel on
@@ -491,15 +505,8 @@ static int attach(struct fs *fs, struct fs_handle *h,
 			inode->cache_suspect = false;
 		}
 	}
-	refresh_size = inode->size_suspect && !inode->size_notified;
 	pthread_mutex_unlock(&inode->lock);
 	fi->fh = (uint64_t)(uintptr_t)h;
-	if (refresh_size) {
-		kvfs_fs_notify_inode(fs, inode->ino, false, true);
-		pthread_mutex_lock(&inode->lock);
-		kvfs_fs_size_notified(fs, inode);
-		pthread_mutex_unlock(&inode->lock);
-	}
 	return 0;
 }
 
@@ -590,9 +597,8 @@ static int create_existing(struct fs *fs, struct fs_inode *parent,
 	return err;
 }
 
-static void create_reply(fuse_req_t req, fuse_ino_t parent_ino,
-			 const char *name, mode_t mode,
-			 struct fuse_file_info *fi)
+void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		    mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
@@ -683,6 +689,9 @@ static void create_reply(fuse_req_t req, fuse_ino_t parent_ino,
 	memset(&e, 0, sizeof(e));
 	e.ino = inode->ino;
 	err = kvfs_fs_getattr_of(fs, inode, NULL, &e.attr);
+	pthread_mutex_lock(&inode->lock);
+	h->attrs_mark = inode->attr_replies; /* that reply comes first */
+	pthread_mutex_unlock(&inode->lock);
 	if (err) {
 		/* Not reached for a pending inode; undo the open. */
 		goto out;
@@ -693,16 +702,6 @@ out:
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_create(req, &e, fi);
-}
-
-void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
-		    mode_t mode, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-
-	kvfs_fs_attrs_begin(fs);
-	create_reply(req, parent_ino, name, mode, fi);
-	kvfs_fs_attrs_end(fs);
 }
 
 void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -876,7 +875,7 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 	} else {
 		/* Pushed pages may have stretched the kernel's size. */
 		inode->cache_suspect = true;
-		kvfs_fs_size_suspect(inode);
+		inode->size_suspect = true;
 	}
 	pthread_mutex_unlock(&inode->lock);
 }
@@ -907,14 +906,8 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	if ((raced || attrs_stale) && fs->exclusive) {
+	if ((raced || attrs_stale) && fs->exclusive)
 		kvfs_fs_notify_inode(fs, inode->ino, raced, wait);
-		if (wait) {
-			pthread_mutex_lock(&inode->lock);
-			kvfs_fs_size_notified(fs, inode);
-			pthread_mutex_unlock(&inode->lock);
-		}
-	}
 	if (store)
 		store_pages(fs, h, gen, tail_only);
 	return err;

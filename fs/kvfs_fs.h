@@ -67,10 +67,10 @@ struct fs_inode {
 	uint64_t data_gen;         /* bumped by every commit through us */
 	bool cache_suspect;        /* kernel pages may hold an older value */
 	bool size_suspect;         /* kernel's size may not be the stored:
-	                              page-cache readers wait until a getattr
-	                              reply sets it right (kvfs_fs_size_*) */
-	uint64_t size_notified;    /* kvfs_fs_attrs_seq once the kernel was
-	                              told to forget its size; 0: not yet */
+	                              readers use direct I/O until a clean
+	                              writer session sets it right (file.c) */
+	uint64_t attr_replies;     /* replies with attributes begun for it
+	                              (kvfs_fs_attr_reply) */
 	uint64_t pc_gen;           /* data_gen whose pages the kernel keeps */
 	bool storing;              /* a publish is filling the page cache */
 	unsigned int nwriters;     /* handles open for writing */
@@ -103,8 +103,10 @@ struct fs_handle {
 	bool cached;                /* reads go through the page cache */
 	bool page_writer;           /* a writer through the page cache (it
 	                               was alone at open; see attach) */
-	uint64_t attrs_mark;        /* kvfs_fs_attrs_mark at open or the
-	                               last publish */
+	uint64_t attrs_mark;        /* inode->attr_replies when the writer
+	                               session began (open, last publish) */
+	bool size_ok;               /* ... and the kernel's size was right
+	                               then (or O_TRUNC made it 0) */
 	uint64_t gen;               /* inode->data_gen the snapshot has */
 	enum kvfs_consistency level;
 	int flags;                  /* open(2) flags */
@@ -141,8 +143,6 @@ struct fs {
 	                                 may have changed */
 	unsigned long dirty_total;    /* atomic; handles with writers */
 	unsigned long pending_total;  /* atomic; inodes with pending set */
-	unsigned long attrs_inflight; /* atomic; see kvfs_fs_attrs_begin */
-	uint64_t attrs_begun;         /* atomic; see kvfs_fs_attrs_begin */
 
 	/* Names whose node was superseded lately, a ring (table_lock). */
 	struct fs_superseded {
@@ -307,32 +307,12 @@ int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
  * (its uncommitted writer or its snapshot). Positive errno. */
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		       struct fuse_file_info *fi, struct stat *st);
-/* A reply that carries attributes read from the store (lookup, getattr,
- * setattr, create, mkdir, mknod, readdirplus) is built between
- * kvfs_fs_attrs_begin and kvfs_fs_attrs_end. Such a reply during a
- * writer's session may have given the kernel the size stored before the
- * publish, so a publish after any (kvfs_fs_attrs_mark changed since the
- * handle's last publish, or one was in flight) makes the kernel forget
- * the inode's attributes (file.c): a reply still on its way is then
- * ignored (its attr_version predates the invalidation) and the kernel
- * asks again. */
-void kvfs_fs_attrs_begin(struct fs *fs);
-void kvfs_fs_attrs_end(struct fs *fs);
-/* in_reply: the caller is itself such a reply, not counted. */
-uint64_t kvfs_fs_attrs_mark(struct fs *fs, bool in_reply);
-/* How many such replies have begun so far. */
-uint64_t kvfs_fs_attrs_seq(struct fs *fs);
-/* The kernel's size of inode may be wrong (caller holds inode->lock):
- * page-cache readers use direct I/O until the kernel has been told to
- * forget it (kvfs_fs_size_notified, after the invalidation) and a
- * getattr reply that began after that carried the stored size
- * (kvfs_fs_size_confirmed, from ops.c). */
-void kvfs_fs_size_suspect(struct fs_inode *inode);
-void kvfs_fs_size_notified(struct fs *fs, struct fs_inode *inode);
-/* A getattr reply being built carries the stored size, stat'ed with no
- * publish since generation gen_before. Caller holds inode->lock. */
-void kvfs_fs_size_confirmed(struct fs *fs, struct fs_inode *inode,
-			    uint64_t gen_before);
+/* A reply with attributes read from the store (lookup, getattr and
+ * setattr, create, mkdir, mknod, readdirplus) is being built for inode:
+ * counted before the store is asked, so that a writer session can tell
+ * whether the kernel may have been given a size older than what it
+ * publishes (file.c). */
+void kvfs_fs_attr_reply(struct fs_inode *inode);
 /* Attribute/entry timeout for inode. */
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode);
 /* Look up parent/name and fill e (counting a lookup). Positive errno. */

@@ -20,59 +20,11 @@ static struct fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* The op_*_reply functions below do an operation and reply with
- * attributes; op_* wraps each in kvfs_fs_attrs_begin/end. */
-/* The sequence number of the attribute reply this thread is building. */
-static __thread uint64_t reply_seq;
-
-void kvfs_fs_attrs_begin(struct fs *fs)
+void kvfs_fs_attr_reply(struct fs_inode *inode)
 {
-	reply_seq = __atomic_add_fetch(&fs->attrs_begun, 1, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
-}
-
-void kvfs_fs_attrs_end(struct fs *fs)
-{
-	reply_seq = 0;
-	__atomic_sub_fetch(&fs->attrs_inflight, 1, __ATOMIC_SEQ_CST);
-}
-
-uint64_t kvfs_fs_attrs_seq(struct fs *fs)
-{
-	return __atomic_load_n(&fs->attrs_begun, __ATOMIC_SEQ_CST);
-}
-
-void kvfs_fs_size_suspect(struct fs_inode *inode)
-{
-	inode->size_suspect = true;
-	inode->size_notified = 0;
-}
-
-void kvfs_fs_size_notified(struct fs *fs, struct fs_inode *inode)
-{
-	if (inode->size_suspect && !inode->size_notified)
-		inode->size_notified = kvfs_fs_attrs_seq(fs);
-}
-
-void kvfs_fs_size_confirmed(struct fs *fs, struct fs_inode *inode,
-			    uint64_t gen_before)
-{
-	/* A reply that began after the invalidation is newer than it in
-	 * the kernel's eyes (attr_version), so the kernel takes its size. */
-	if (inode->size_suspect && inode->size_notified &&
-	    reply_seq > inode->size_notified &&
-	    inode->data_gen == gen_before && !inode->storing)
-		inode->size_suspect = false;
-}
-
-uint64_t kvfs_fs_attrs_mark(struct fs *fs, bool in_reply)
-{
-	/* Odd while a reply is in flight: never equal to a later mark. */
-	uint64_t begun = __atomic_load_n(&fs->attrs_begun, __ATOMIC_SEQ_CST);
-	unsigned long busy = __atomic_load_n(&fs->attrs_inflight,
-					     __ATOMIC_SEQ_CST);
-
-	return begun * 2 + (busy > (in_reply ? 1u : 0u));
+	pthread_mutex_lock(&inode->lock);
+	inode->attr_replies++;
+	pthread_mutex_unlock(&inode->lock);
 }
 
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
@@ -112,13 +64,14 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 	struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
 	char key[KVFS_KEY_MAX + 1];
 	struct kvfs_stat ks = { 0 };
-	uint64_t hsize = 0, gen;
+	uint64_t hsize = 0;
 	bool unlinked, own = false;
 	int rc;
 
 	pthread_mutex_lock(&fs->table_lock);
 	unlinked = inode->unlinked;
 	pthread_mutex_unlock(&fs->table_lock);
+	kvfs_fs_attr_reply(inode);
 	if (h && !inode->is_dir) {
 		pthread_mutex_lock(&inode->lock);
 		own = kvfs_fs_handle_size(h, &hsize);
@@ -171,9 +124,6 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 	rc = kvfs_fs_key(fs, inode, NULL, key);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&inode->lock);
-	gen = inode->data_gen;
-	pthread_mutex_unlock(&inode->lock);
 	rc = kvfs_store_stat(fs->store, key, kvfs_fs_level(fs, inode), &ks);
 	if (rc)
 		return kvfs_fs_errno(fs, rc, key);
@@ -182,9 +132,7 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		/* This open file's view (close-to-open); the kernel keeps one
 		 * size per inode, so others must fetch theirs again. */
 		ks.size = hsize;
-		kvfs_fs_size_suspect(inode);
-	} else {
-		kvfs_fs_size_confirmed(fs, inode, gen);
+		inode->size_suspect = true;
 	}
 	if (own && h->writer)
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
@@ -268,6 +216,7 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 		return rc;
 	inode = kvfs_fs_inode_find(fs, parent, name);
 	if (inode) {
+		kvfs_fs_attr_reply(inode);
 		rc = kvfs_fs_level_get(fs, inode, &level);
 		kvfs_fs_inode_put(fs, inode);
 	} else {
@@ -299,7 +248,7 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 	return 0;
 }
 
-static void op_lookup_reply(fuse_req_t req, fuse_ino_t parent,
+static void op_lookup(fuse_req_t req, fuse_ino_t parent,
 			    const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -310,15 +259,6 @@ static void op_lookup_reply(fuse_req_t req, fuse_ino_t parent,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_entry(req, &e);
-}
-
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
-{
-	struct fs *fs = fs_of(req);
-
-	kvfs_fs_attrs_begin(fs);
-	op_lookup_reply(req, parent, name);
-	kvfs_fs_attrs_end(fs);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -340,7 +280,7 @@ static void op_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-static void op_getattr_reply(fuse_req_t req, fuse_ino_t ino,
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 			     struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -352,16 +292,6 @@ static void op_getattr_reply(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
-}
-
-static void op_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-
-	kvfs_fs_attrs_begin(fs);
-	op_getattr_reply(req, ino, fi);
-	kvfs_fs_attrs_end(fs);
 }
 
 /* utimens: set the stored mtime; while the file is open for writing,
@@ -386,7 +316,7 @@ static int set_mtime(struct fs *fs, struct fs_inode *inode, const char *key,
 	return kvfs_fs_errno(fs, rc, key);
 }
 
-static void op_setattr_reply(fuse_req_t req, fuse_ino_t ino,
+static void op_setattr(fuse_req_t req, fuse_ino_t ino,
 			     struct stat *attr, int to_set,
 			     struct fuse_file_info *fi)
 {
@@ -435,17 +365,7 @@ out:
 		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
 }
 
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		       int to_set, struct fuse_file_info *fi)
-{
-	struct fs *fs = fs_of(req);
-
-	kvfs_fs_attrs_begin(fs);
-	op_setattr_reply(req, ino, attr, to_set, fi);
-	kvfs_fs_attrs_end(fs);
-}
-
-static void op_mkdir_reply(fuse_req_t req, fuse_ino_t parent_ino,
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino,
 			   const char *name, mode_t mode)
 {
 	struct fs *fs = fs_of(req);
@@ -467,16 +387,6 @@ static void op_mkdir_reply(fuse_req_t req, fuse_ino_t parent_ino,
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_entry(req, &e);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
-		     mode_t mode)
-{
-	struct fs *fs = fs_of(req);
-
-	kvfs_fs_attrs_begin(fs);
-	op_mkdir_reply(req, parent_ino, name, mode);
-	kvfs_fs_attrs_end(fs);
 }
 
 /* Level of parent/name for an operation on it: from its inode when the
@@ -635,7 +545,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_err(req, EINVAL);
 }
 
-static void op_mknod_reply(fuse_req_t req, fuse_ino_t parent_ino,
+static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino,
 			   const char *name, mode_t mode, dev_t rdev)
 {
 	struct fs *fs = fs_of(req);
@@ -672,16 +582,6 @@ out:
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_entry(req, &e);
-}
-
-static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
-		     mode_t mode, dev_t rdev)
-{
-	struct fs *fs = fs_of(req);
-
-	kvfs_fs_attrs_begin(fs);
-	op_mknod_reply(req, parent_ino, name, mode, rdev);
-	kvfs_fs_attrs_end(fs);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -874,11 +774,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
-	struct fs *fs = fs_of(req);
-
-	kvfs_fs_attrs_begin(fs);
 	do_readdir(req, ino, size, off, fi, true);
-	kvfs_fs_attrs_end(fs);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
