@@ -34,8 +34,10 @@
  * inode size_suspect, and a publish after such a reply also tells the
  * kernel to forget the inode's attributes (for stat). No page-cache reader
  * starts while the size is suspect: they use direct I/O, until a writer
- * session that was alone all along, with no reply for the inode, began
- * with a size the kernel had right (or O_TRUNC) and published - the
+ * session that was alone all along, with nothing else that can move the
+ * kernel's size (inode->size_events: attribute replies, other writable or
+ * O_TRUNC opens, failed publishes, pushes), began with a size the kernel
+ * had right (or O_TRUNC, with no push running) and published - the
  * kernel then holds the size that writer made, which is the one stored.
  *
  * create does not publish: the new name is "pending", known to the inode
@@ -240,11 +242,12 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 	h->commit_pending = false;
 	err = kvfs_fs_errno(fs, rc, key);
 	if (err) {
-		if (h->page_writer) {
-			/* The kernel has pages of a value never published. */
+		/* The kernel has the size, maybe pages, of a value never
+		 * published. */
+		if (h->page_writer)
 			inode->cache_suspect = true;
-			inode->size_suspect = true;
-		}
+		inode->size_suspect = true;
+		inode->size_events++;
 		return err;
 	}
 	if (h->gen != inode->data_gen || inode->handles != h || h->next) {
@@ -254,19 +257,21 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 		inode->size_suspect = true;
 		if (raced)
 			*raced = true;
-	} else if (inode->attr_replies != h->attrs_mark) {
-		/* A reply may have taken the old size to the kernel. */
+	} else if (inode->size_events != h->events_mark) {
+		/* A reply may have taken the old size to the kernel, or
+		 * another open changed it. */
 		inode->size_suspect = true;
 		if (attrs_stale)
 			*attrs_stale = true;
-	} else if (h->size_ok) {
-		/* Alone all along, the kernel kept the size this writer
-		 * made, which is what it published. */
-		inode->size_suspect = false;
+	} else {
+		/* Alone all along: the kernel kept the size this writer
+		 * made, which is what it published - if it had it right when
+		 * the session began. */
+		inode->size_suspect = !h->size_ok;
 	}
 	inode->data_gen++;
 	h->gen = inode->data_gen;
-	h->attrs_mark = inode->attr_replies;
+	h->events_mark = inode->size_events;
 	h->size_ok = !inode->size_suspect;
 	if (h->page_writer && !inode->cache_suspect)
 		inode->pc_gen = inode->data_gen; /* its writes are there */
@@ -417,18 +422,20 @@ static bool has_cached_reader(const struct fs_inode *inode)
  * fails with ESTALE, which the kernel answers by looking the name up
  * again and retrying the open once, on the new node. Readers that open
  * the name soon after use direct I/O, so that the retry finds no
- * page-cache reader again. When the kernel holds the directory locked
- * for this request (create), the entry is dropped without waiting.
- * Caller holds nothing. Returns ESTALE.
+ * page-cache reader again. The kernel's retry looks the name up anew
+ * whatever its cache holds, so the entry is dropped without waiting: the
+ * kernel may hold locks here (the directory during create, the file
+ * during truncate) that the invalidation needs. Caller holds nothing.
+ * Returns ESTALE.
  */
-static int move_name_away(struct fs *fs, struct fs_inode *inode, bool wait)
+static int move_name_away(struct fs *fs, struct fs_inode *inode)
 {
 	char name[KVFS_NAME_MAX + 1];
 	fuse_ino_t parent;
 
 	if (kvfs_fs_inode_supersede(fs, inode, &parent, name)) {
 		kvfs_log(KVFS_LOG_DEBUG, "%s: a new node for a writer", name);
-		kvfs_fs_notify_entry(fs, parent, name, wait);
+		kvfs_fs_notify_entry(fs, parent, name, false);
 	}
 	return ESTALE;
 }
@@ -448,11 +455,10 @@ static int move_name_away(struct fs *fs, struct fs_inode *inode, bool wait)
  * pages only if they belong to its snapshot. A writer on a node with
  * page-cache readers, or on a node whose name moved away, gets ESTALE
  * (see move_name_away). The caller has set h->gen; it holds nothing.
- * in_create: called by create, while the kernel holds the directory
- * (move_name_away must not wait). Returns 0 or ESTALE.
+ * Returns 0 or ESTALE.
  */
 static int attach(struct fs *fs, struct fs_handle *h,
-		  struct fuse_file_info *fi, bool in_create)
+		  struct fuse_file_info *fi)
 {
 	struct fs_inode *inode = h->inode;
 	bool direct, superseded, unlinked;
@@ -464,12 +470,22 @@ static int attach(struct fs *fs, struct fs_handle *h,
 	pthread_mutex_unlock(&fs->table_lock);
 	if (is_writable(h) && (superseded || has_cached_reader(inode))) {
 		pthread_mutex_unlock(&inode->lock);
-		return move_name_away(fs, inode, !in_create);
+		return move_name_away(fs, inode);
 	}
 	kvfs_fs_inode_hold(fs, inode);
-	h->attrs_mark = inode->attr_replies;
-	/* O_TRUNC and create make the kernel's size 0, as this writer's. */
-	h->size_ok = h->empty_base || !inode->size_suspect;
+	if (is_writable(h) || (h->flags & O_TRUNC))
+		inode->size_events++; /* O_TRUNC, writes past the end */
+	h->events_mark = inode->size_events;
+	/* O_TRUNC and create make the kernel's size 0, as this writer's -
+	 * unless a push into the page cache may stretch it again. */
+	h->size_ok = (h->empty_base || !inode->size_suspect) &&
+		     !inode->storing;
+	if ((h->flags & O_TRUNC) && !is_writable(h)) {
+		/* The kernel truncates its size and pages; the value is not
+		 * (kvfs does not truncate on a read-only open). */
+		inode->size_suspect = true;
+		inode->cache_suspect = true;
+	}
 	if (inode->handles && (is_writable(h) || inode->nwriters > 0))
 		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
 	/* A writer through the page cache must agree with the kernel on
@@ -523,10 +539,9 @@ static struct fs_handle *handle_new(struct fs_inode *inode, int flags,
 	return h;
 }
 
-/* Open an existing value: snapshot, or empty for O_TRUNC. in_create: for
- * create (see attach). */
+/* Open an existing value: snapshot, or empty for O_TRUNC. */
 static int open_existing(struct fs *fs, struct fs_inode *inode,
-			 struct fuse_file_info *fi, bool in_create)
+			 struct fuse_file_info *fi)
 {
 	char key[KVFS_KEY_MAX + 1];
 	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
@@ -557,7 +572,7 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 			return err;
 		}
 	}
-	err = attach(fs, h, fi, in_create);
+	err = attach(fs, h, fi);
 	if (err) {
 		kvfs_reader_close(h->reader);
 		free(h);
@@ -568,7 +583,7 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi, false);
+	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi);
 
 	if (err)
 		fuse_reply_err(req, err);
@@ -591,7 +606,7 @@ static int create_existing(struct fs *fs, struct fs_inode *parent,
 	if (err)
 		return err;
 	inode = kvfs_fs_inode(fs, e->ino);
-	err = open_existing(fs, inode, fi, true);
+	err = open_existing(fs, inode, fi);
 	if (err)
 		kvfs_fs_inode_forget(fs, inode, 1);
 	return err;
@@ -668,7 +683,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	}
 	inode->pending_mode = mode & 07777;
 	pthread_mutex_unlock(&inode->lock);
-	err = attach(fs, h, fi, true);
+	err = attach(fs, h, fi);
 	if (err) {
 		/* Page-cache readers had this name open: it moved away. */
 		pthread_mutex_lock(&inode->lock);
@@ -690,7 +705,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	e.ino = inode->ino;
 	err = kvfs_fs_getattr_of(fs, inode, NULL, &e.attr);
 	pthread_mutex_lock(&inode->lock);
-	h->attrs_mark = inode->attr_replies; /* that reply comes first */
+	h->events_mark = inode->size_events; /* that reply comes first */
 	pthread_mutex_unlock(&inode->lock);
 	if (err) {
 		/* Not reached for a pending inode; undo the open. */
@@ -861,7 +876,9 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 			 * dup or a fork meanwhile (its reader is gone), or
 			 * another one did. */
 			if (h->need_reader || h->gen != gen ||
-			    inode->data_gen != gen)
+			    inode->data_gen != gen || h->writer ||
+			    h->commit_pending || inode->handles != h ||
+			    h->next)
 				ok = false;
 		}
 	} else {
@@ -870,6 +887,7 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 	if (fd >= 0)
 		close(fd);
 	inode->storing = false;
+	inode->size_events++;
 	if (ok && inode->data_gen == gen && !inode->cache_suspect) {
 		inode->pc_gen = gen;
 	} else {
@@ -979,7 +997,7 @@ static int truncate_key(struct fs *fs, struct fs_inode *inode, uint64_t size)
 		/* The reply would give them the new size (see attach). */
 		pthread_mutex_unlock(&inode->lock);
 		pthread_rwlock_unlock(&fs->ns_lock);
-		return move_name_away(fs, inode, true);
+		return move_name_away(fs, inode);
 	}
 	h.gen = inode->data_gen;
 	err = ensure_writer(fs, &h);

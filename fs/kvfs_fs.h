@@ -69,8 +69,10 @@ struct fs_inode {
 	bool size_suspect;         /* kernel's size may not be the stored:
 	                              readers use direct I/O until a clean
 	                              writer session sets it right (file.c) */
-	uint64_t attr_replies;     /* replies with attributes begun for it
-	                              (kvfs_fs_attr_reply) */
+	uint64_t size_events;      /* what may change the kernel's size
+	                              behind a writer: attribute replies
+	                              (kvfs_fs_attr_reply), writable opens,
+	                              failed publishes, pushes (file.c) */
 	uint64_t pc_gen;           /* data_gen whose pages the kernel keeps */
 	bool storing;              /* a publish is filling the page cache */
 	unsigned int nwriters;     /* handles open for writing */
@@ -103,7 +105,7 @@ struct fs_handle {
 	bool cached;                /* reads go through the page cache */
 	bool page_writer;           /* a writer through the page cache (it
 	                               was alone at open; see attach) */
-	uint64_t attrs_mark;        /* inode->attr_replies when the writer
+	uint64_t events_mark;       /* inode->size_events when the writer
 	                               session began (open, last publish) */
 	bool size_ok;               /* ... and the kernel's size was right
 	                               then (or O_TRUNC made it 0) */

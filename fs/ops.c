@@ -23,7 +23,7 @@ static struct fs *fs_of(fuse_req_t req)
 void kvfs_fs_attr_reply(struct fs_inode *inode)
 {
 	pthread_mutex_lock(&inode->lock);
-	inode->attr_replies++;
+	inode->size_events++;
 	pthread_mutex_unlock(&inode->lock);
 }
 
