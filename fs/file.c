@@ -56,6 +56,9 @@
 #include "kvfs_fs.h"
 
 #define READ_BUF_MAX (1u << 20)
+/* A write this large takes long enough to store that the next request is
+ * better read by another thread meanwhile (loop.c). */
+#define HAND_OFF_WRITE (64u << 10)
 /* Seconds during which readers of a name that moved away use direct I/O,
  * so that the writer's retry finds no page-cache reader (move_name_away);
  * the retry follows within microseconds. */
@@ -225,6 +228,15 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 	char key[KVFS_KEY_MAX + 1];
 	int rc, err;
 
+	if (h->write_err) {
+		/* A write failed after its reply: what this handle wrote is
+		 * gone, nothing is published, and this is where the writer
+		 * hears of it. */
+		err = h->write_err;
+		h->write_err = 0;
+		h->commit_pending = false;
+		return err;
+	}
 	if (!h->writer && !h->commit_pending)
 		return 0;
 	if (is_unlinked(fs, inode))
@@ -792,6 +804,15 @@ static int reader_fd(struct fs *fs, struct kvfs_reader *reader)
 	return fcntl(rf.fd, F_DUPFD_CLOEXEC, 0);
 }
 
+/*
+ * A write is answered first and stored after, so that the writer prepares
+ * its next write while the data goes into the backend, as with any
+ * buffered write. Whatever looks at this handle's value (its next write,
+ * reads, fstat, the publish) waits for inode->lock, held until the data is
+ * in. If storing fails, the handle's unpublished writes are lost: the error
+ * sticks, and the next write, flush, fsync or close reports it and
+ * publishes nothing, as a failed writeback is reported by fsync and close.
+ */
 void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		   size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -799,29 +820,42 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fs_handle *h = handle_of(fi);
 	struct fs_inode *inode = h->inode;
 	uint64_t at = (uint64_t)off;
-	ssize_t n = 0;
+	ssize_t n;
 	int err;
 
+	(void)ino;
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
-	err = ensure_writer(fs, h);
-	if (!err) {
-		/* Without writeback caching the kernel's idea of the end of
-		 * the file may predate this handle's snapshot. */
-		if ((h->flags & O_APPEND) && !fs->cfg.writeback)
-			at = kvfs_writer_size(h->writer);
-		n = kvfs_writer_pwrite(h->writer, buf, size, at);
-		if (!fs->cfg.writeback)
-			inode->has_mtime_override = false;
+	err = h->write_err ? h->write_err : ensure_writer(fs, h);
+	if (err) {
+		pthread_mutex_unlock(&inode->lock);
+		pthread_rwlock_unlock(&fs->ns_lock);
+		fuse_reply_err(req, err);
+		return;
+	}
+	/* Without writeback caching the kernel's idea of the end of the file
+	 * may predate this handle's snapshot. */
+	if ((h->flags & O_APPEND) && !fs->cfg.writeback)
+		at = kvfs_writer_size(h->writer);
+	if (!fs->cfg.writeback)
+		inode->has_mtime_override = false;
+	fuse_reply_write(req, size);
+	if (size >= HAND_OFF_WRITE)
+		kvfs_fs_loop_hand_off();
+	n = kvfs_writer_pwrite(h->writer, buf, size, at);
+	if (n != (ssize_t)size) {
+		h->write_err = n < 0 ? kvfs_fs_errno(fs, (int)n, "write") : EIO;
+		kvfs_writer_abort(h->writer);
+		drop_writer(fs, h);
+		/* The kernel has the size, maybe pages, of a value that will
+		 * never be published. */
+		if (h->page_writer)
+			inode->cache_suspect = true;
+		inode->size_suspect = true;
+		inode->size_events++;
 	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	if (!err && n < 0)
-		err = kvfs_fs_errno(fs, (int)n, "write");
-	if (err)
-		fuse_reply_err(req, err);
-	else
-		fuse_reply_write(req, (size_t)n);
 }
 
 /*
@@ -835,6 +869,23 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
  * or inherited descriptor), it stops and the pages are marked suspect
  * instead of current. Caller holds nothing.
  */
+/* The end of a push into the page cache: its pages are the value of
+ * generation gen, or (not ok) suspect. Caller holds inode->lock; this
+ * releases it. */
+static void store_done(struct fs_inode *inode, uint64_t gen, bool ok)
+{
+	inode->storing = false;
+	inode->size_events++;
+	if (ok && inode->data_gen == gen && !inode->cache_suspect) {
+		inode->pc_gen = gen;
+	} else {
+		/* Pushed pages may have stretched the kernel's size. */
+		inode->cache_suspect = true;
+		inode->size_suspect = true;
+	}
+	pthread_mutex_unlock(&inode->lock);
+}
+
 static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 			bool tail_only)
 {
@@ -886,16 +937,26 @@ static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 	}
 	if (fd >= 0)
 		close(fd);
-	inode->storing = false;
-	inode->size_events++;
-	if (ok && inode->data_gen == gen && !inode->cache_suspect) {
-		inode->pc_gen = gen;
-	} else {
-		/* Pushed pages may have stretched the kernel's size. */
-		inode->cache_suspect = true;
-		inode->size_suspect = true;
-	}
-	pthread_mutex_unlock(&inode->lock);
+	store_done(inode, gen, ok);
+}
+
+/*
+ * As store_pages with tail_only, for the `len` bytes of the last partial
+ * page at off (none when the value ends on a page boundary), read from the
+ * writer just before it was committed: no reader needs opening for them.
+ * Caller holds nothing.
+ */
+static void store_tail(struct fs *fs, struct fs_handle *h, uint64_t gen,
+		       const char *data, size_t len, uint64_t off)
+{
+	struct fs_inode *inode = h->inode;
+	bool ok = !len || push_pages(fs, inode, data, len, off);
+
+	pthread_mutex_lock(&inode->lock);
+	if (h->gen != gen || inode->data_gen != gen || h->writer ||
+	    h->commit_pending || inode->handles != h || h->next)
+		ok = false;
+	store_done(inode, gen, ok);
 }
 
 /* Publish h; tell the kernel to drop what it cached when writers raced,
@@ -904,13 +965,28 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 {
 	struct fs_inode *inode = h->inode;
 	bool raced = false, attrs_stale = false, store = false, wrote;
-	bool tail_only = false;
-	uint64_t gen = 0;
+	bool tail_only = false, have_tail = false;
+	uint64_t gen = 0, tail_off = 0;
+	char *tail = NULL;
+	size_t tail_len = 0;
 	int err;
 
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
 	wrote = h->writer != NULL;
+	if (wrote && h->page_writer && !h->write_err) {
+		/* The one page its writes leave the kernel short of, if all
+		 * goes to plan below: read now, while the writer is here. */
+		uint64_t size = kvfs_writer_size(h->writer);
+
+		tail_off = size - size % (uint64_t)sysconf(_SC_PAGESIZE);
+		tail_len = (size_t)(size - tail_off);
+		tail = read_buf(tail_len);
+		have_tail = tail && (!tail_len ||
+				     kvfs_writer_pread(h->writer, tail, tail_len,
+						       tail_off) ==
+					     (ssize_t)tail_len);
+	}
 	err = commit_handle(fs, h, &raced, &attrs_stale);
 	if (!err && wrote && !raced && wait && fs->exclusive &&
 	    fs->cfg.page_cache && !inode->storing && h->need_reader &&
@@ -926,7 +1002,9 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if ((raced || attrs_stale) && fs->exclusive)
 		kvfs_fs_notify_inode(fs, inode->ino, raced, wait);
-	if (store)
+	if (store && tail_only && have_tail)
+		store_tail(fs, h, gen, tail, tail_len, tail_off);
+	else if (store)
 		store_pages(fs, h, gen, tail_only);
 	return err;
 }

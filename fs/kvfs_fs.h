@@ -110,6 +110,9 @@ struct fs_handle {
 	bool size_ok;               /* ... and the kernel's size was right
 	                               then (or O_TRUNC made it 0) */
 	uint64_t gen;               /* inode->data_gen the snapshot has */
+	int write_err;              /* errno of a write that failed after
+	                               its reply (kvfs_fs_write); reported
+	                               by the next write or publish */
 	enum kvfs_consistency level;
 	int flags;                  /* open(2) flags */
 };
@@ -122,6 +125,8 @@ struct fs_config {
 	int no_writeback;
 	int page_cache;      /* readers may use the kernel page cache */
 	double quiet;        /* seconds without writers before they may */
+	double spin;         /* microseconds a worker watches for the next
+	                        request after answering one (loop.c) */
 };
 
 struct fs {
@@ -253,6 +258,17 @@ enum kvfs_consistency kvfs_fs_level_new_child(struct fs *fs,
 /* A consistency xattr of inode changed: forget cached levels (for a
  * directory, of everything, since its subtree inherits). */
 void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode);
+
+/* ------------------------------------------------------------ loop.c */
+
+/* Serve requests until the session ends, with up to max_threads workers
+ * (0: 10); a worker that answered one watches for the next for spin
+ * seconds (0: never). Returns 0 or a negative errno. */
+int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
+		 double spin);
+/* Called by a handler with slow work left to do (after its reply): let
+ * another worker read the next request meanwhile. */
+void kvfs_fs_loop_hand_off(void);
 
 /* ------------------------------------------------------------ file.c */
 

@@ -44,6 +44,7 @@ static const struct fuse_opt daemon_opt_spec[] = {
 	DOPT("page_cache", page_cache, 1),
 	DOPT("no_page_cache", page_cache, 0),
 	DOPT("quiet=%lf", quiet, 0),
+	DOPT("spin=%lf", spin, 0),
 	FUSE_OPT_KEY("root=", KEY_KVFS),
 	FUSE_OPT_KEY("consistency=", KEY_KVFS),
 	FUSE_OPT_KEY("backend=", KEY_KVFS),
@@ -181,6 +182,9 @@ static void usage(const char *prog)
 "                           file within quiet= seconds (the default)\n"
 "    no_page_cache          every open file uses direct I/O\n"
 "    quiet=SECONDS          see page_cache (default 2)\n"
+"    spin=MICROSECONDS      how long a thread that answered a request\n"
+"                           watches for the next before it sleeps (default\n"
+"                           20; 0: never)\n"
 "    writeback              kernel writeback cache (local backend only)\n"
 "    no_writeback           no kernel writeback cache (the default)\n"
 "    log_level=LEVEL        error, warning (default), info or debug (-d:\n"
@@ -294,7 +298,6 @@ static int run(struct fs *fs, struct fuse_args *args,
 	       struct fuse_cmdline_opts *opts, struct fuse_conn_info_opts *copts,
 	       struct kvfs_options *kv)
 {
-	struct fuse_loop_config *lcfg = NULL;
 	struct kvfs_options *again = NULL;
 	int ret = 1;
 
@@ -325,19 +328,15 @@ static int run(struct fs *fs, struct fuse_args *args,
 	}
 	if (kvfs_fs_notify_start(fs))
 		goto out_unmount;
-	if (opts->singlethread) {
+	if (opts->singlethread)
 		ret = fuse_session_loop(fs->se);
-	} else {
-		lcfg = fuse_loop_cfg_create();
-		fuse_loop_cfg_set_clone_fd(lcfg, (unsigned int)opts->clone_fd);
-		if (opts->max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(lcfg,
-						       opts->max_idle_threads);
-		if (opts->max_threads > 0 && opts->max_threads <= 100000)
-			fuse_loop_cfg_set_max_threads(lcfg, opts->max_threads);
-		ret = fuse_session_loop_mt(fs->se, lcfg);
-		fuse_loop_cfg_destroy(lcfg);
-	}
+	else
+		ret = kvfs_fs_loop(fs->se,
+				   opts->max_threads > 0 &&
+						   opts->max_threads <= 100000
+					   ? (unsigned int)opts->max_threads
+					   : 0,
+				   fs->cfg.spin / 1e6);
 	ret = ret ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(fs->se);
@@ -357,7 +356,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct daemon_opts d = {
 		.cfg = { .timeout = 86400.0, .weak_timeout = 1.0,
-			 .page_cache = 1, .quiet = 2.0 },
+			 .page_cache = 1, .quiet = 2.0, .spin = 20.0 },
 	};
 	struct fuse_cmdline_opts opts = { 0 };
 	struct fuse_conn_info_opts *copts = NULL;
@@ -425,6 +424,14 @@ int main(int argc, char *argv[])
 	}
 	if (d.cfg.timeout < 0 || d.cfg.weak_timeout < 0) {
 		ret = fail("timeouts must not be negative%s%s", "", "");
+		goto out_free;
+	}
+	if (!(d.cfg.quiet >= 0)) {
+		ret = fail("quiet= must not be negative%s%s", "", "");
+		goto out_free;
+	}
+	if (!(d.cfg.spin >= 0 && d.cfg.spin <= 1e6)) {
+		ret = fail("spin= takes 0 to 1000000 microseconds%s%s", "", "");
 		goto out_free;
 	}
 	{

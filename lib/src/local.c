@@ -111,6 +111,8 @@ static int check_not_reserved(const char *key)
 	return 0;
 }
 
+static void close_parent(struct local_backend *lb, int fd);
+
 static int open_dir(struct local_backend *lb, const char *dir)
 {
 	int fd = resolve(lb, dir, O_RDONLY | O_DIRECTORY, 0);
@@ -123,7 +125,8 @@ static int open_dir(struct local_backend *lb, const char *dir)
  * last component. With `create_parents`, missing parents are made like
  * mkdir -p. Returns the parent fd or a KVFS_E code: opened for reading,
  * so that fsync_dir needs no second open, or O_PATH when the directory
- * may not be read.
+ * may not be read. For a top-level key it is the root's own descriptor,
+ * which costs nothing; give it back with close_parent.
  */
 static int open_parent(struct local_backend *lb, const char *key,
 		       bool create_parents, const char **name)
@@ -134,9 +137,8 @@ static int open_parent(struct local_backend *lb, const char *key,
 
 	*name = slash ? slash + 1 : key;
 	if (!slash)
-		parent[0] = '\0';
-	else
-		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - key), key);
+		return lb->root_fd;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - key), key);
 	fd = open_dir(lb, parent);
 	if (fd == -ENOENT && create_parents) {
 		/* mkdir -p: create each missing component in turn. */
@@ -151,7 +153,7 @@ static int open_parent(struct local_backend *lb, const char *key,
 				if (dfd < 0)
 					return dfd;
 				rc = mkdirat(dfd, dname, DEFAULT_DIR_MODE);
-				close(dfd);
+				close_parent(lb, dfd);
 				if (rc && errno != EEXIST)
 					return kvfs_error_from_errno(errno, parent);
 				*p = saved;
@@ -162,8 +164,14 @@ static int open_parent(struct local_backend *lb, const char *key,
 		fd = open_dir(lb, parent);
 	}
 	if (fd < 0)
-		return kvfs_error_from_errno(-fd, parent[0] ? parent : "root");
+		return kvfs_error_from_errno(-fd, parent);
 	return fd;
+}
+
+static void close_parent(struct local_backend *lb, int fd)
+{
+	if (fd != lb->root_fd)
+		close(fd);
 }
 
 static int fsync_dir(struct local_backend *lb, int dir_path_fd)
@@ -305,11 +313,11 @@ static int publish(struct local_backend *lb, int tmp_fd, const char *tmp_name,
 		goto out_close_parent;
 	}
 	rc = fsync_dir(lb, parent_fd);
-	close(parent_fd);
+	close_parent(lb, parent_fd);
 	return rc;
 
 out_close_parent:
-	close(parent_fd);
+	close_parent(lb, parent_fd);
 out_unlink:
 	unlinkat(lb->tmp_fd, tmp_name, 0);
 	return rc;
@@ -441,7 +449,7 @@ static int local_del(struct kvfs_backend *b, const char *key,
 		rc = kvfs_error_from_errno(errno, key);
 	else
 		rc = fsync_dir(lb, parent_fd);
-	close(parent_fd);
+	close_parent(lb, parent_fd);
 	return rc;
 }
 
@@ -482,7 +490,7 @@ static int local_stat(struct kvfs_backend *b, const char *key,
 
 	if (rc)
 		return rc;
-	if (strchr(key, '/')) {
+	if (key[0]) {
 		dir_fd = open_parent(lb, key, false, &name);
 		if (dir_fd < 0)
 			return dir_fd;
@@ -494,8 +502,7 @@ static int local_stat(struct kvfs_backend *b, const char *key,
 			"%s is neither a value nor a directory", key);
 	else
 		fill_stat(&st, out);
-	if (dir_fd != lb->root_fd)
-		close(dir_fd);
+	close_parent(lb, dir_fd);
 	return rc;
 }
 
@@ -515,7 +522,7 @@ static int local_mkdir(struct kvfs_backend *b, const char *key, uint32_t mode,
 		rc = kvfs_error_from_errno(errno, key);
 	else
 		rc = fsync_dir(lb, parent_fd);
-	close(parent_fd);
+	close_parent(lb, parent_fd);
 	return rc;
 }
 
@@ -535,7 +542,7 @@ static int local_rmdir(struct kvfs_backend *b, const char *key,
 		rc = kvfs_error_from_errno(errno, key);
 	else
 		rc = fsync_dir(lb, parent_fd);
-	close(parent_fd);
+	close_parent(lb, parent_fd);
 	return rc;
 }
 
@@ -557,7 +564,7 @@ static int local_rename(struct kvfs_backend *b, const char *from,
 		return from_fd;
 	to_fd = open_parent(lb, to, true, &to_name);
 	if (to_fd < 0) {
-		close(from_fd);
+		close_parent(lb, from_fd);
 		return to_fd;
 	}
 	if (renameat2(from_fd, from_name, to_fd, to_name,
@@ -565,8 +572,8 @@ static int local_rename(struct kvfs_backend *b, const char *from,
 		rc = kvfs_error_from_errno(errno, from);
 	else if ((rc = fsync_dir(lb, to_fd)) == 0)
 		rc = fsync_dir(lb, from_fd);
-	close(to_fd);
-	close(from_fd);
+	close_parent(lb, to_fd);
+	close_parent(lb, from_fd);
 	return rc;
 }
 

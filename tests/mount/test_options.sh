@@ -27,9 +27,11 @@ start_fails "$TEST_TMP/nomnt" "$TEST_TMP/nomnt" -o "root=$ROOT"
 touch "$TEST_TMP/file"
 start_fails "file" "$TEST_TMP/file" -o "root=$ROOT"
 start_fails "unknown backend" "$MNT" -o "backend=nosuch"
+start_fails "spin= takes 0 to 1000000 microseconds" "$MNT" -o "root=$ROOT,spin=-1"
+start_fails "quiet= must not be negative" "$MNT" -o "root=$ROOT,quiet=-2"
 
 help=$("$KVFS_BIN" --help)
-for o in root= consistency= backend= sync= timeout= weak_timeout= writeback allow_other; do
+for o in root= consistency= backend= sync= timeout= weak_timeout= writeback spin= allow_other; do
 	grep -q -- "$o" <<<"$help" || fail "--help does not list $o"
 done
 "$KVFS_BIN" --version | grep -q "kvfs version" || fail "--version"
@@ -39,4 +41,9 @@ kvfs_mount "fsname=kvfs-test,default_permissions,sync=false"
 grep " $MNT " /proc/mounts | grep -q default_permissions || fail "default_permissions"
 grep -q "^kvfs-test $MNT fuse.kvfs " /proc/mounts || fail "fsname/subtype"
 kvfs_unmount || fail "daemon exit status"
+
+# spin=0: threads sleep between requests; the mount works the same
+kvfs_mount "spin=0"
+echo hello >"$MNT/f" && [ "$(cat "$MNT/f")" = hello ] || fail "spin=0 mount"
+kvfs_unmount || fail "daemon exit status (spin=0)"
 echo PASS

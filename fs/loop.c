@@ -1,0 +1,345 @@
+/*
+ * loop.c - the session loop: threads reading requests from /dev/fuse and
+ * serving them.
+ *
+ * Why not libfuse's multi-threaded loop: there every idle worker sleeps in
+ * read(2) and each request wakes one of them. Waking a thread costs more
+ * than most requests take to serve (tens of microseconds on a virtual
+ * machine, where it is an interrupt to another CPU), and a program working
+ * through files sends its requests back to back, each a few microseconds
+ * after the last answer.
+ *
+ * So here one worker at a time holds the reader role: it reads a request,
+ * serves it itself, and after a request somebody waited for it keeps
+ * watching /dev/fuse for spin= microseconds (default 20; 0 turns it off)
+ * before it goes to sleep in read(2). A program's next request then finds
+ * it awake. The other workers sleep on a condition variable, not on the
+ * device, so nobody is woken for nothing.
+ *
+ * A request that takes long (a backend over the network, a large fsync,
+ * or the kernel making the server wait for another request) must not hold
+ * up the others: a watchdog thread looks every millisecond while requests
+ * flow, and when the reader has been serving the same request since its
+ * last look, it hands the reader role to another worker (starting one, up
+ * to max_threads, when none is free). The slow request goes on in the
+ * thread that has it. The watchdog sleeps when the mount has been idle for
+ * a while, and the reader wakes it with the next request.
+ *
+ * A handler that knows it has slow work left after its reply (a large
+ * write going into the backend) hands the role on at once
+ * (kvfs_fs_loop_hand_off), so that the next request is read meanwhile.
+ *
+ * Signals are taken by the main thread (every thread here is started with
+ * them blocked), whose handler ends the session (fuse_set_signal_handlers).
+ *
+ * Lock: lp->lock guards every field below it in struct loop; nothing else
+ * is taken under it except starting a thread.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kvfs_fs.h"
+
+/* How often the watchdog looks while requests flow, and how long without
+ * a request before it sleeps until the next one. */
+#define TICK_NS 1000000L
+#define IDLE_BEFORE_SLEEP 0.1
+
+/* Opcodes of the FUSE protocol (linux/fuse.h) that the loop tells apart:
+ * requests the kernel sends without waiting for the answer. */
+enum {
+	OP_FORGET = 2,
+	OP_RELEASE = 18,
+	OP_RELEASEDIR = 29,
+	OP_BATCH_FORGET = 42,
+};
+
+struct worker {
+	struct loop *lp;
+	pthread_t thread;
+	struct fuse_buf buf; /* freed after the join: a worker may be
+	                        cancelled in read(2) */
+};
+
+struct loop {
+	struct fuse_session *se;
+	double spin;          /* seconds the reader watches after a reply */
+	sem_t finished;       /* posted by a worker that saw the end */
+	pthread_t watchdog;
+
+	pthread_mutex_t lock;
+	pthread_cond_t turn;  /* followers wait here for the reader role */
+	pthread_cond_t tick;  /* the watchdog sleeps here */
+	struct worker *reader;  /* holds the reader role, or NULL */
+	bool serving;         /* ... and is serving a request, not reading */
+	uint64_t served;      /* requests the reader began to serve */
+	bool watchdog_asleep; /* until the next request */
+	bool exiting;
+	unsigned int followers; /* workers waiting for the role */
+	unsigned int workers, max_workers;
+	struct worker *all;   /* workers started, to join at the end */
+	int error;            /* a read error that ended the loop */
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Watch /dev/fuse for up to lp->spin seconds: back as soon as a request
+ * is there (or not, at the end). */
+static void watch(struct loop *lp)
+{
+	struct pollfd p = { .fd = fuse_session_fd(lp->se), .events = POLLIN };
+	double until = now() + lp->spin;
+
+	do {
+		if (poll(&p, 1, 0) != 0)
+			break;
+	} while (now() < until);
+}
+
+/* Start a thread with every signal blocked, so that the main thread takes
+ * them. */
+static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		fuse_log(FUSE_LOG_ERR, "kvfs: starting a thread: %s\n",
+			 strerror(rc));
+	return rc;
+}
+
+static void *work(void *arg);
+
+/* Caller holds lp->lock. */
+static int start_worker(struct loop *lp)
+{
+	struct worker *w;
+	int rc;
+
+	if (lp->workers == lp->max_workers)
+		return 0;
+	w = &lp->all[lp->workers];
+	w->lp = lp;
+	rc = start_thread(&w->thread, work, w);
+	if (!rc)
+		lp->workers++;
+	return rc;
+}
+
+/* Give up the reader role to a waiting worker, or a new one. Caller holds
+ * lp->lock. */
+static void pass_role(struct loop *lp)
+{
+	lp->reader = NULL;
+	lp->serving = false;
+	if (lp->followers)
+		pthread_cond_signal(&lp->turn);
+	else
+		start_worker(lp);
+}
+
+/* The worker this thread is, for kvfs_fs_loop_hand_off. */
+static __thread struct worker *current;
+
+void kvfs_fs_loop_hand_off(void)
+{
+	struct worker *w = current;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lp->lock);
+	if (w->lp->reader == w && !w->lp->exiting)
+		pass_role(w->lp);
+	pthread_mutex_unlock(&w->lp->lock);
+}
+
+static uint32_t opcode_of(const struct fuse_buf *buf)
+{
+	const uint32_t *in = buf->mem; /* struct fuse_in_header: len, opcode */
+
+	return !(buf->flags & FUSE_BUF_IS_FD) && buf->size >= 8 ? in[1] : 0;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct loop *lp = w->lp;
+	bool awaited = false;
+
+	current = w;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_mutex_lock(&lp->lock);
+	for (;;) {
+		uint32_t op;
+		int res;
+
+		while (lp->reader && lp->reader != w && !lp->exiting) {
+			lp->followers++;
+			pthread_cond_wait(&lp->turn, &lp->lock);
+			lp->followers--;
+		}
+		if (lp->exiting)
+			break;
+		lp->reader = w;
+		pthread_mutex_unlock(&lp->lock);
+
+		/* Watch for the next request only after one that somebody
+		 * waited for, who may well send another at once. */
+		if (awaited && lp->spin > 0)
+			watch(lp);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		res = fuse_session_receive_buf(lp->se, &w->buf);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+
+		pthread_mutex_lock(&lp->lock);
+		awaited = false;
+		if (res == -EINTR || res == -EAGAIN)
+			continue;
+		if (res <= 0) {
+			if (res < 0)
+				lp->error = res;
+			lp->reader = NULL;
+			break;
+		}
+		lp->serving = true;
+		lp->served++;
+		if (lp->watchdog_asleep)
+			pthread_cond_signal(&lp->tick);
+		pthread_mutex_unlock(&lp->lock);
+
+		op = opcode_of(&w->buf);
+		fuse_session_process_buf(lp->se, &w->buf);
+		awaited = op != OP_FORGET && op != OP_BATCH_FORGET &&
+			  op != OP_RELEASE && op != OP_RELEASEDIR;
+
+		pthread_mutex_lock(&lp->lock);
+		if (lp->reader == w)
+			lp->serving = false; /* still ours: read on */
+	}
+	pthread_mutex_unlock(&lp->lock);
+	fuse_session_exit(lp->se);
+	sem_post(&lp->finished);
+	return NULL;
+}
+
+static void *watchdog(void *arg)
+{
+	struct loop *lp = arg;
+	uint64_t seen = 0;
+	double active = now();
+
+	pthread_mutex_lock(&lp->lock);
+	while (!lp->exiting) {
+		struct timespec until;
+
+		if (lp->reader && lp->serving) {
+			/* Still on the request it had at the last look? */
+			if (lp->served == seen)
+				pass_role(lp);
+			active = now();
+		}
+		seen = lp->served;
+		if (now() - active > IDLE_BEFORE_SLEEP) {
+			lp->watchdog_asleep = true;
+			while (lp->watchdog_asleep && !lp->exiting &&
+			       lp->served == seen)
+				pthread_cond_wait(&lp->tick, &lp->lock);
+			lp->watchdog_asleep = false;
+			active = now();
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += TICK_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&lp->tick, &lp->lock, &until);
+	}
+	pthread_mutex_unlock(&lp->lock);
+	return NULL;
+}
+
+int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
+		 double spin)
+{
+	struct loop lp = {
+		.se = se,
+		.spin = spin,
+		.max_workers = max_threads ? max_threads : 10,
+	};
+	pthread_condattr_t attr;
+	bool watching = false;
+	int rc;
+
+	lp.all = calloc(lp.max_workers, sizeof(*lp.all));
+	if (!lp.all)
+		return -ENOMEM;
+	pthread_mutex_init(&lp.lock, NULL);
+	pthread_cond_init(&lp.turn, NULL);
+	/* The watchdog's timed waits count on the monotonic clock. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&lp.tick, &attr);
+	pthread_condattr_destroy(&attr);
+	sem_init(&lp.finished, 0, 0);
+
+	pthread_mutex_lock(&lp.lock);
+	rc = start_worker(&lp);
+	pthread_mutex_unlock(&lp.lock);
+	if (!rc) {
+		rc = start_thread(&lp.watchdog, watchdog, &lp);
+		watching = rc == 0;
+	}
+	if (!rc) {
+		/* sem_wait returns early on a signal, whose handler ends the
+		 * session. */
+		while (!fuse_session_exited(se))
+			sem_wait(&lp.finished);
+	} else {
+		rc = -rc;
+	}
+
+	pthread_mutex_lock(&lp.lock);
+	lp.exiting = true;
+	pthread_cond_broadcast(&lp.turn);
+	pthread_cond_broadcast(&lp.tick);
+	/* The reader may sleep in read(2), the only place a worker can be
+	 * cancelled. */
+	for (unsigned int i = 0; i < lp.workers; i++)
+		pthread_cancel(lp.all[i].thread);
+	pthread_mutex_unlock(&lp.lock);
+	for (unsigned int i = 0; i < lp.workers; i++) {
+		pthread_join(lp.all[i].thread, NULL);
+		free(lp.all[i].buf.mem);
+	}
+	if (watching)
+		pthread_join(lp.watchdog, NULL);
+	if (!rc)
+		rc = lp.error;
+	sem_destroy(&lp.finished);
+	pthread_cond_destroy(&lp.tick);
+	pthread_cond_destroy(&lp.turn);
+	pthread_mutex_destroy(&lp.lock);
+	free(lp.all);
+	fuse_session_reset(se);
+	return rc;
+}
