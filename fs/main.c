@@ -182,9 +182,9 @@ static void usage(const char *prog)
 "                           file within quiet= seconds (the default)\n"
 "    no_page_cache          every open file uses direct I/O\n"
 "    quiet=SECONDS          see page_cache (default 2)\n"
-"    spin=MICROSECONDS      how long a thread that answered a request\n"
-"                           watches for the next before it sleeps (default\n"
-"                           20; 0: never)\n"
+"    spin=MICROSECONDS      local backend: how long a thread that answered\n"
+"                           a request watches for the next before it\n"
+"                           sleeps (default 20; 0: never)\n"
 "    writeback              kernel writeback cache (local backend only)\n"
 "    no_writeback           no kernel writeback cache (the default)\n"
 "    log_level=LEVEL        error, warning (default), info or debug (-d:\n"
@@ -294,6 +294,33 @@ static void drop_handles(struct fs_inode *inode, void *ctx)
 	(void)fs;
 }
 
+static unsigned int max_threads(const struct fuse_cmdline_opts *opts)
+{
+	return opts->max_threads > 0 && opts->max_threads <= 100000
+		       ? (unsigned int)opts->max_threads
+		       : 0;
+}
+
+/* Where most requests wait on a remote store, each in a thread of its
+ * own: libfuse's loop, whose idle threads sleep on the device. */
+static int libfuse_loop(struct fuse_session *se,
+			const struct fuse_cmdline_opts *opts)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int ret;
+
+	if (!cfg)
+		return -1;
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned int)opts->clone_fd);
+	if (opts->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads);
+	if (max_threads(opts))
+		fuse_loop_cfg_set_max_threads(cfg, max_threads(opts));
+	ret = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+}
+
 static int run(struct fs *fs, struct fuse_args *args,
 	       struct fuse_cmdline_opts *opts, struct fuse_conn_info_opts *copts,
 	       struct kvfs_options *kv)
@@ -330,13 +357,11 @@ static int run(struct fs *fs, struct fuse_args *args,
 		goto out_unmount;
 	if (opts->singlethread)
 		ret = fuse_session_loop(fs->se);
-	else
-		ret = kvfs_fs_loop(fs->se,
-				   opts->max_threads > 0 &&
-						   opts->max_threads <= 100000
-					   ? (unsigned int)opts->max_threads
-					   : 0,
+	else if (fs->exclusive)
+		ret = kvfs_fs_loop(fs->se, max_threads(opts),
 				   fs->cfg.spin / 1e6);
+	else
+		ret = libfuse_loop(fs->se, opts);
 	ret = ret ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(fs->se);
