@@ -56,9 +56,10 @@
 #include "kvfs_fs.h"
 
 #define READ_BUF_MAX (1u << 20)
-/* A write this large takes long enough to store that the next request is
- * better read by another thread meanwhile (loop.c). */
-#define HAND_OFF_WRITE (64u << 10)
+/* A write this large is answered before it is stored (kvfs_fs_write): it
+ * takes long enough to store that the writer and the next request are
+ * better served meanwhile. */
+#define EARLY_REPLY_WRITE (64u << 10)
 /* Seconds during which readers of a name that moved away use direct I/O,
  * so that the writer's retry finds no page-cache reader (move_name_away);
  * the retry follows within microseconds. */
@@ -228,15 +229,8 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 	char key[KVFS_KEY_MAX + 1];
 	int rc, err;
 
-	if (h->write_err) {
-		/* A write failed after its reply: what this handle wrote is
-		 * gone, nothing is published, and this is where the writer
-		 * hears of it. */
-		err = h->write_err;
-		h->write_err = 0;
-		h->commit_pending = false;
-		return err;
-	}
+	if (h->failed)
+		return h->failed; /* lost writes: never publish (see write) */
 	if (!h->writer && !h->commit_pending)
 		return 0;
 	if (is_unlinked(fs, inode))
@@ -387,7 +381,9 @@ int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode)
 	int err = 0;
 
 	for (struct fs_handle *h = inode->handles; h; h = h->next) {
-		int e = commit_handle(fs, h, NULL, NULL);
+		/* A failed handle has nothing to publish; its error is its
+		 * own writer's to hear. */
+		int e = h->failed ? 0 : commit_handle(fs, h, NULL, NULL);
 
 		if (!err)
 			err = e;
@@ -804,14 +800,35 @@ static int reader_fd(struct fs *fs, struct kvfs_reader *reader)
 	return fcntl(rf.fd, F_DUPFD_CLOEXEC, 0);
 }
 
+/* Store all of buf at off: 0, or the error that stopped it. */
+static int store_all(struct fs *fs, struct kvfs_writer *writer,
+		     const char *buf, size_t size, uint64_t off, size_t *done)
+{
+	*done = 0;
+	while (*done < size) {
+		ssize_t n = kvfs_writer_pwrite(writer, buf + *done,
+					       size - *done, off + *done);
+
+		if (n < 0)
+			return kvfs_fs_errno(fs, (int)n, "write");
+		if (n == 0)
+			return EIO;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
 /*
- * A write is answered first and stored after, so that the writer prepares
- * its next write while the data goes into the backend, as with any
- * buffered write. Whatever looks at this handle's value (its next write,
- * reads, fstat, the publish) waits for inode->lock, held until the data is
- * in. If storing fails, the handle's unpublished writes are lost: the error
- * sticks, and the next write, flush, fsync or close reports it and
- * publishes nothing, as a failed writeback is reported by fsync and close.
+ * A large write is answered before it is stored, as a buffered write is:
+ * the writer prepares its next one while the data goes into the backend,
+ * and another thread reads the next request meanwhile (loop.c). Whatever
+ * looks at this handle's value (its next write, reads, fstat, publish)
+ * waits for inode->lock, held until the data is in. If storing fails, the
+ * handle has lost writes it was told were done: it is marked failed, its
+ * writer is discarded, and every later write, truncate, flush, fsync and
+ * close of it fails with that error; nothing of it is ever published.
+ * Small writes, O_SYNC and O_DSYNC writes and the kernel's writeback are
+ * stored first and answered with the outcome.
  */
 void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		   size_t size, off_t off, struct fuse_file_info *fi)
@@ -819,14 +836,16 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	struct fs_inode *inode = h->inode;
+	bool early = size >= EARLY_REPLY_WRITE && !fi->writepage &&
+		     !(fi->flags & O_DSYNC);
 	uint64_t at = (uint64_t)off;
-	ssize_t n;
+	size_t done = 0;
 	int err;
 
 	(void)ino;
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
-	err = h->write_err ? h->write_err : ensure_writer(fs, h);
+	err = h->failed ? h->failed : ensure_writer(fs, h);
 	if (err) {
 		pthread_mutex_unlock(&inode->lock);
 		pthread_rwlock_unlock(&fs->ns_lock);
@@ -839,14 +858,16 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		at = kvfs_writer_size(h->writer);
 	if (!fs->cfg.writeback)
 		inode->has_mtime_override = false;
-	fuse_reply_write(req, size);
-	if (size >= HAND_OFF_WRITE)
+	if (early) {
+		fuse_reply_write(req, size);
 		kvfs_fs_loop_hand_off();
-	n = kvfs_writer_pwrite(h->writer, buf, size, at);
-	if (n != (ssize_t)size) {
-		h->write_err = n < 0 ? kvfs_fs_errno(fs, (int)n, "write") : EIO;
+	}
+	err = store_all(fs, h->writer, buf, size, at, &done);
+	if (err && early) {
+		h->failed = err;
 		kvfs_writer_abort(h->writer);
 		drop_writer(fs, h);
+		h->commit_pending = false;
 		/* The kernel has the size, maybe pages, of a value that will
 		 * never be published. */
 		if (h->page_writer)
@@ -856,6 +877,12 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
+	if (early)
+		return;
+	if (err && !done)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_write(req, done); /* short: the kernel asks again */
 }
 
 /*
@@ -974,7 +1001,7 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
 	wrote = h->writer != NULL;
-	if (wrote && h->page_writer && !h->write_err) {
+	if (wrote && h->page_writer) {
 		/* The one page its writes leave the kernel short of, if all
 		 * goes to plan below: read now, while the writer is here. */
 		uint64_t size = kvfs_writer_size(h->writer);
@@ -1106,12 +1133,17 @@ int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
 		return truncate_key(fs, inode, size);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
+	if (h->failed) {
+		err = h->failed;
+		goto out;
+	}
 	if (!h->writer && size == 0)
 		h->empty_base = true; /* no need to copy what goes away */
 	err = ensure_writer(fs, h);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_writer_truncate(h->writer, size),
 				    "truncate");
+out:
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	return err;

@@ -110,9 +110,11 @@ struct fs_handle {
 	bool size_ok;               /* ... and the kernel's size was right
 	                               then (or O_TRUNC made it 0) */
 	uint64_t gen;               /* inode->data_gen the snapshot has */
-	int write_err;              /* errno of a write that failed after
-	                               its reply (kvfs_fs_write); reported
-	                               by the next write or publish */
+	int failed;                 /* errno of a write that failed after
+	                               its reply (kvfs_fs_write): the
+	                               handle's unpublished writes are lost
+	                               and every later write, truncate and
+	                               publish of it fails with this */
 	enum kvfs_consistency level;
 	int flags;                  /* open(2) flags */
 };

@@ -310,10 +310,15 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 		watching = rc == 0;
 	}
 	if (!rc) {
-		/* sem_wait returns early on a signal, whose handler ends the
-		 * session. */
-		while (!fuse_session_exited(se))
-			sem_wait(&lp.finished);
+		/* A signal ends the wait early, and its handler the session;
+		 * the timeout covers one that lands just before the wait. */
+		while (!fuse_session_exited(se)) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec++;
+			sem_timedwait(&lp.finished, &until);
+		}
 	} else {
 		rc = -rc;
 	}

@@ -1,0 +1,85 @@
+#!/bin/bash
+# A write the backend cannot store: small and O_DSYNC writes fail at once;
+# a large write, answered before it is stored, fails the next write, fsync
+# and close of that file; either way the stored value stays the previous
+# whole one. The daemon runs with a file size limit (ulimit -f, SIGXFSZ
+# ignored), so that its writes past 2 MiB fail with EFBIG, as a full disk
+# fails them with ENOSPC.
+. "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null || skip "python3 is missing"
+
+REAL_BIN=$KVFS_BIN
+KVFS_BIN=$TEST_TMP/kvfs-limited
+cat >"$KVFS_BIN" <<EOF
+#!/bin/bash
+trap '' XFSZ
+ulimit -f 2048
+exec "$REAL_BIN" "\$@"
+EOF
+chmod +x "$KVFS_BIN"
+kvfs_mount
+
+MIB=$((1 << 20))
+head -c $MIB /dev/zero | tr '\0' a >"$MNT/f"
+
+# A small write past the limit fails itself; the file is unchanged.
+python3 - "$MNT/f" <<'EOF' || fail "small write"
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.pwrite(fd, b"x", 3 << 20)
+    sys.exit("a small write past the limit succeeded")
+except OSError as e:
+    if e.errno != errno.EFBIG:
+        raise
+os.close(fd)
+EOF
+[ "$(stat -c %s "$MNT/f")" = $MIB ] || fail "size after a failed small write"
+
+# An O_DSYNC write fails itself too, however large.
+python3 - "$MNT/f" <<'EOF' || fail "O_DSYNC write"
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_DSYNC)
+try:
+    os.pwrite(fd, b"y" * (1 << 20), 2 << 20)
+    sys.exit("an O_DSYNC write past the limit succeeded")
+except OSError as e:
+    if e.errno != errno.EFBIG:
+        raise
+os.close(fd)
+EOF
+
+# Large writes: the one that fails is answered first; fsync reports it, and
+# so do every later write and close; nothing is published.
+python3 - "$MNT/f" <<'EOF' || fail "large writes"
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)
+for _ in range(3):
+    os.write(fd, b"b" * (1 << 20))
+def fails(what, call):
+    try:
+        call()
+    except OSError as e:
+        if e.errno != errno.EFBIG:
+            raise
+        return
+    sys.exit(what + " succeeded after a lost write")
+fails("fsync", lambda: os.fsync(fd))
+fails("a later write", lambda: os.write(fd, b"c"))
+fails("ftruncate", lambda: os.ftruncate(fd, 10))
+fails("close", lambda: os.close(fd))
+EOF
+[ "$(stat -c %s "$MNT/f")" = $MIB ] || fail "size after lost writes"
+[ "$(tr -d a <"$MNT/f" | wc -c)" = 0 ] || fail "content after lost writes"
+[ "$(stat -c %s "$ROOT/f")" = $MIB ] || fail "stored size after lost writes"
+
+# What a user sees: dd and cp fail, the file keeps its value.
+expect_fail "File too large" dd if=/dev/zero of="$MNT/f" bs=1M count=3 \
+	conv=notrunc status=none
+head -c $((3 * MIB)) /dev/zero >"$TEST_TMP/big"
+expect_fail "File too large" cp "$TEST_TMP/big" "$MNT/f"
+[ "$(stat -c %s "$MNT/f")" = $MIB ] || fail "size after dd and cp"
+cmp -s "$MNT/f" "$ROOT/f" || fail "mount and root differ"
+
+kvfs_unmount || fail "daemon exit status"
+echo PASS
