@@ -56,6 +56,9 @@
 #include "kvfs_fs.h"
 
 #define READ_BUF_MAX (1u << 20)
+/* The largest value a publish copies into the kernel's page cache whole
+ * (publish); larger ones are read on demand. */
+#define STORE_MAX (64ull << 20)
 /* A write this large is answered before it is stored (kvfs_fs_write): it
  * takes long enough to store that the writer and the next request are
  * better served meanwhile. */
@@ -993,7 +996,7 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	struct fs_inode *inode = h->inode;
 	bool raced = false, attrs_stale = false, store = false, wrote;
 	bool tail_only = false, have_tail = false;
-	uint64_t gen = 0, tail_off = 0;
+	uint64_t gen = 0, tail_off = 0, size = 0;
 	char *tail = NULL;
 	size_t tail_len = 0;
 	int err;
@@ -1001,11 +1004,11 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
 	wrote = h->writer != NULL;
+	if (wrote)
+		size = kvfs_writer_size(h->writer);
 	if (wrote && h->page_writer) {
 		/* The one page its writes leave the kernel short of, if all
 		 * goes to plan below: read now, while the writer is here. */
-		uint64_t size = kvfs_writer_size(h->writer);
-
 		tail_off = size - size % (uint64_t)sysconf(_SC_PAGESIZE);
 		tail_len = (size_t)(size - tail_off);
 		tail = read_buf(tail_len);
@@ -1020,9 +1023,11 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	    (inode->pc_gen != inode->data_gen || h->page_writer) &&
 	    inode->handles == h && !h->next &&
 	    !recently_shared(fs, inode)) {
-		inode->storing = true;
-		store = true;
 		tail_only = h->page_writer && inode->pc_gen == inode->data_gen;
+		/* A whole value goes only up to STORE_MAX: the push costs the
+		 * close its size in copying (a sparse value, its holes too). */
+		store = tail_only || size <= STORE_MAX;
+		inode->storing = store;
 		gen = inode->data_gen;
 	}
 	pthread_mutex_unlock(&inode->lock);

@@ -915,27 +915,65 @@ static const struct kvfs_writer_ops local_writer_ops = {
 	.abort = local_writer_abort,
 };
 
-/* Copy a local reader's file into the writer's, in the kernel. */
-static int copy_local(struct local_writer *lw, struct local_reader *lr)
+/* Copy [from, to) of the reader's file to the same place in the writer's,
+ * in the kernel. 1 when copy_file_range cannot do it here, 0 when done or
+ * the reader's file ends early (*end is set to where it did). */
+static int copy_range(struct local_writer *lw, struct local_reader *lr,
+		      loff_t from, loff_t *end)
 {
-	loff_t in = 0, out = 0;
-	uint64_t left = lr->base.size;
+	loff_t in = from, out = from;
 
-	while (left) {
+	while (in < *end) {
+		uint64_t left = (uint64_t)(*end - in);
 		ssize_t n = copy_file_range(lr->fd, &in, lw->fd, &out,
 					    left > (1u << 30) ? (1u << 30)
 							      : (size_t)left, 0);
 
 		if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
 			      errno == EOPNOTSUPP || errno == EINVAL))
-			return kvfs_writer_copy_from(&lw->base, &lr->base);
+			return 1;
 		if (n < 0)
 			return kvfs_error_from_errno(errno, "copy");
 		if (n == 0)
-			break;
-		left -= (uint64_t)n;
+			*end = in; /* ends the loop */
 	}
-	lw->base.size = lr->base.size - left;
+	return 0;
+}
+
+/* Copy a local reader's file into the writer's, in the kernel, one extent
+ * of data at a time: holes stay holes, so rewriting part of a sparse value
+ * costs what its data does, not its size. */
+static int copy_local(struct local_writer *lw, struct local_reader *lr)
+{
+	loff_t size = (loff_t)lr->base.size, pos = 0;
+
+	while (pos < size) {
+		loff_t data = lseek(lr->fd, pos, SEEK_DATA), end;
+		int rc;
+
+		if (data < 0 && errno == ENXIO)
+			break; /* only a hole is left */
+		if (data < 0)
+			data = pos; /* no SEEK_DATA here: all of it is data */
+		if (data >= size)
+			break;
+		end = lseek(lr->fd, data, SEEK_HOLE);
+		if (end < 0 || end > size)
+			end = size;
+		pos = end;
+		rc = copy_range(lw, lr, data, &end);
+		if (rc == 1)
+			return kvfs_writer_copy_from(&lw->base, &lr->base);
+		if (rc)
+			return rc;
+		if (end < pos) {
+			size = end; /* the file ended early */
+			break;
+		}
+	}
+	if (ftruncate(lw->fd, size))
+		return kvfs_error_from_errno(errno, "copy");
+	lw->base.size = (uint64_t)size;
 	return 0;
 }
 
