@@ -10,20 +10,24 @@
  * after the last answer.
  *
  * So here one worker at a time holds the reader role: it reads a request,
- * serves it itself, and after a request somebody waited for it keeps
- * watching /dev/fuse for spin= microseconds (default 20; 0 turns it off)
- * before it goes to sleep in read(2). A program's next request then finds
- * it awake. The other workers sleep on a condition variable, not on the
- * device, so nobody is woken for nothing.
+ * serves it itself, and then keeps watching /dev/fuse for spin=
+ * microseconds (default 20; 0 turns it off) before it goes to sleep in
+ * read(2). A program's next request then finds it awake. The other workers
+ * sleep on a condition variable, not on the device, so nobody is woken for
+ * nothing.
  *
- * A request that takes long (a backend over the network, a large fsync,
- * or the kernel making the server wait for another request) must not hold
- * up the others: a watchdog thread looks every millisecond while requests
- * flow, and when the reader has been serving the same request since its
- * last look, it hands the reader role to another worker (starting one, up
- * to max_threads, when none is free). The slow request goes on in the
- * thread that has it. The watchdog sleeps when the mount has been idle for
- * a while, and the reader wakes it with the next request.
+ * A request that takes long (an fsync on a disk, a large copy, or the
+ * kernel making the server wait for another request) must not hold up the
+ * others, so it is served while another worker reads (started as needed,
+ * up to max_threads):
+ *   - a kind of request (opcode) that has lately taken over 200 us is
+ *     handed its own worker from the start: the reader passes its role on
+ *     before serving it; the averages follow the store (on tmpfs a flush
+ *     takes microseconds, on a disk its fsync milliseconds);
+ *   - a watchdog thread looks every 10 ms while requests flow, and when the
+ *     reader is still serving the request it had at the last look, passes
+ *     the role on for it; it sleeps when the mount has been idle for a
+ *     while, and the reader wakes it with the next request.
  *
  * A handler that knows it has slow work left after its reply (a large
  * write going into the backend) hands the role on at once
@@ -40,7 +44,6 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,15 +52,20 @@
 
 /* How often the watchdog looks while requests flow, and how long without
  * a request before it sleeps until the next one. */
-#define TICK_NS 1000000L
+#define TICK_NS 10000000L
 #define IDLE_BEFORE_SLEEP 0.1
+/* A kind of request that has lately taken this long (seconds, a moving
+ * average) is handed to a thread of its own from the start: far more
+ * than waking that thread costs. */
+#define SLOW_REQUEST 200e-6
+/* Opcodes below this are timed (all the ones the kernel sends a
+ * filesystem are). */
+#define NOPS 64
 
 /* Opcodes of the FUSE protocol (linux/fuse.h) that the loop tells apart:
- * requests the kernel sends without waiting for the answer. */
+ * forgets come in batches, with nobody waiting for the next request. */
 enum {
 	OP_FORGET = 2,
-	OP_RELEASE = 18,
-	OP_RELEASEDIR = 29,
 	OP_BATCH_FORGET = 42,
 };
 
@@ -83,6 +91,7 @@ struct loop {
 	bool watchdog_asleep; /* until the next request */
 	bool exiting;
 	unsigned int followers; /* workers waiting for the role */
+	double cost[NOPS];    /* seconds each opcode took, moving average */
 	unsigned int workers, max_workers;
 	struct worker *all;   /* workers started, to join at the end */
 	int error;            /* a read error that ended the loop */
@@ -188,6 +197,7 @@ static void *work(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&lp->lock);
 	for (;;) {
+		double start, took;
 		uint32_t op;
 		int res;
 
@@ -201,8 +211,8 @@ static void *work(void *arg)
 		lp->reader = w;
 		pthread_mutex_unlock(&lp->lock);
 
-		/* Watch for the next request only after one that somebody
-		 * waited for, who may well send another at once. */
+		/* Watch for the next request after one the kernel sent on
+		 * somebody's behalf, who may well send another at once. */
 		if (awaited && lp->spin > 0)
 			watch(lp);
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
@@ -219,18 +229,23 @@ static void *work(void *arg)
 			lp->reader = NULL;
 			break;
 		}
+		op = opcode_of(&w->buf);
 		lp->serving = true;
 		lp->served++;
+		if (op < NOPS && lp->cost[op] > SLOW_REQUEST)
+			pass_role(lp);
 		if (lp->watchdog_asleep)
 			pthread_cond_signal(&lp->tick);
 		pthread_mutex_unlock(&lp->lock);
 
-		op = opcode_of(&w->buf);
+		start = now();
 		fuse_session_process_buf(lp->se, &w->buf);
-		awaited = op != OP_FORGET && op != OP_BATCH_FORGET &&
-			  op != OP_RELEASE && op != OP_RELEASEDIR;
+		took = now() - start;
+		awaited = op != OP_FORGET && op != OP_BATCH_FORGET;
 
 		pthread_mutex_lock(&lp->lock);
+		if (op < NOPS)
+			lp->cost[op] += (took - lp->cost[op]) / 8;
 		if (lp->reader == w)
 			lp->serving = false; /* still ours: read on */
 	}
