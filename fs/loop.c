@@ -72,6 +72,7 @@ enum {
 struct worker {
 	struct loop *lp;
 	pthread_t thread;
+	double handed_off;   /* when its handler gave the role up, or 0 */
 	struct fuse_buf buf; /* freed after the join: a worker may be
 	                        cancelled in read(2) */
 };
@@ -143,7 +144,7 @@ static int start_worker(struct loop *lp)
 	struct worker *w;
 	int rc;
 
-	if (lp->workers == lp->max_workers)
+	if (lp->workers == lp->max_workers || lp->exiting)
 		return 0;
 	w = &lp->all[lp->workers];
 	w->lp = lp;
@@ -175,8 +176,10 @@ void kvfs_fs_loop_hand_off(void)
 	if (!w)
 		return;
 	pthread_mutex_lock(&w->lp->lock);
-	if (w->lp->reader == w && !w->lp->exiting)
+	if (w->lp->reader == w && !w->lp->exiting) {
 		pass_role(w->lp);
+		w->handed_off = now();
+	}
 	pthread_mutex_unlock(&w->lp->lock);
 }
 
@@ -202,6 +205,7 @@ static void *work(void *arg)
 		int res;
 
 		while (lp->reader && lp->reader != w && !lp->exiting) {
+			awaited = false; /* whoever sent it is served by now */
 			lp->followers++;
 			pthread_cond_wait(&lp->turn, &lp->lock);
 			lp->followers--;
@@ -239,8 +243,14 @@ static void *work(void *arg)
 		pthread_mutex_unlock(&lp->lock);
 
 		start = now();
+		w->handed_off = 0;
 		fuse_session_process_buf(lp->se, &w->buf);
-		took = now() - start;
+		/* What the request held reading up for: until its handler
+		 * handed the role on, if it did; one stall counts as a few
+		 * slow requests, not as many. */
+		took = (w->handed_off ? w->handed_off : now()) - start;
+		if (took > 10 * SLOW_REQUEST)
+			took = 10 * SLOW_REQUEST;
 		awaited = op != OP_FORGET && op != OP_BATCH_FORGET;
 
 		pthread_mutex_lock(&lp->lock);
@@ -259,20 +269,25 @@ static void *watchdog(void *arg)
 {
 	struct loop *lp = arg;
 	uint64_t seen = 0;
-	double active = now();
+	double active = now(), seen_at = active;
 
 	pthread_mutex_lock(&lp->lock);
 	while (!lp->exiting) {
 		struct timespec until;
 
-		if (lp->reader && lp->serving) {
-			/* Still on the request it had at the last look? */
-			if (lp->served == seen)
-				pass_role(lp);
-			active = now();
+		double t = now();
+
+		if (lp->served != seen) {
+			seen = lp->served;
+			seen_at = t;
+		} else if (lp->reader && lp->serving &&
+			   t - seen_at >= TICK_NS / 1e9) {
+			/* On the same request for a whole tick at least. */
+			pass_role(lp);
 		}
-		seen = lp->served;
-		if (now() - active > IDLE_BEFORE_SLEEP) {
+		if (lp->reader && lp->serving)
+			active = t;
+		if (t - active > IDLE_BEFORE_SLEEP) {
 			lp->watchdog_asleep = true;
 			while (lp->watchdog_asleep && !lp->exiting &&
 			       lp->served == seen)
