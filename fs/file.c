@@ -888,17 +888,6 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, done); /* short: the kernel asks again */
 }
 
-/*
- * Push the value h just published (generation gen) into the kernel's page
- * cache, so that later readers keep it (keep_cache) instead of reading it
- * through the daemon again: all of it, or with tail_only just its last,
- * partial page (a writer through the page cache left the others there,
- * but the kernel marks a partly written page valid only once it is read).
- * While this runs inode->storing makes new opens use direct I/O; if
- * anything published meanwhile (another file, or h itself through a dup'd
- * or inherited descriptor), it stops and the pages are marked suspect
- * instead of current. Caller holds nothing.
- */
 /* The end of a push into the page cache: its pages are the value of
  * generation gen, or (not ok) suspect. Caller holds inode->lock; this
  * releases it. */
@@ -916,6 +905,17 @@ static void store_done(struct fs_inode *inode, uint64_t gen, bool ok)
 	pthread_mutex_unlock(&inode->lock);
 }
 
+/*
+ * Push the value h just published (generation gen) into the kernel's page
+ * cache, so that later readers keep it (keep_cache) instead of reading it
+ * through the daemon again: all of it, or with tail_only just its last,
+ * partial page (a writer through the page cache left the others there,
+ * but the kernel marks a partly written page valid only once it is read).
+ * While this runs inode->storing makes new opens use direct I/O; if
+ * anything published meanwhile (another file, or h itself through a dup'd
+ * or inherited descriptor), it stops and the pages are marked suspect
+ * instead of current. Caller holds nothing.
+ */
 static void store_pages(struct fs *fs, struct fs_handle *h, uint64_t gen,
 			bool tail_only)
 {

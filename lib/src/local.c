@@ -111,7 +111,12 @@ static int check_not_reserved(const char *key)
 	return 0;
 }
 
-static void close_parent(struct local_backend *lb, int fd);
+/* Give back what open_parent returned: the root's own descriptor stays. */
+static void close_parent(struct local_backend *lb, int fd)
+{
+	if (fd != lb->root_fd)
+		close(fd);
+}
 
 static int open_dir(struct local_backend *lb, const char *dir)
 {
@@ -166,12 +171,6 @@ static int open_parent(struct local_backend *lb, const char *key,
 	if (fd < 0)
 		return kvfs_error_from_errno(-fd, parent);
 	return fd;
-}
-
-static void close_parent(struct local_backend *lb, int fd)
-{
-	if (fd != lb->root_fd)
-		close(fd);
 }
 
 static int fsync_dir(struct local_backend *lb, int dir_path_fd)
@@ -915,9 +914,9 @@ static const struct kvfs_writer_ops local_writer_ops = {
 	.abort = local_writer_abort,
 };
 
-/* Copy [from, to) of the reader's file to the same place in the writer's,
- * in the kernel. 1 when copy_file_range cannot do it here, 0 when done or
- * the reader's file ends early (*end is set to where it did). */
+/* Copy [from, *end) of the reader's file to the same place in the
+ * writer's, in the kernel. 1 when copy_file_range cannot do it here; 0 when
+ * done, or when the reader's file ends early (*end is then where it did). */
 static int copy_range(struct local_writer *lw, struct local_reader *lr,
 		      loff_t from, loff_t *end)
 {
