@@ -59,7 +59,7 @@
 /* The largest value a publish copies into the kernel's page cache whole
  * (publish); larger ones are read on demand. */
 #define STORE_MAX (64ull << 20)
-/* A write this large is answered before it is stored (kvfs_fs_write): it
+/* A write this large is answered before it is stored (kvfs_fs_write_buf): it
  * takes long enough to store that the writer and the next request are
  * better served meanwhile. */
 #define EARLY_REPLY_WRITE (64u << 10)
@@ -692,7 +692,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		inode->pending = true;
 		__atomic_add_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
 	}
-	inode->pending_mode = mode & 07777;
+	inode->pending_mode = mode & KVFS_MODE_KEPT;
 	pthread_mutex_unlock(&inode->lock);
 	err = attach(fs, h, fi);
 	if (err) {
@@ -803,14 +803,25 @@ static int reader_fd(struct fs *fs, struct kvfs_reader *reader)
 	return fcntl(rf.fd, F_DUPFD_CLOEXEC, 0);
 }
 
-/* Store all of buf at off: 0, or the error that stopped it. */
+/* A write's data: in memory, or (mem NULL) still in the pipe the loop
+ * spliced the request into (loop.c). */
+struct write_data {
+	const char *mem;
+	int fd;
+};
+
+/* Store all size bytes of data at off: 0, or the error that stopped it. */
 static int store_all(struct fs *fs, struct kvfs_writer *writer,
-		     const char *buf, size_t size, uint64_t off, size_t *done)
+		     const struct write_data *data, size_t size, uint64_t off,
+		     size_t *done)
 {
 	*done = 0;
 	while (*done < size) {
-		ssize_t n = kvfs_writer_pwrite(writer, buf + *done,
-					       size - *done, off + *done);
+		ssize_t n = data->mem
+			? kvfs_writer_pwrite(writer, data->mem + *done,
+					     size - *done, off + *done)
+			: kvfs_writer_pwrite_from(writer, data->fd,
+						  size - *done, off + *done);
 
 		if (n < 0)
 			return kvfs_fs_errno(fs, (int)n, "write");
@@ -833,12 +844,20 @@ static int store_all(struct fs *fs, struct kvfs_writer *writer,
  * Small writes, O_SYNC and O_DSYNC writes and the kernel's writeback are
  * stored first and answered with the outcome.
  */
-void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		   size_t size, off_t off, struct fuse_file_info *fi)
+void kvfs_fs_write_buf(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_bufvec *bufv, off_t off,
+		       struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
 	struct fs_inode *inode = h->inode;
+	const struct fuse_buf *in = &bufv->buf[0];
+	struct write_data data = {
+		.mem = in->flags & FUSE_BUF_IS_FD ? NULL
+						  : (const char *)in->mem,
+		.fd = in->fd,
+	};
+	size_t size = in->size;
 	bool early = size >= EARLY_REPLY_WRITE && !fi->writepage &&
 		     !(fi->flags & O_DSYNC);
 	uint64_t at = (uint64_t)off;
@@ -846,6 +865,9 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	int err;
 
 	(void)ino;
+	/* libfuse clears its own pipe after a write_buf that left data in
+	 * it; the loop's pipe is the loop's to clear (loop.c, drain). */
+	bufv->idx = bufv->count;
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
 	err = h->failed ? h->failed : ensure_writer(fs, h);
@@ -865,7 +887,7 @@ void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, size);
 		kvfs_fs_loop_hand_off();
 	}
-	err = store_all(fs, h->writer, buf, size, at, &done);
+	err = store_all(fs, h->writer, &data, size, at, &done);
 	if (err && early) {
 		h->failed = err;
 		kvfs_writer_abort(h->writer);

@@ -111,7 +111,7 @@ struct fs_handle {
 	                               then (or O_TRUNC made it 0) */
 	uint64_t gen;               /* inode->data_gen the snapshot has */
 	int failed;                 /* errno of a write that failed after
-	                               its reply (kvfs_fs_write): the
+	                               its reply (kvfs_fs_write_buf): the
 	                               handle's unpublished writes are lost
 	                               and every later write, truncate and
 	                               publish of it fails with this */
@@ -163,7 +163,22 @@ struct fs {
 
 	struct fs_notify *notify;     /* invalidation queue */
 	struct fuse_conn_info_opts *conn_opts; /* -o max_write= etc. */
+
+	/* session_io.c: the kernel's INIT request until it is answered. */
+	uint64_t init_unique;         /* atomic; 0 once answered */
+	bool killpriv_offered;
 };
+
+/* The mode bits kvfs keeps: permissions and the sticky bit. Set-user-ID
+ * and set-group-ID bits are dropped (fs/README.md, "Other operations"),
+ * so a write never has one to clear (session_io.c). */
+#define KVFS_MODE_KEPT 01777
+
+/* ------------------------------------------------------- session_io.c */
+
+/* Route the session's /dev/fuse traffic through kvfs's hooks (after
+ * fuse_session_mount): 0, or -1 with the reason logged by libfuse. */
+int kvfs_fs_session_io(struct fs *fs);
 
 /* ------------------------------------------------------------ errno.c */
 
@@ -271,6 +286,11 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 /* Called by a handler with slow work left to do (after its reply): let
  * another worker read the next request meanwhile. */
 void kvfs_fs_loop_hand_off(void);
+/* For INIT (op_init): the largest write request the loop serving it can
+ * take by splice, 0 when it cannot (libfuse's loop, or no pipe of 1 MiB);
+ * then whether it may, given the max_write the mount settled on. */
+size_t kvfs_fs_loop_splice_max(void);
+void kvfs_fs_loop_splice_writes(size_t max_write);
 
 /* ------------------------------------------------------------ file.c */
 
@@ -310,8 +330,9 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		    mode_t mode, struct fuse_file_info *fi);
 void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		  struct fuse_file_info *fi);
-void kvfs_fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		   size_t size, off_t off, struct fuse_file_info *fi);
+void kvfs_fs_write_buf(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_bufvec *bufv, off_t off,
+		       struct fuse_file_info *fi);
 void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void kvfs_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		   struct fuse_file_info *fi);

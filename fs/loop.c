@@ -33,6 +33,17 @@
  * write going into the backend) hands the role on at once
  * (kvfs_fs_loop_hand_off), so that the next request is read meanwhile.
  *
+ * Large writes come by splice(2): while a program streams writes, the
+ * reader takes each request into a pipe of its own, where the written
+ * pages are only referenced, and the handler splices them from there into
+ * the backend's file (kvfs_writer_pwrite_from): one copy of the data
+ * instead of two, and none of it while the writer waits. A request that
+ * turns out small is read out of the pipe and served from memory, and the
+ * reader goes back to read(2) until the next large write. The pipe must
+ * hold the largest request, so the mount asks for writes of at most half
+ * a pipe (kvfs_fs_loop_splice_max): 512 KiB where pipes may grow to
+ * 1 MiB, the default limit for unprivileged pipes (fs.pipe-max-size).
+ *
  * Signals are taken by the main thread (every thread here is started with
  * them blocked), whose handler ends the session (fuse_set_signal_handlers).
  *
@@ -40,13 +51,16 @@
  * is taken under it except starting a thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kvfs_fs.h"
 
@@ -63,11 +77,18 @@
 #define NOPS 64
 
 /* Opcodes of the FUSE protocol (linux/fuse.h) that the loop tells apart:
- * forgets come in batches, with nobody waiting for the next request. */
+ * forgets come in batches, with nobody waiting for the next request;
+ * writes may come by splice. */
 enum {
 	OP_FORGET = 2,
+	OP_WRITE = 16,
 	OP_BATCH_FORGET = 42,
 };
+/* A request at least this large is a write worth splicing: the next one
+ * is read by splice too. Smaller ones are read out of the pipe. */
+#define SPLICE_FROM (64 * 1024)
+/* Pipe sizes tried, largest first; the request must fit half of one. */
+static const int pipe_sizes[] = { 2 << 20, 1 << 20 };
 
 struct worker {
 	struct loop *lp;
@@ -75,6 +96,9 @@ struct worker {
 	double handed_off;   /* when its handler gave the role up, or 0 */
 	struct fuse_buf buf; /* freed after the join: a worker may be
 	                        cancelled in read(2) */
+	int pipe[2];         /* for splice, or -1; closed after the join */
+	char *small;         /* a small request read out of the pipe
+	                        (SPLICE_FROM bytes), freed after the join */
 };
 
 struct loop {
@@ -93,6 +117,9 @@ struct loop {
 	bool exiting;
 	unsigned int followers; /* workers waiting for the role */
 	double cost[NOPS];    /* seconds each opcode took, moving average */
+	size_t pipe_size;     /* bytes a worker's pipe holds, 0: no splice */
+	bool splice;          /* large writes may come by splice (INIT) */
+	bool splice_next;     /* the last request read was a large write */
 	unsigned int workers, max_workers;
 	struct worker *all;   /* workers started, to join at the end */
 	int error;            /* a read error that ended the loop */
@@ -148,6 +175,7 @@ static int start_worker(struct loop *lp)
 		return 0;
 	w = &lp->all[lp->workers];
 	w->lp = lp;
+	w->pipe[0] = w->pipe[1] = -1;
 	rc = start_thread(&w->thread, work, w);
 	if (!rc)
 		lp->workers++;
@@ -187,7 +215,126 @@ static uint32_t opcode_of(const struct fuse_buf *buf)
 {
 	const uint32_t *in = buf->mem; /* struct fuse_in_header: len, opcode */
 
-	return !(buf->flags & FUSE_BUF_IS_FD) && buf->size >= 8 ? in[1] : 0;
+	if (buf->flags & FUSE_BUF_IS_FD)
+		return OP_WRITE; /* a large request left in the pipe */
+	return buf->size >= 8 ? in[1] : 0;
+}
+
+/* The size of pipe this machine lets the daemon have for splicing
+ * requests, 0 when too small (it must hold a 512 KiB write). */
+static size_t probe_pipe(void)
+{
+	size_t got = 0;
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC))
+		return 0;
+	for (size_t i = 0; i < sizeof(pipe_sizes) / sizeof(*pipe_sizes); i++) {
+		int n = fcntl(fds[0], F_SETPIPE_SZ, pipe_sizes[i]);
+
+		if (n >= pipe_sizes[i]) {
+			got = (size_t)n;
+			break;
+		}
+	}
+	close(fds[0]);
+	close(fds[1]);
+	return got;
+}
+
+static void close_pipe(struct worker *w)
+{
+	if (w->pipe[0] >= 0) {
+		close(w->pipe[0]);
+		close(w->pipe[1]);
+	}
+	w->pipe[0] = w->pipe[1] = -1;
+}
+
+/*
+ * Read the next request by splice into w's pipe: into *buf as the pipe
+ * (a large write, left there for the handler) or, when small, read out
+ * into w->small. Returns what fuse_session_receive_buf would: the size,
+ * 0 at the end, -EINTR to try again, or -errno; -EOPNOTSUPP when splice
+ * cannot be used here (the caller reads instead).
+ */
+static int splice_receive(struct worker *w, struct fuse_buf *buf)
+{
+	struct loop *lp = w->lp;
+	int fd = fuse_session_fd(lp->se);
+	ssize_t n;
+
+	if (w->pipe[0] < 0) {
+		if (!w->small)
+			w->small = malloc(SPLICE_FROM);
+		if (!w->small || pipe2(w->pipe, O_CLOEXEC))
+			return -EOPNOTSUPP;
+		if (fcntl(w->pipe[0], F_SETPIPE_SZ, (int)lp->pipe_size) <
+		    (int)lp->pipe_size) {
+			close_pipe(w);
+			return -EOPNOTSUPP;
+		}
+	}
+	/* Copied requests fill whole pages, referenced pages one slot each
+	 * (at most max_write / 4096 + 2): less than a page short of the
+	 * pipe always fits. */
+	n = splice(fd, NULL, w->pipe[1], NULL, lp->pipe_size - 4096, 0);
+	if (fuse_session_exited(lp->se))
+		return 0;
+	if (n < 0) {
+		int err = errno;
+
+		if (err == ENODEV) { /* unmounted */
+			fuse_session_exit(lp->se);
+			return 0;
+		}
+		/* ENOENT: the request was interrupted */
+		if (err == ENOENT || err == EINTR || err == EAGAIN)
+			return -EINTR;
+		return err == EINVAL ? -EOPNOTSUPP : -err;
+	}
+	if (n >= SPLICE_FROM) {
+		*buf = (struct fuse_buf){ .size = (size_t)n,
+					  .flags = FUSE_BUF_IS_FD,
+					  .fd = w->pipe[0] };
+		return (int)n;
+	}
+	if (read(w->pipe[0], w->small, (size_t)n) != n) {
+		close_pipe(w);
+		return -EIO;
+	}
+	*buf = (struct fuse_buf){ .size = (size_t)n, .mem = w->small };
+	return (int)n;
+}
+
+/* Read the next request into *buf (w->buf, or what splice_receive
+ * gives). Caller holds nothing. */
+static int receive(struct worker *w, bool by_splice, struct fuse_buf *buf)
+{
+	int res;
+
+	if (by_splice) {
+		res = splice_receive(w, buf);
+		if (res != -EOPNOTSUPP)
+			return res;
+		pthread_mutex_lock(&w->lp->lock);
+		w->lp->splice = false; /* not here, then: read from now on */
+		pthread_mutex_unlock(&w->lp->lock);
+	}
+	res = fuse_session_receive_buf(w->lp->se, &w->buf);
+	*buf = w->buf;
+	return res;
+}
+
+/* After a request came by splice: whatever its handler left in the pipe
+ * (it failed before storing the data) goes with the pipe. */
+static void drain(struct worker *w, const struct fuse_buf *buf)
+{
+	int left = 0;
+
+	if ((buf->flags & FUSE_BUF_IS_FD) &&
+	    (ioctl(w->pipe[0], FIONREAD, &left) != 0 || left > 0))
+		close_pipe(w);
 }
 
 static void *work(void *arg)
@@ -200,7 +347,9 @@ static void *work(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	pthread_mutex_lock(&lp->lock);
 	for (;;) {
+		struct fuse_buf buf;
 		double start, took;
+		bool by_splice;
 		uint32_t op;
 		int res;
 
@@ -213,6 +362,7 @@ static void *work(void *arg)
 		if (lp->exiting)
 			break;
 		lp->reader = w;
+		by_splice = lp->splice && lp->splice_next;
 		pthread_mutex_unlock(&lp->lock);
 
 		/* Watch for the next request after one the kernel sent on
@@ -220,7 +370,7 @@ static void *work(void *arg)
 		if (awaited && lp->spin > 0)
 			watch(lp);
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-		res = fuse_session_receive_buf(lp->se, &w->buf);
+		res = receive(w, by_splice, &buf);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 
 		pthread_mutex_lock(&lp->lock);
@@ -233,7 +383,8 @@ static void *work(void *arg)
 			lp->reader = NULL;
 			break;
 		}
-		op = opcode_of(&w->buf);
+		op = opcode_of(&buf);
+		lp->splice_next = op == OP_WRITE && buf.size >= SPLICE_FROM;
 		lp->serving = true;
 		lp->served++;
 		if (op < NOPS && lp->cost[op] > SLOW_REQUEST)
@@ -244,7 +395,8 @@ static void *work(void *arg)
 
 		start = now();
 		w->handed_off = 0;
-		fuse_session_process_buf(lp->se, &w->buf);
+		fuse_session_process_buf(lp->se, &buf);
+		drain(w, &buf);
 		/* What the request held reading up for: until its handler
 		 * handed the role on, if it did; one stall counts as a few
 		 * slow requests, not as many. */
@@ -263,6 +415,22 @@ static void *work(void *arg)
 	fuse_session_exit(lp->se);
 	sem_post(&lp->finished);
 	return NULL;
+}
+
+size_t kvfs_fs_loop_splice_max(void)
+{
+	return current ? current->lp->pipe_size / 2 : 0;
+}
+
+void kvfs_fs_loop_splice_writes(size_t max_write)
+{
+	struct loop *lp = current ? current->lp : NULL;
+
+	if (!lp)
+		return;
+	pthread_mutex_lock(&lp->lock);
+	lp->splice = max_write && max_write <= lp->pipe_size / 2;
+	pthread_mutex_unlock(&lp->lock);
 }
 
 static void *watchdog(void *arg)
@@ -315,6 +483,7 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 		.se = se,
 		.spin = spin,
 		.max_workers = max_threads ? max_threads : 10,
+		.pipe_size = probe_pipe(),
 	};
 	pthread_condattr_t attr;
 	bool watching = false;
@@ -365,6 +534,8 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	for (unsigned int i = 0; i < lp.workers; i++) {
 		pthread_join(lp.all[i].thread, NULL);
 		free(lp.all[i].buf.mem);
+		free(lp.all[i].small);
+		close_pipe(&lp.all[i]);
 	}
 	if (watching)
 		pthread_join(lp.watchdog, NULL);

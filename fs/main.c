@@ -336,6 +336,8 @@ static int run(struct fs *fs, struct fuse_args *args,
 		goto out_destroy;
 	if (fuse_session_mount(fs->se, opts->mountpoint))
 		goto out_signals;
+	if (kvfs_fs_session_io(fs))
+		goto out_unmount;
 	if (!opts->foreground) {
 		/* Backend threads would not survive the fork: open the store
 		 * again in the daemon. */

@@ -42,10 +42,12 @@ static void fill_stat(struct fs *fs, struct fs_inode *inode,
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->ino;
 	if (ks->kind == KVFS_KIND_DIR) {
-		st->st_mode = S_IFDIR | (ks->mode ? ks->mode : 0755);
+		st->st_mode = S_IFDIR |
+			      ((ks->mode ? ks->mode : 0755) & KVFS_MODE_KEPT);
 		st->st_nlink = 2;
 	} else {
-		st->st_mode = S_IFREG | (ks->mode ? ks->mode : 0644);
+		st->st_mode = S_IFREG |
+			      ((ks->mode ? ks->mode : 0644) & KVFS_MODE_KEPT);
 		st->st_nlink = 1;
 	}
 	st->st_uid = fs->uid;
@@ -338,8 +340,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store, key,
-				KVFS_ATTR_MODE, attr->st_mode & 07777, NULL,
-				level), key);
+				KVFS_ATTR_MODE, attr->st_mode & KVFS_MODE_KEPT,
+				NULL, level), key);
 		if (err)
 			goto out;
 	}
@@ -379,7 +381,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino,
 		err = kvfs_fs_key(fs, parent, name, key);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_mkdir(fs->store, key,
-				mode & 07777,
+				mode & KVFS_MODE_KEPT,
 				kvfs_fs_level_new_child(fs, parent, name)), key);
 	if (!err)
 		err = kvfs_fs_do_lookup(fs, parent, name, &e);
@@ -572,9 +574,10 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent_ino,
 	}
 	err = kvfs_fs_errno(fs, kvfs_store_put(fs->store, key, "", 0, level),
 			    key);
-	if (!err && (mode & 07777) != 0644)
+	if (!err && (mode & KVFS_MODE_KEPT) != 0644)
 		err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store, key,
-				KVFS_ATTR_MODE, mode & 07777, NULL, level), key);
+				KVFS_ATTR_MODE, mode & KVFS_MODE_KEPT, NULL,
+				level), key);
 	if (!err)
 		err = kvfs_fs_do_lookup(fs, parent, name, &e);
 out:
@@ -799,6 +802,7 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
+	size_t splice_max;
 
 	/* O_TRUNC must reach open: the truncating setattr the kernel sends
 	 * otherwise carries no file handle, so it could not be kept private
@@ -823,12 +827,18 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Pages are kept or dropped at open by kvfs (keep_cache), never
 	 * on a changed mtime the kernel happens to notice. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	conn->max_write = 1u << 20;
+	/* Writes of up to 1 MiB, or of what kvfs's loop can splice (half
+	 * a pipe: loop.c); unless -o max_write= says otherwise. */
+	splice_max = kvfs_fs_loop_splice_max();
+	conn->max_write = splice_max && splice_max < (1u << 20)
+				  ? (unsigned int)splice_max
+				  : 1u << 20;
 	conn->max_readahead = 1u << 20;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 	if (fs->conn_opts)
 		fuse_apply_conn_info_opts(fs->conn_opts, conn);
+	kvfs_fs_loop_splice_writes(conn->max_write);
 }
 
 const struct fuse_lowlevel_ops kvfs_fs_ops = {
@@ -848,7 +858,7 @@ const struct fuse_lowlevel_ops kvfs_fs_ops = {
 	.link = op_link,
 	.open = kvfs_fs_open,
 	.read = kvfs_fs_read,
-	.write = kvfs_fs_write,
+	.write_buf = kvfs_fs_write_buf,
 	.flush = kvfs_fs_flush,
 	.release = kvfs_fs_release,
 	.fsync = kvfs_fs_fsync,

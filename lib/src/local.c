@@ -1039,16 +1039,26 @@ static void local_destroy(struct kvfs_backend *b)
 	free(lb);
 }
 
+/* Lends the file behind a reader or writer of this backend (not one
+ * wrapped by another layer, whose own bookkeeping must see the bytes). */
 static int local_control(struct kvfs_backend *b, int op, void *arg)
 {
 	struct kvfs_reader_fd *rf = arg;
+	struct kvfs_writer_fd *wf = arg;
 
-	if (op != KVFS_CTL_READER_FD || !rf || !rf->reader ||
-	    rf->reader->ops != &local_reader_ops)
-		return kvfs_error_set(KVFS_ENOTSUPPORTED,
-				      "local: unknown control %d", op);
-	rf->fd = ((struct local_reader *)rf->reader)->fd;
-	return 0;
+	(void)b;
+	if (op == KVFS_CTL_READER_FD && rf && rf->reader &&
+	    rf->reader->ops == &local_reader_ops) {
+		rf->fd = ((struct local_reader *)rf->reader)->fd;
+		return 0;
+	}
+	if (op == KVFS_CTL_WRITER_FD && wf && wf->writer &&
+	    wf->writer->ops == &local_writer_ops) {
+		wf->fd = ((struct local_writer *)wf->writer)->fd;
+		return 0;
+	}
+	return kvfs_error_set(KVFS_ENOTSUPPORTED, "local: unknown control %d",
+			      op);
 }
 
 static const struct kvfs_backend_ops local_ops = {

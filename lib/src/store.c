@@ -5,11 +5,14 @@
  * the per-level statistics. Tracing, asserts and fault injection belong
  * here too.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store_internal.h"
 
@@ -564,6 +567,63 @@ ssize_t kvfs_writer_pwrite(struct kvfs_writer *writer, const void *buf,
 		return 0;
 	n = writer->ops->pwrite(writer, buf, len, off);
 	if (n > 0 && off + (uint64_t)n > writer->size)
+		writer->size = off + (uint64_t)n;
+	return n;
+}
+
+/* Bytes a writer without a lent file takes from fd at a time. */
+#define BOUNCE_MAX (256u * 1024)
+
+static ssize_t write_from_fd(struct kvfs_writer *writer, int fd, size_t len,
+			     uint64_t off)
+{
+	size_t size = len < BOUNCE_MAX ? len : BOUNCE_MAX, done = 0;
+	char *buf = malloc(size);
+	ssize_t n;
+
+	if (!buf)
+		return kvfs_error_from_errno(ENOMEM, "write");
+	do
+		n = read(fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = kvfs_error_from_errno(errno, "read");
+	/* What was read is gone from fd: all of it goes in, or it fails. */
+	while (n > 0 && done < (size_t)n) {
+		ssize_t w = kvfs_writer_pwrite(writer, buf + done,
+					       (size_t)n - done, off + done);
+
+		if (w <= 0) {
+			n = w < 0 ? w : kvfs_error_set(KVFS_EFAIL,
+						"the backend wrote nothing");
+			break;
+		}
+		done += (size_t)w;
+	}
+	free(buf);
+	return n;
+}
+
+ssize_t kvfs_writer_pwrite_from(struct kvfs_writer *writer, int fd,
+				size_t len, uint64_t off)
+{
+	struct kvfs_writer_fd wf = { .writer = writer, .fd = -1 };
+	loff_t at = (loff_t)off;
+	ssize_t n;
+
+	if (len == 0)
+		return 0;
+	if (kvfs_store_control(writer->store, KVFS_CTL_WRITER_FD, &wf) != 0)
+		return write_from_fd(writer, fd, len, off);
+	do
+		n = splice(fd, NULL, wf.fd, &at, len, 0);
+	while (n < 0 && errno == EINTR);
+	/* EINVAL: fd is not a pipe, or the file takes no splice. */
+	if (n < 0 && errno == EINVAL)
+		return write_from_fd(writer, fd, len, off);
+	if (n < 0)
+		return kvfs_error_from_errno(errno, "write");
+	if (off + (uint64_t)n > writer->size)
 		writer->size = off + (uint64_t)n;
 	return n;
 }

@@ -70,6 +70,13 @@ echo rewrite > "$MNT/target"
 [ "$(stat -c %a "$MNT/target")" = 600 ] || fail "mode survives a rewrite"
 chown "$(id -u):$(id -g)" "$MNT/target" || fail "chown to the same owner"
 expect_fail "Operation not permitted" chown 12345 "$MNT/target"
+# set-user-ID and set-group-ID bits are not kept; the sticky bit is
+chmod 6755 "$MNT/target" || fail "chmod with set-ID bits"
+[ "$(stat -c %a "$MNT/target")" = 755 ] || fail "set-ID bits kept by chmod"
+[ "$(stat -c %a "$ROOT/target")" = 755 ] || fail "set-ID bits in the store"
+chmod 1777 "$MNT/target"
+[ "$(stat -c %a "$MNT/target")" = 1777 ] || fail "sticky bit not kept"
+chmod 600 "$MNT/target"
 
 # rm, rmdir
 rm "$MNT/target"

@@ -4,8 +4,8 @@
  * concurrent overwrites never tear a value, a process killed in the
  * middle of puts leaves whole old or new values, stale temporary files
  * are cleaned and never listed, a bad root is refused by name, every
- * level gives strong results, sync=false works, and a reader lends a
- * descriptor of its snapshot.
+ * level gives strong results, sync=false works, a reader lends a
+ * descriptor of its snapshot, and a writer takes bytes from a pipe.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -868,6 +868,128 @@ static void test_reader_fd(void **state)
 					    &rf), KVFS_ENOTSUPPORTED);
 }
 
+struct filler {
+	int fd;
+	char fill;
+	size_t len;
+};
+
+static void *fill_pipe(void *arg)
+{
+	struct filler *f = arg;
+	char chunk[4096];
+
+	memset(chunk, f->fill, sizeof(chunk));
+	for (size_t done = 0; done < f->len;) {
+		size_t n = f->len - done < sizeof(chunk) ? f->len - done
+							 : sizeof(chunk);
+		ssize_t w = write(f->fd, chunk, n);
+
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	close(f->fd);
+	free(f);
+	return NULL;
+}
+
+/* A new pipe that a thread fills with `len` bytes of `fill` (more than a
+ * pipe holds): its read end. */
+static int pipe_with(char fill, size_t len)
+{
+	struct filler *f = malloc(sizeof(*f));
+	pthread_t t;
+	int fds[2];
+
+	assert_non_null(f);
+	assert_int_equal(pipe(fds), 0);
+	*f = (struct filler){ .fd = fds[1], .fill = fill, .len = len };
+	assert_int_equal(pthread_create(&t, NULL, fill_pipe, f), 0);
+	pthread_detach(t);
+	return fds[0];
+}
+
+/* kvfs_writer_pwrite_from moves bytes out of a pipe into the value at an
+ * offset: by splice into the writer's lent file (KVFS_CTL_WRITER_FD), or
+ * through a buffer for a writer that lends none (one under the cache
+ * layer). Either way the size follows and the commit publishes it. */
+static void test_writer_pwrite_from(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *cached = NULL;
+	struct kvfs_store *stores[2];
+	const size_t big = 300 * 1024;
+
+	assert_int_equal(open_store(fx->root, "cache=1M", &cached), 0);
+	stores[0] = fx->store;
+	stores[1] = cached;
+	for (int i = 0; i < 2; i++) {
+		const char *key = i ? "from-pipe-cached" : "from-pipe";
+		struct kvfs_writer_fd wf = { .fd = -1 };
+		struct kvfs_writer *w = NULL;
+		struct kvfs_buf got = { 0 };
+		size_t done = 0;
+		int fd = pipe_with('x', big);
+
+		assert_int_equal(kvfs_store_open_writer(stores[i], key,
+						KVFS_STRONG, NULL, &w), 0);
+		wf.writer = w;
+		/* Only the local backend's own writer lends its file. */
+		assert_int_equal(kvfs_store_control(stores[i],
+					KVFS_CTL_WRITER_FD, &wf),
+				 i ? KVFS_ENOTSUPPORTED : 0);
+		assert_int_equal(kvfs_writer_pwrite(w, "head", 4, 0), 4);
+		while (done < big) {
+			ssize_t n = kvfs_writer_pwrite_from(w, fd, big - done,
+							    10 + done);
+
+			assert_true(n > 0);
+			done += (size_t)n;
+		}
+		/* The pipe is empty now: nothing more to move. */
+		assert_int_equal(kvfs_writer_pwrite_from(w, fd, 10, big), 0);
+		close(fd);
+		assert_int_equal(kvfs_writer_size(w), 10 + big);
+		assert_int_equal(kvfs_writer_commit(w), 0);
+		assert_int_equal(kvfs_store_get(stores[i], key, KVFS_STRONG,
+						&got), 0);
+		assert_int_equal(got.len, 10 + big);
+		assert_memory_equal(got.data, "head\0\0\0\0\0\0", 10);
+		for (size_t j = 10; j < got.len; j++)
+			if (((char *)got.data)[j] != 'x')
+				fail_msg("byte %zu of %s is wrong", j, key);
+		kvfs_buf_free(&got);
+	}
+	kvfs_store_close(cached);
+}
+
+/* A descriptor that is not a pipe is read instead of spliced. */
+static void test_writer_pwrite_from_file(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_writer *w = NULL;
+	struct kvfs_buf got = { 0 };
+	char *path = NULL;
+	int fd;
+
+	assert_true(asprintf(&path, "%s/source", fx->outside) > 0);
+	write_file(path, "from a file");
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(kvfs_store_open_writer(fx->store, "from-file",
+						KVFS_STRONG, NULL, &w), 0);
+	assert_int_equal(kvfs_writer_pwrite_from(w, fd, 100, 0), 11);
+	assert_int_equal(kvfs_writer_commit(w), 0);
+	close(fd);
+	free(path);
+	assert_int_equal(kvfs_store_get(fx->store, "from-file", KVFS_STRONG,
+					&got), 0);
+	assert_int_equal(got.len, 11);
+	assert_memory_equal(got.data, "from a file", 11);
+	kvfs_buf_free(&got);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -886,6 +1008,8 @@ int main(void)
 		T(test_every_level_strong),
 		T(test_space),
 		T(test_reader_fd),
+		T(test_writer_pwrite_from),
+		T(test_writer_pwrite_from_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,6 +167,17 @@ struct kvfs_reader_fd {
 	struct kvfs_reader *reader; /* in */
 	int fd;                     /* out */
 };
+/* arg: struct kvfs_writer_fd *; a file descriptor holding the writer's
+ * value, for zero-copy transfers into it (splice) by positioned writes
+ * (kvfs_writer_pwrite_from). It stays the writer's: valid until commit or
+ * abort, never to be closed, truncated or moved; the library tracks the
+ * size. KVFS_ENOTSUPPORTED when the writer has none. */
+#define KVFS_CTL_WRITER_FD 7
+
+struct kvfs_writer_fd {
+	struct kvfs_writer *writer; /* in */
+	int fd;                     /* out */
+};
 
 /* Called by a backend, from any thread, when `key` (or everything, when
  * key is NULL) changed through someone else. Must not call back into the

@@ -324,6 +324,13 @@ int kvfs_store_open_writer(struct kvfs_store *store, const char *key,
 			   struct kvfs_reader *base, struct kvfs_writer **out);
 ssize_t kvfs_writer_pwrite(struct kvfs_writer *writer, const void *buf,
 			   size_t len, uint64_t off);
+/* Move up to len bytes from fd (a pipe, or any readable descriptor at its
+ * current offset) into the value at off: the number moved, 0 when fd had
+ * nothing, or a negative KVFS_E* code. Where the backend lends its file
+ * (KVFS_CTL_WRITER_FD) the bytes go by splice(2), without a copy through
+ * this process. */
+ssize_t kvfs_writer_pwrite_from(struct kvfs_writer *writer, int fd,
+				size_t len, uint64_t off);
 ssize_t kvfs_writer_pread(struct kvfs_writer *writer, void *buf, size_t len,
 			  uint64_t off);
 int kvfs_writer_truncate(struct kvfs_writer *writer, uint64_t size);
