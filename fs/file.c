@@ -143,6 +143,16 @@ bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size)
 	return false;
 }
 
+struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode)
+{
+	/* A page writer had the file to itself at open; every file opened
+	 * since uses direct I/O (attach), so there is at most one. */
+	for (struct fs_handle *h = inode->handles; h; h = h->next)
+		if (h->page_writer)
+			return h;
+	return NULL;
+}
+
 /* Re-open the snapshot after a publish. Caller holds inode->lock. */
 static int ensure_reader(struct fs *fs, struct fs_handle *h)
 {
@@ -843,6 +853,13 @@ static int store_all(struct fs *fs, struct kvfs_writer *writer,
  * close of it fails with that error; nothing of it is ever published.
  * Small writes, O_SYNC and O_DSYNC writes and the kernel's writeback are
  * stored first and answered with the outcome.
+ *
+ * A write that came by splice still has its data in the loop's pipe, as
+ * references to the kernel's pages of this file, when it is answered
+ * early; the program may change those pages before they are stored (a
+ * rewrite of the same range, a shared mapping). That is harmless: the
+ * change reaches the daemon as a later write or page write of the same
+ * range, which waits for inode->lock and lands after this one.
  */
 void kvfs_fs_write_buf(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_bufvec *bufv, off_t off,
@@ -868,6 +885,8 @@ void kvfs_fs_write_buf(fuse_req_t req, fuse_ino_t ino,
 	/* libfuse clears its own pipe after a write_buf that left data in
 	 * it; the loop's pipe is the loop's to clear (loop.c, drain). */
 	bufv->idx = bufv->count;
+	__atomic_add_fetch(data.mem ? &fs->writes_copied : &fs->writes_spliced,
+			   1, __ATOMIC_RELAXED);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
 	err = h->failed ? h->failed : ensure_writer(fs, h);

@@ -167,6 +167,11 @@ struct fs {
 	/* session_io.c: the kernel's INIT request until it is answered. */
 	uint64_t init_unique;         /* atomic; 0 once answered */
 	bool killpriv_offered;
+	int init_error;               /* errno of a refused INIT, or 0 */
+
+	/* Write requests by how their data came (user.kvfs.stats). */
+	unsigned long writes_spliced; /* atomic */
+	unsigned long writes_copied;  /* atomic */
 };
 
 /* The mode bits kvfs keeps: permissions and the sticky bit. Set-user-ID
@@ -177,7 +182,8 @@ struct fs {
 /* ------------------------------------------------------- session_io.c */
 
 /* Route the session's /dev/fuse traffic through kvfs's hooks (after
- * fuse_session_mount): 0, or -1 with the reason logged by libfuse. */
+ * fuse_session_mount): 0, or a negative errno with the reason logged by
+ * libfuse. */
 int kvfs_fs_session_io(struct fs *fs);
 
 /* ------------------------------------------------------------ errno.c */
@@ -314,6 +320,11 @@ bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode);
  * from the store (an uncommitted writer, an older snapshot). Caller holds
  * inode->lock. */
 bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size);
+/* The open file whose view of the size every attribute reply for inode
+ * must carry, whoever asks: a writer through the page cache (the kernel's
+ * size and pages are its own; any other size would cut its pages or pad
+ * them), or NULL. Caller holds inode->lock. */
+struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode);
 /* Size of the value open file h sees, whatever others see: its writer,
  * else its snapshot, else 0. Caller holds inode->lock. */
 uint64_t kvfs_fs_handle_view(struct fs_handle *h);

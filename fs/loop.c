@@ -104,6 +104,8 @@ struct worker {
 struct loop {
 	struct fuse_session *se;
 	double spin;          /* seconds the reader watches after a reply */
+	size_t pipe_size;     /* bytes a worker's pipe holds, 0: no splice;
+	                         set before the first worker starts */
 	sem_t finished;       /* posted by a worker that saw the end */
 	pthread_t watchdog;
 
@@ -117,7 +119,6 @@ struct loop {
 	bool exiting;
 	unsigned int followers; /* workers waiting for the role */
 	double cost[NOPS];    /* seconds each opcode took, moving average */
-	size_t pipe_size;     /* bytes a worker's pipe holds, 0: no splice */
 	bool splice;          /* large writes may come by splice (INIT) */
 	bool splice_next;     /* the last request read was a large write */
 	unsigned int workers, max_workers;

@@ -364,6 +364,13 @@ static int run(struct fs *fs, struct fuse_args *args,
 				   fs->cfg.spin / 1e6);
 	else
 		ret = libfuse_loop(fs->se, opts);
+	if (fs->init_error) {
+		fuse_log(FUSE_LOG_ERR,
+			 "kvfs: the kernel and the daemon could not agree on "
+			 "the mount's settings (%s); check the FUSE options\n",
+			 strerror(fs->init_error));
+		ret = 1;
+	}
 	ret = ret ? 1 : 0;
 out_unmount:
 	fuse_session_unmount(fs->se);

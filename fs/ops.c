@@ -63,20 +63,28 @@ static void fill_stat(struct fs *fs, struct fs_inode *inode,
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		       struct fuse_file_info *fi, struct stat *st)
 {
-	struct fs_handle *h = fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
+	struct fs_handle *asker =
+		fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
+	struct fs_handle *h;
 	char key[KVFS_KEY_MAX + 1];
 	struct kvfs_stat ks = { 0 };
 	uint64_t hsize = 0;
-	bool unlinked, own = false;
+	bool unlinked, own = false, writing = false;
 	int rc;
 
 	pthread_mutex_lock(&fs->table_lock);
 	unlinked = inode->unlinked;
 	pthread_mutex_unlock(&fs->table_lock);
 	kvfs_fs_attr_reply(inode);
-	if (h && !inode->is_dir) {
+	if (!inode->is_dir) {
+		/* Whose size: the page writer's, if there is one (fstat does
+		 * not say which open file asks), else the asking file's. */
 		pthread_mutex_lock(&inode->lock);
-		own = kvfs_fs_handle_size(h, &hsize);
+		h = kvfs_fs_size_owner(inode);
+		if (!h)
+			h = asker;
+		own = h && kvfs_fs_handle_size(h, &hsize);
+		writing = own && h->writer;
 		pthread_mutex_unlock(&inode->lock);
 	}
 	if (!unlinked && !inode->is_dir) {
@@ -104,17 +112,16 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
 		if (!inode->is_dir) {
 			pthread_mutex_lock(&inode->lock);
-			/* A page-cache reader's view first, even when
-			 * another handle asks: the kernel would cut or pad
-			 * their reads at any other size. */
-			for (struct fs_handle *o = inode->handles; o;
+			/* A page-cache reader's or writer's view first,
+			 * even when another handle asks: the kernel would
+			 * cut or pad their pages at any other size. */
+			h = kvfs_fs_size_owner(inode);
+			for (struct fs_handle *o = inode->handles; o && !h;
 			     o = o->next)
-				if (o->cached) {
+				if (o->cached)
 					h = o;
-					break;
-				}
 			if (!h)
-				h = inode->handles;
+				h = asker ? asker : inode->handles;
 			if (h)
 				ks.size = kvfs_fs_handle_view(h);
 			pthread_mutex_unlock(&inode->lock);
@@ -136,7 +143,7 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		ks.size = hsize;
 		inode->size_suspect = true;
 	}
-	if (own && h->writer)
+	if (writing)
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
 	if (inode->has_mtime_override)
 		ks.mtime = inode->mtime_override;
@@ -243,6 +250,18 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 	if (!inode)
 		return ENOMEM;
 	kvfs_fs_level_prime(fs, inode, level, gen);
+	if (ks.kind != KVFS_KIND_DIR) {
+		/* A writer through the page cache owns the kernel's size
+		 * (kvfs_fs_size_owner), in entries too. */
+		struct fs_handle *owner;
+		uint64_t size;
+
+		pthread_mutex_lock(&inode->lock);
+		owner = kvfs_fs_size_owner(inode);
+		if (owner && kvfs_fs_handle_size(owner, &size))
+			ks.size = size;
+		pthread_mutex_unlock(&inode->lock);
+	}
 	memset(e, 0, sizeof(*e));
 	e->ino = inode->ino;
 	fill_stat(fs, inode, &ks, &e->attr);
@@ -838,6 +857,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->congestion_threshold = 48;
 	if (fs->conn_opts)
 		fuse_apply_conn_info_opts(fs->conn_opts, conn);
+	/* -o splice_read: libfuse cannot splice requests through kvfs's
+	 * session hooks (session_io.c); its loop reads them instead. */
+	conn->want &= ~(FUSE_CAP_SPLICE_READ & ~conn->capable);
 	kvfs_fs_loop_splice_writes(conn->max_write);
 }
 

@@ -8,9 +8,10 @@
  * may not remember that a FUSE file has none of these (it clears SB_NOSEC),
  * asks for security.capability before every write(2): a GETXATTR round
  * trip that doubles the cost of a stream of writes. kvfs has nothing to
- * clear, ever: it keeps no security.* attributes (xattr.c answers ENOTSUP)
- * and no set-ID bits (KVFS_MODE_KEPT), so it can make that promise, and a
- * file written in 1 MiB pieces costs one round trip per piece, not two.
+ * clear, ever: it keeps no security.* attributes (xattr.c answers ENOTSUP;
+ * the local backend does not carry them into a new value) and no set-ID
+ * bits (KVFS_MODE_KEPT), so it can make that promise, and a stream of
+ * writes costs one round trip per request, not two.
  *
  * libfuse 3.14 has no capability bit for the flag (later versions have
  * FUSE_CAP_HANDLE_KILLPRIV_V2), so the INIT reply is amended on its way to
@@ -60,6 +61,9 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count,
 		if (out->unique == init) {
 			__atomic_store_n(&fs->init_unique, 0,
 					 __ATOMIC_RELAXED);
+			/* libfuse refused the kernel's terms and ends the
+			 * session; main() turns this into exit status 1. */
+			fs->init_error = -out->error;
 			if (out->error == 0 && fs->killpriv_offered &&
 			    iov[1].iov_len >= offsetof(struct fuse_init_out,
 						       flags) +

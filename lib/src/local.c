@@ -5,7 +5,8 @@
  *
  * Atomic writes: a value is written to a temporary file under
  * ROOT/.kvfs/tmp (same filesystem), fsync'd, given the old file's mode and
- * extended attributes, renamed into place, and the directory fsync'd (the
+ * extended attributes (not its set-ID bits or security.* attributes, as a
+ * write would clear them), renamed into place, and the directory fsync'd (the
  * syncing can be turned off with sync=false). A crash never leaves a torn
  * value, only a stale temporary file, which is removed when a backend next
  * opens the root. ".kvfs" at the top is therefore reserved: never listed,
@@ -40,6 +41,10 @@
 #define TMP_DIR ".kvfs/tmp"
 #define DEFAULT_FILE_MODE 0644
 #define DEFAULT_DIR_MODE 0755
+/* Mode bits the backend gives its files: permissions and the sticky bit.
+ * Set-ID bits are never set on the files under the root (values are data,
+ * and a program stored here must not gain privileges by it). */
+#define LOCAL_MODE_KEPT 01777
 
 struct local_backend {
 	struct kvfs_backend base;
@@ -234,7 +239,9 @@ static void clean_stale_tmp(struct local_backend *lb)
 }
 
 /* Give the new file the old one's mode and extended attributes, so that
- * chmod and setfattr survive rewrites of the value. */
+ * chmod and setfattr survive rewrites of the value; but, as a write to a
+ * file does, not its privileges: set-ID bits and security.* attributes
+ * (file capabilities) stay behind. */
 static int copy_metadata(int old_path_fd, int new_fd)
 {
 	char path[32], *names = NULL, *value = NULL;
@@ -242,7 +249,8 @@ static int copy_metadata(int old_path_fd, int new_fd)
 	ssize_t len;
 	int rc = 0;
 
-	if (fstat(old_path_fd, &st) == 0 && fchmod(new_fd, st.st_mode & 07777))
+	if (fstat(old_path_fd, &st) == 0 &&
+	    fchmod(new_fd, st.st_mode & LOCAL_MODE_KEPT))
 		return kvfs_error_from_errno(errno, "copying the mode");
 	proc_path(old_path_fd, path);
 	len = listxattr(path, NULL, 0);
@@ -254,8 +262,11 @@ static int copy_metadata(int old_path_fd, int new_fd)
 	len = listxattr(path, names, (size_t)len);
 	for (ssize_t off = 0; len > 0 && off < len;
 	     off += (ssize_t)strlen(names + off) + 1) {
-		ssize_t vlen = getxattr(path, names + off, NULL, 0);
+		ssize_t vlen;
 
+		if (!strncmp(names + off, "security.", 9))
+			continue;
+		vlen = getxattr(path, names + off, NULL, 0);
 		if (vlen < 0)
 			continue;
 		free(value);
@@ -590,7 +601,8 @@ static int local_set_attr(struct kvfs_backend *b, const char *key,
 	if (fd < 0)
 		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
 	proc_path(fd, path);
-	if ((fields & KVFS_ATTR_MODE) && chmod(path, (mode_t)mode & 07777))
+	if ((fields & KVFS_ATTR_MODE) &&
+	    chmod(path, (mode_t)mode & LOCAL_MODE_KEPT))
 		rc = kvfs_error_from_errno(errno, key);
 	if (rc == 0 && (fields & KVFS_ATTR_MTIME)) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, *mtime };
