@@ -146,9 +146,11 @@ bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size)
 struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode)
 {
 	/* A page writer had the file to itself at open; every file opened
-	 * since uses direct I/O (attach), so there is at most one. */
+	 * since uses direct I/O (attach), so there is at most one. Until
+	 * it writes (or truncated at open) its view is a snapshot, and
+	 * others may have published since: no owner then. */
 	for (struct fs_handle *h = inode->handles; h; h = h->next)
-		if (h->page_writer)
+		if (h->page_writer && (h->writer || h->commit_pending))
 			return h;
 	return NULL;
 }
@@ -724,7 +726,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	pthread_mutex_unlock(&inode->lock);
 	memset(&e, 0, sizeof(e));
 	e.ino = inode->ino;
-	err = kvfs_fs_getattr_of(fs, inode, NULL, &e.attr);
+	err = kvfs_fs_getattr_of(fs, inode, NULL, &e.attr, NULL);
 	pthread_mutex_lock(&inode->lock);
 	h->events_mark = inode->size_events; /* that reply comes first */
 	pthread_mutex_unlock(&inode->lock);

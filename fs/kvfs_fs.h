@@ -355,10 +355,13 @@ int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
 
 /* ------------------------------------------------------------ ops.c */
 
-/* Fill st for inode from the store; with fi, as that open file sees it
- * (its uncommitted writer or its snapshot). Positive errno. */
+/* Fill st for inode from the store; its size is the page writer's
+ * (kvfs_fs_size_owner), or with fi that open file's own view (its
+ * uncommitted writer or its snapshot). *own_view (may be NULL) tells that
+ * the size is fi's alone, not for the kernel to keep. Positive errno. */
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
-		       struct fuse_file_info *fi, struct stat *st);
+		       struct fuse_file_info *fi, struct stat *st,
+		       bool *own_view);
 /* A reply with attributes read from the store (lookup, getattr and
  * setattr, create, mkdir, mknod, readdirplus) is being built for inode:
  * counted before the store is asked, so that a writer session can tell

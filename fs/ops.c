@@ -61,7 +61,8 @@ static void fill_stat(struct fs *fs, struct fs_inode *inode,
 }
 
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
-		       struct fuse_file_info *fi, struct stat *st)
+		       struct fuse_file_info *fi, struct stat *st,
+		       bool *own_view)
 {
 	struct fs_handle *asker =
 		fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
@@ -76,14 +77,24 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 	unlinked = inode->unlinked;
 	pthread_mutex_unlock(&fs->table_lock);
 	kvfs_fs_attr_reply(inode);
+	if (own_view)
+		*own_view = false;
 	if (!inode->is_dir) {
-		/* Whose size: the page writer's, if there is one (fstat does
-		 * not say which open file asks), else the asking file's. */
+		/* Whose size: the asking open file's own view (lseek to the
+		 * end by a second writer), else the page writer's, whose
+		 * pages the kernel holds (fstat does not say who asks). */
+		struct fs_handle *owner;
+
 		pthread_mutex_lock(&inode->lock);
-		h = kvfs_fs_size_owner(inode);
-		if (!h)
-			h = asker;
-		own = h && kvfs_fs_handle_size(h, &hsize);
+		owner = kvfs_fs_size_owner(inode);
+		h = asker;
+		own = h && h != owner && kvfs_fs_handle_size(h, &hsize);
+		if (own && own_view)
+			*own_view = true; /* not the kernel's to keep */
+		if (!own && owner) {
+			h = owner;
+			own = kvfs_fs_handle_size(h, &hsize);
+		}
 		writing = own && h->writer;
 		pthread_mutex_unlock(&inode->lock);
 	}
@@ -307,12 +318,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fs *fs = fs_of(req);
 	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
 	struct stat st;
-	int err = kvfs_fs_getattr_of(fs, inode, fi, &st);
+	bool own_view;
+	int err = kvfs_fs_getattr_of(fs, inode, fi, &st, &own_view);
 
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
+		fuse_reply_attr(req, &st,
+				own_view ? 0 : kvfs_fs_timeout(fs, inode));
 }
 
 /* utimens: set the stored mtime; while the file is open for writing,
@@ -346,6 +359,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino,
 	char key[KVFS_KEY_MAX + 1];
 	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
 	struct stat st;
+	bool own_view = false;
 	int err;
 
 	err = kvfs_fs_stored_key(fs, inode, key);
@@ -378,12 +392,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino,
 		if (err)
 			goto out;
 	}
-	err = kvfs_fs_getattr_of(fs, inode, fi, &st);
+	err = kvfs_fs_getattr_of(fs, inode, fi, &st, &own_view);
 out:
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_attr(req, &st, kvfs_fs_timeout(fs, inode));
+		fuse_reply_attr(req, &st,
+				own_view ? 0 : kvfs_fs_timeout(fs, inode));
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino,

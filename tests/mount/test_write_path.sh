@@ -4,8 +4,9 @@
 # once per file instead of before every write (kvfs promises it keeps no
 # privileges to remove), and writes of every size, mixed, large ones
 # answered early and small ones served out of the splice pipe, leave
-# exactly the bytes written. Privileges planted on a file under the root
-# do not survive a rewrite through the mount.
+# exactly the bytes written, also when sizes are asked for meanwhile.
+# Privileges planted on a file under the root do not survive a rewrite
+# through the mount.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 is missing"
 
@@ -40,10 +41,33 @@ else
 	echo "note: fs.pipe-max-size below 1 MiB, writes are copied"
 fi
 
+# A second writer's lseek to the end finds its own end while the first
+# writes through the page cache; the first keeps its size and data.
+python3 - "$MNT/second" <<'EOF'
+import os, sys
+f = sys.argv[1]
+with open(f, "wb") as out:
+    out.write(b"A" * 100)
+p = os.open(f, os.O_RDWR)       # writes through the page cache
+os.pwrite(p, b"P" * 1000, 0)
+w = os.open(f, os.O_RDWR)       # a second writer: direct I/O
+os.write(w, b"W" * 9000)
+end = os.lseek(w, 0, os.SEEK_END)
+assert end == 9000, f"second writer's end of file: {end}"
+os.write(w, b"tail")
+assert os.fstat(p).st_size == 1000, "the page writer's size"
+assert os.pread(p, 2000, 0) == b"P" * 1000, "the page writer's data"
+os.close(p)
+os.close(w)                     # the last to close wins
+with open(f, "rb") as back:
+    data = back.read()
+assert data == b"W" * 9000 + b"tail", f"stored {len(data)} bytes"
+EOF
+
 # Mixed sizes on one open file, checked byte for byte against the same
 # writes to a local file: large and small, sequential and scattered,
-# with fstat, reads back through the same descriptor and an fsync in
-# between.
+# with listings, fstat, reads back through the same descriptor and an
+# fsync in between.
 python3 - "$MNT/mixed" "$TEST_TMP/mixed" <<'EOF'
 import os, random, sys
 rng = random.Random(7)
@@ -60,7 +84,9 @@ for i in range(60):
         else:
             os.pwrite(fd, data, off)
     if i % 17 == 0:
-        # fstat, then read back through the same descriptors
+        # a listing of the directory (entries carry sizes) and fstat,
+        # then read back through the same descriptors
+        os.listdir(os.path.dirname(sys.argv[1]))
         sizes = {os.fstat(fd).st_size for fd in fds}
         assert len(sizes) == 1, f"fstat sizes differ: {sizes}"
         at = rng.randrange(0, max(sizes))
