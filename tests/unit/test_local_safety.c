@@ -68,6 +68,18 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* The store holds exactly len bytes of want under key. */
+static void assert_stored(struct kvfs_store *store, const char *key,
+			  const char *want, size_t len)
+{
+	struct kvfs_buf got = { 0 };
+
+	assert_int_equal(kvfs_store_get(store, key, KVFS_STRONG, &got), 0);
+	assert_int_equal(got.len, len);
+	assert_memory_equal(got.data, want, len);
+	kvfs_buf_free(&got);
+}
+
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
@@ -696,7 +708,6 @@ static void test_put_fails_cleanly(void **state)
 {
 	struct fixture *fx = *state;
 	struct kvfs_writer *w = NULL;
-	struct kvfs_buf got = { 0 };
 	char *tmp = NULL;
 
 	assert_int_equal(kvfs_store_put(fx->store, "v", "old", 3, KVFS_STRONG),
@@ -708,10 +719,7 @@ static void test_put_fails_cleanly(void **state)
 	assert_true(strlen(kvfs_error_message()) > 0);
 	assert_int_not_equal(kvfs_store_open_writer(fx->store, "v", KVFS_STRONG,
 						    NULL, &w), 0);
-	assert_int_equal(kvfs_store_get(fx->store, "v", KVFS_STRONG, &got), 0);
-	assert_int_equal(got.len, 3);
-	assert_memory_equal(got.data, "old", 3);
-	kvfs_buf_free(&got);
+	assert_stored(fx->store, "v", "old", 3);
 	free(tmp);
 }
 
@@ -787,11 +795,7 @@ static void test_sync_false(void **state)
 			 0);
 	kvfs_store_close(s);
 	/* Another store on the same root sees it all. */
-	assert_int_equal(kvfs_store_get(fx->store, "fast/moved", KVFS_STRONG,
-					&got), 0);
-	assert_int_equal(got.len, 5);
-	assert_memory_equal(got.data, "quick", 5);
-	kvfs_buf_free(&got);
+	assert_stored(fx->store, "fast/moved", "quick", 5);
 	assert_int_equal(kvfs_store_get(fx->store, "fast/streamed",
 					KVFS_STRONG, &got), KVFS_ENOTFOUND);
 }
@@ -969,7 +973,6 @@ static void test_writer_pwrite_from_file(void **state)
 {
 	struct fixture *fx = *state;
 	struct kvfs_writer *w = NULL;
-	struct kvfs_buf got = { 0 };
 	char *path = NULL;
 	int fd;
 
@@ -983,11 +986,7 @@ static void test_writer_pwrite_from_file(void **state)
 	assert_int_equal(kvfs_writer_commit(w), 0);
 	close(fd);
 	free(path);
-	assert_int_equal(kvfs_store_get(fx->store, "from-file", KVFS_STRONG,
-					&got), 0);
-	assert_int_equal(got.len, 11);
-	assert_memory_equal(got.data, "from a file", 11);
-	kvfs_buf_free(&got);
+	assert_stored(fx->store, "from-file", "from a file", 11);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
