@@ -776,17 +776,29 @@ void kvfs_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
-/* Copy data at off into the kernel's page cache of inode; false when the
+/* Hand bv, at off, to the kernel's page cache of inode; false when the
  * kernel did not take it. Caller holds nothing: the kernel may wait for
- * a read that needs inode->lock. */
+ * a read, on a page it locked, that needs inode->lock or another worker
+ * to read it. */
+static bool store_in_kernel(struct fs *fs, struct fs_inode *inode,
+			    struct fuse_bufvec *bv, uint64_t off)
+{
+	int rc;
+
+	kvfs_fs_loop_wait_begin();
+	rc = fuse_lowlevel_notify_store(fs->se, inode->ino, (off_t)off, bv, 0);
+	kvfs_fs_loop_wait_end();
+	return rc == 0;
+}
+
+/* Copy size bytes of data into the page cache of inode at off. */
 static bool push_pages(struct fs *fs, struct fs_inode *inode, const char *data,
 		       size_t size, uint64_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 
 	bv.buf[0].mem = (void *)data;
-	return fuse_lowlevel_notify_store(fs->se, inode->ino, (off_t)off, &bv,
-					  0) == 0;
+	return store_in_kernel(fs, inode, &bv, off);
 }
 
 /* As push_pages, from size bytes of file descriptor fd at off: spliced,
@@ -799,8 +811,7 @@ static bool push_file_pages(struct fs *fs, struct fs_inode *inode, int fd,
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	bv.buf[0].fd = fd;
 	bv.buf[0].pos = (off_t)off;
-	return fuse_lowlevel_notify_store(fs->se, inode->ino, (off_t)off, &bv,
-					  0) == 0;
+	return store_in_kernel(fs, inode, &bv, off);
 }
 
 /* A descriptor of the reader's snapshot of our own (a copy, so that a

@@ -292,6 +292,12 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 /* Called by a handler with slow work left to do (after its reply): let
  * another worker read the next request meanwhile. */
 void kvfs_fs_loop_hand_off(void);
+/* Around a wait for the kernel that may need another request served
+ * first (a notification, a push into the page cache): meanwhile the
+ * worker does not count against max_threads, so that another can read
+ * that request. No-ops in threads that are not the loop's workers. */
+void kvfs_fs_loop_wait_begin(void);
+void kvfs_fs_loop_wait_end(void);
 /* For INIT (op_init): the largest write request the loop serving it can
  * take by splice, 0 when it cannot (libfuse's loop, or no pipe of 1 MiB);
  * then whether it may, given the max_write the mount settled on. */

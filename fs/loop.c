@@ -33,6 +33,20 @@
  * write going into the backend) hands the role on at once
  * (kvfs_fs_loop_hand_off), so that the next request is read meanwhile.
  *
+ * A handler may also wait for the kernel, and the kernel for a request
+ * that only another worker can read: a publish waits while the kernel
+ * drops the file's pages or its name, which waits for the page locks of
+ * a READ, or the directory lock of a CREATE, still unread; a push into
+ * the page cache waits for page locks too. If every worker waited so,
+ * nobody would read and the mount would hang, and with max_threads=1 or 2
+ * one or two closes are enough. So a worker waiting for the kernel
+ * (kvfs_fs_loop_wait_begin/end) does not count against max_threads: when
+ * nobody reads meanwhile, another worker starts, beyond max_threads if it
+ * must. max_threads bounds the workers serving requests, not the ones
+ * waiting for the kernel to let them finish. While more workers run than
+ * that, an idle one waits a second for the role (the kernel may well make
+ * workers wait again soon) and then ends; the watchdog joins it.
+ *
  * Large writes come by splice(2): while a program streams writes, the
  * reader takes each request into a pipe of its own, where the written
  * pages are only referenced, and the handler splices them from there into
@@ -47,8 +61,9 @@
  * Signals are taken by the main thread (every thread here is started with
  * them blocked), whose handler ends the session (fuse_set_signal_handlers).
  *
- * Lock: lp->lock guards every field below it in struct loop; nothing else
- * is taken under it except starting a thread.
+ * Lock: lp->lock guards every field below it in struct loop, and the
+ * list and flags of the workers; nothing else is taken under it except
+ * starting a thread, joining one that has ended, and a debug log line.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +83,9 @@
  * a request before it sleeps until the next one. */
 #define TICK_NS 10000000L
 #define IDLE_BEFORE_SLEEP 0.1
+/* How long a worker beyond max_threads waits for the role before it ends
+ * (nanoseconds). */
+#define SURPLUS_LINGER_NS 1000000000L
 /* A kind of request that has lately taken this long (seconds, a moving
  * average) is handed to a thread of its own from the start: far more
  * than waking that thread costs. */
@@ -92,6 +110,8 @@ static const int pipe_sizes[] = { 2 << 20, 1 << 20 };
 
 struct worker {
 	struct loop *lp;
+	struct worker *next; /* in lp->all */
+	bool ended;          /* surplus, gone: to be joined */
 	pthread_t thread;
 	double handed_off;   /* when its handler gave the role up, or 0 */
 	struct fuse_buf buf; /* freed after the join: a worker may be
@@ -122,6 +142,9 @@ struct loop {
 	bool splice;          /* large writes may come by splice (INIT) */
 	bool splice_next;     /* the last request read was a large write */
 	unsigned int workers, max_workers;
+	unsigned int waiting; /* workers waiting for the kernel, which do not
+	                         count against max_workers */
+	unsigned int ended;   /* workers ended, not yet joined */
 	struct worker *all;   /* workers started, to join at the end */
 	int error;            /* a read error that ended the loop */
 };
@@ -132,6 +155,21 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ns nanoseconds from now on the monotonic clock, for timed waits. */
+static struct timespec deadline(long ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ns / 1000000000L;
+	ts.tv_nsec += ns % 1000000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
 }
 
 /* Watch /dev/fuse for up to lp->spin seconds: back as soon as a request
@@ -166,21 +204,39 @@ static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
 
 static void *work(void *arg);
 
-/* Caller holds lp->lock. */
+/* More workers than may serve: some started while others waited for the
+ * kernel, and those are done. Caller holds lp->lock. */
+static bool surplus(const struct loop *lp)
+{
+	return lp->workers > lp->max_workers + lp->waiting;
+}
+
+/* Start a worker, unless max_workers serve already. Caller holds
+ * lp->lock. */
 static int start_worker(struct loop *lp)
 {
 	struct worker *w;
 	int rc;
 
-	if (lp->workers == lp->max_workers || lp->exiting)
+	if (lp->workers >= lp->max_workers + lp->waiting || lp->exiting)
 		return 0;
-	w = &lp->all[lp->workers];
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return ENOMEM;
 	w->lp = lp;
 	w->pipe[0] = w->pipe[1] = -1;
 	rc = start_thread(&w->thread, work, w);
-	if (!rc)
-		lp->workers++;
-	return rc;
+	if (rc) {
+		free(w);
+		return rc;
+	}
+	w->next = lp->all;
+	lp->all = w;
+	if (lp->workers++ >= lp->max_workers)
+		kvfs_log(KVFS_LOG_DEBUG,
+			 "%u threads, beyond max_threads=%u: %u wait for the "
+			 "kernel", lp->workers, lp->max_workers, lp->waiting);
+	return 0;
 }
 
 /* Give up the reader role to a waiting worker, or a new one. Caller holds
@@ -209,6 +265,33 @@ void kvfs_fs_loop_hand_off(void)
 		pass_role(w->lp);
 		w->handed_off = now();
 	}
+	pthread_mutex_unlock(&w->lp->lock);
+}
+
+void kvfs_fs_loop_wait_begin(void)
+{
+	struct worker *w = current;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lp->lock);
+	w->lp->waiting++;
+	/* Nobody reads: the role was passed on for this request and no
+	 * worker could take it. (When the role is this worker's own, the
+	 * watchdog passes it on after a tick.) */
+	if (!w->lp->reader && !w->lp->followers)
+		start_worker(w->lp);
+	pthread_mutex_unlock(&w->lp->lock);
+}
+
+void kvfs_fs_loop_wait_end(void)
+{
+	struct worker *w = current;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lp->lock);
+	w->lp->waiting--;
 	pthread_mutex_unlock(&w->lp->lock);
 }
 
@@ -250,6 +333,35 @@ static void close_pipe(struct worker *w)
 		close(w->pipe[1]);
 	}
 	w->pipe[0] = w->pipe[1] = -1;
+}
+
+/* Wait for w's thread to end and free it. w is out of lp->all. */
+static void join_worker(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+	free(w->buf.mem);
+	free(w->small);
+	close_pipe(w);
+	free(w);
+}
+
+/* Join the workers that ended as surplus. Caller holds lp->lock, which
+ * they no longer take. */
+static void reap(struct loop *lp)
+{
+	struct worker **p = &lp->all;
+
+	while (lp->ended && *p) {
+		struct worker *w = *p;
+
+		if (!w->ended) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		lp->ended--;
+		join_worker(w);
+	}
 }
 
 /*
@@ -355,10 +467,23 @@ static void *work(void *arg)
 		int res;
 
 		while (lp->reader && lp->reader != w && !lp->exiting) {
+			int rc = 0;
+
 			awaited = false; /* whoever sent it is served by now */
 			lp->followers++;
-			pthread_cond_wait(&lp->turn, &lp->lock);
+			if (surplus(lp)) {
+				struct timespec until =
+					deadline(SURPLUS_LINGER_NS);
+
+				rc = pthread_cond_timedwait(&lp->turn,
+							    &lp->lock, &until);
+			} else {
+				pthread_cond_wait(&lp->turn, &lp->lock);
+			}
 			lp->followers--;
+			if (rc == ETIMEDOUT && surplus(lp) && lp->reader &&
+			    lp->reader != w)
+				goto end_surplus;
 		}
 		if (lp->exiting)
 			break;
@@ -416,6 +541,14 @@ static void *work(void *arg)
 	fuse_session_exit(lp->se);
 	sem_post(&lp->finished);
 	return NULL;
+
+end_surplus:
+	lp->workers--;
+	lp->ended++;
+	w->ended = true;
+	pthread_cond_signal(&lp->tick); /* the watchdog joins it */
+	pthread_mutex_unlock(&lp->lock);
+	return NULL;
 }
 
 size_t kvfs_fs_loop_splice_max(void)
@@ -446,6 +579,7 @@ static void *watchdog(void *arg)
 
 		double t = now();
 
+		reap(lp);
 		if (lp->served != seen) {
 			seen = lp->served;
 			seen_at = t;
@@ -459,18 +593,13 @@ static void *watchdog(void *arg)
 		if (t - active > IDLE_BEFORE_SLEEP) {
 			lp->watchdog_asleep = true;
 			while (lp->watchdog_asleep && !lp->exiting &&
-			       lp->served == seen)
+			       lp->served == seen && !lp->ended)
 				pthread_cond_wait(&lp->tick, &lp->lock);
 			lp->watchdog_asleep = false;
 			active = now();
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += TICK_NS;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = deadline(TICK_NS);
 		pthread_cond_timedwait(&lp->tick, &lp->lock, &until);
 	}
 	pthread_mutex_unlock(&lp->lock);
@@ -490,14 +619,11 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	bool watching = false;
 	int rc;
 
-	lp.all = calloc(lp.max_workers, sizeof(*lp.all));
-	if (!lp.all)
-		return -ENOMEM;
 	pthread_mutex_init(&lp.lock, NULL);
-	pthread_cond_init(&lp.turn, NULL);
-	/* The watchdog's timed waits count on the monotonic clock. */
+	/* Timed waits count on the monotonic clock. */
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&lp.turn, &attr);
 	pthread_cond_init(&lp.tick, &attr);
 	pthread_condattr_destroy(&attr);
 	sem_init(&lp.finished, 0, 0);
@@ -529,14 +655,14 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	pthread_cond_broadcast(&lp.tick);
 	/* The reader may sleep in read(2), the only place a worker can be
 	 * cancelled. */
-	for (unsigned int i = 0; i < lp.workers; i++)
-		pthread_cancel(lp.all[i].thread);
+	for (struct worker *w = lp.all; w; w = w->next)
+		pthread_cancel(w->thread);
 	pthread_mutex_unlock(&lp.lock);
-	for (unsigned int i = 0; i < lp.workers; i++) {
-		pthread_join(lp.all[i].thread, NULL);
-		free(lp.all[i].buf.mem);
-		free(lp.all[i].small);
-		close_pipe(&lp.all[i]);
+	while (lp.all) {
+		struct worker *w = lp.all;
+
+		lp.all = w->next;
+		join_worker(w);
 	}
 	if (watching)
 		pthread_join(lp.watchdog, NULL);
@@ -546,7 +672,6 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	pthread_cond_destroy(&lp.tick);
 	pthread_cond_destroy(&lp.turn);
 	pthread_mutex_destroy(&lp.lock);
-	free(lp.all);
 	fuse_session_reset(se);
 	return rc;
 }

@@ -357,11 +357,14 @@ static int run(struct fs *fs, struct fuse_args *args,
 	}
 	if (kvfs_fs_notify_start(fs))
 		goto out_unmount;
-	if (opts->singlethread)
-		ret = fuse_session_loop(fs->se);
-	else if (fs->exclusive)
-		ret = kvfs_fs_loop(fs->se, max_threads(opts),
+	/* -s on the local backend: one request served at a time, by the
+	 * loop that still reads while a request waits for the kernel. */
+	if (fs->exclusive)
+		ret = kvfs_fs_loop(fs->se,
+				   opts->singlethread ? 1 : max_threads(opts),
 				   fs->cfg.spin / 1e6);
+	else if (opts->singlethread)
+		ret = fuse_session_loop(fs->se);
 	else
 		ret = libfuse_loop(fs->se, opts);
 	if (fs->init_error) {

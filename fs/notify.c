@@ -222,10 +222,14 @@ static void submit(struct fs_notify *n, struct notify_item *it, bool wait)
 
 	if (!wait || !seq)
 		return;
+	/* The kernel may make the thread wait for a request that a worker
+	 * has yet to read (a page or directory lock). */
+	kvfs_fs_loop_wait_begin();
 	pthread_mutex_lock(&n->lock);
 	while (n->done < seq && !n->stop)
 		pthread_cond_wait(&n->done_cv, &n->lock);
 	pthread_mutex_unlock(&n->lock);
+	kvfs_fs_loop_wait_end();
 }
 
 void kvfs_fs_notify_inode(struct fs *fs, fuse_ino_t ino, bool pages,
