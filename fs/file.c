@@ -1113,7 +1113,13 @@ void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 	struct fs_handle *h = handle_of(fi);
 	struct fs_inode *inode = h->inode;
 
-	publish(fs, h, true);
+	/* Nobody waits for a release (close returned long ago), and it must
+	 * not wait for the kernel: it is a background request, as a
+	 * readahead READ is, and when the kernel's background slots are all
+	 * taken by releases, a READ holding a page lock that one of them
+	 * waits for could not even reach the daemon. So nothing is pushed
+	 * into the page cache here, and notifications are only queued. */
+	publish(fs, h, false);
 	pthread_mutex_lock(&inode->lock);
 	if (h->writer) {
 		/* Unlinked, or publishing failed: discard. */

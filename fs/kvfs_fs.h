@@ -285,8 +285,9 @@ void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode);
 /* ------------------------------------------------------------ loop.c */
 
 /* Serve requests until the session ends, with up to max_threads workers
- * (0: 10); a worker that answered one watches for the next for spin
- * seconds (0: never). Returns 0 or a negative errno. */
+ * (0: 10) reading and serving, not counting those waiting for the kernel;
+ * a worker that answered one watches for the next for spin seconds (0:
+ * never). Returns 0 or a negative errno. */
 int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 		 double spin);
 /* Called by a handler with slow work left to do (after its reply): let

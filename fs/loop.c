@@ -41,11 +41,13 @@
  * nobody would read and the mount would hang, and with max_threads=1 or 2
  * one or two closes are enough. So a worker waiting for the kernel
  * (kvfs_fs_loop_wait_begin/end) does not count against max_threads: when
- * nobody reads meanwhile, another worker starts, beyond max_threads if it
- * must. max_threads bounds the workers serving requests, not the ones
- * waiting for the kernel to let them finish. While more workers run than
- * that, an idle one waits a second for the role (the kernel may well make
- * workers wait again soon) and then ends; the watchdog joins it.
+ * nobody reads meanwhile, another worker takes the role, a new one beyond
+ * max_threads if it must. max_threads bounds the workers that read and
+ * serve, not the ones waiting for the kernel to let them finish (a worker
+ * whose wait ends finishes its request, so for that while one more may
+ * serve). While more workers run than max_threads and those waiting, an
+ * idle one waits a second for the role (the kernel may well make workers
+ * wait again soon) and then ends; the watchdog joins it.
  *
  * Large writes come by splice(2): while a program streams writes, the
  * reader takes each request into a pipe of its own, where the written
@@ -63,7 +65,7 @@
  *
  * Lock: lp->lock guards every field below it in struct loop, and the
  * list and flags of the workers; nothing else is taken under it except
- * starting a thread, joining one that has ended, and a debug log line.
+ * starting a thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -112,6 +114,8 @@ struct worker {
 	struct loop *lp;
 	struct worker *next; /* in lp->all */
 	bool ended;          /* surplus, gone: to be joined */
+	unsigned int beyond; /* started as worker number beyond max_threads,
+	                        for a debug line; or 0 */
 	pthread_t thread;
 	double handed_off;   /* when its handler gave the role up, or 0 */
 	struct fuse_buf buf; /* freed after the join: a worker may be
@@ -138,6 +142,7 @@ struct loop {
 	bool watchdog_asleep; /* until the next request */
 	bool exiting;
 	unsigned int followers; /* workers waiting for the role */
+	unsigned int starting;  /* workers started, yet to take the lock */
 	double cost[NOPS];    /* seconds each opcode took, moving average */
 	bool splice;          /* large writes may come by splice (INIT) */
 	bool splice_next;     /* the last request read was a large write */
@@ -211,20 +216,21 @@ static bool surplus(const struct loop *lp)
 	return lp->workers > lp->max_workers + lp->waiting;
 }
 
-/* Start a worker, unless max_workers serve already. Caller holds
- * lp->lock. */
+/* Start a worker, which takes the reader role. Caller holds lp->lock. */
 static int start_worker(struct loop *lp)
 {
 	struct worker *w;
 	int rc;
 
-	if (lp->workers >= lp->max_workers + lp->waiting || lp->exiting)
+	if (lp->exiting)
 		return 0;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return ENOMEM;
 	w->lp = lp;
 	w->pipe[0] = w->pipe[1] = -1;
+	if (lp->workers >= lp->max_workers)
+		w->beyond = lp->workers + 1;
 	rc = start_thread(&w->thread, work, w);
 	if (rc) {
 		free(w);
@@ -232,11 +238,23 @@ static int start_worker(struct loop *lp)
 	}
 	w->next = lp->all;
 	lp->all = w;
-	if (lp->workers++ >= lp->max_workers)
-		kvfs_log(KVFS_LOG_DEBUG,
-			 "%u threads, beyond max_threads=%u: %u wait for the "
-			 "kernel", lp->workers, lp->max_workers, lp->waiting);
+	lp->workers++;
+	lp->starting++;
 	return 0;
+}
+
+/* When nobody holds the reader role, nor is about to: wake a follower or
+ * start a worker to take it, unless max_workers serve already (not
+ * counting those waiting for the kernel). Caller holds lp->lock. */
+static void fill_role(struct loop *lp)
+{
+	if (lp->reader || lp->starting || lp->exiting ||
+	    lp->workers - lp->followers - lp->waiting >= lp->max_workers)
+		return;
+	if (lp->followers)
+		pthread_cond_signal(&lp->turn);
+	else
+		start_worker(lp);
 }
 
 /* Give up the reader role to a waiting worker, or a new one. Caller holds
@@ -245,10 +263,7 @@ static void pass_role(struct loop *lp)
 {
 	lp->reader = NULL;
 	lp->serving = false;
-	if (lp->followers)
-		pthread_cond_signal(&lp->turn);
-	else
-		start_worker(lp);
+	fill_role(lp);
 }
 
 /* The worker this thread is, for kvfs_fs_loop_hand_off. */
@@ -276,11 +291,11 @@ void kvfs_fs_loop_wait_begin(void)
 		return;
 	pthread_mutex_lock(&w->lp->lock);
 	w->lp->waiting++;
-	/* Nobody reads: the role was passed on for this request and no
-	 * worker could take it. (When the role is this worker's own, the
-	 * watchdog passes it on after a tick.) */
-	if (!w->lp->reader && !w->lp->followers)
-		start_worker(w->lp);
+	/* When the role was passed on for this request and no worker could
+	 * take it, one may now. (When the role is this worker's own, the
+	 * watchdog passes it on after a tick, sparing the hand-over where
+	 * the kernel answers at once, as it mostly does.) */
+	fill_role(w->lp);
 	pthread_mutex_unlock(&w->lp->lock);
 }
 
@@ -292,6 +307,10 @@ void kvfs_fs_loop_wait_end(void)
 		return;
 	pthread_mutex_lock(&w->lp->lock);
 	w->lp->waiting--;
+	/* Followers that began to wait while this one waited are one too
+	 * many now: let them count their second. */
+	if (w->lp->followers && surplus(w->lp))
+		pthread_cond_broadcast(&w->lp->turn);
 	pthread_mutex_unlock(&w->lp->lock);
 }
 
@@ -345,11 +364,11 @@ static void join_worker(struct worker *w)
 	free(w);
 }
 
-/* Join the workers that ended as surplus. Caller holds lp->lock, which
- * they no longer take. */
+/* Join the workers that ended as surplus. Caller holds lp->lock; the
+ * joins wait without it. */
 static void reap(struct loop *lp)
 {
-	struct worker **p = &lp->all;
+	struct worker **p = &lp->all, *gone = NULL;
 
 	while (lp->ended && *p) {
 		struct worker *w = *p;
@@ -359,9 +378,20 @@ static void reap(struct loop *lp)
 			continue;
 		}
 		*p = w->next;
+		w->next = gone;
+		gone = w;
 		lp->ended--;
+	}
+	if (!gone)
+		return;
+	pthread_mutex_unlock(&lp->lock);
+	while (gone) {
+		struct worker *w = gone;
+
+		gone = w->next;
 		join_worker(w);
 	}
+	pthread_mutex_lock(&lp->lock);
 }
 
 /*
@@ -458,7 +488,12 @@ static void *work(void *arg)
 
 	current = w;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	if (w->beyond)
+		kvfs_log(KVFS_LOG_DEBUG,
+			 "thread %u started, beyond max_threads=%u: others "
+			 "wait for the kernel", w->beyond, lp->max_workers);
 	pthread_mutex_lock(&lp->lock);
+	lp->starting--;
 	for (;;) {
 		struct fuse_buf buf;
 		double start, took;
@@ -588,7 +623,9 @@ static void *watchdog(void *arg)
 			/* On the same request for a whole tick at least. */
 			pass_role(lp);
 		}
-		if (lp->reader && lp->serving)
+		if (!lp->reader && lp->waiting)
+			fill_role(lp); /* again, should starting one fail */
+		if ((lp->reader && lp->serving) || lp->waiting)
 			active = t;
 		if (t - active > IDLE_BEFORE_SLEEP) {
 			lp->watchdog_asleep = true;
@@ -658,14 +695,15 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	for (struct worker *w = lp.all; w; w = w->next)
 		pthread_cancel(w->thread);
 	pthread_mutex_unlock(&lp.lock);
+	/* The watchdog first: it may be taking ended workers off the list. */
+	if (watching)
+		pthread_join(lp.watchdog, NULL);
 	while (lp.all) {
 		struct worker *w = lp.all;
 
 		lp.all = w->next;
 		join_worker(w);
 	}
-	if (watching)
-		pthread_join(lp.watchdog, NULL);
 	if (!rc)
 		rc = lp.error;
 	sem_destroy(&lp.finished);

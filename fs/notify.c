@@ -219,8 +219,14 @@ static void watch_attrs_changed(void *ctx, const char *key)
 static void submit(struct fs_notify *n, struct notify_item *it, bool wait)
 {
 	uint64_t seq = enqueue(n, it);
+	bool waits;
 
 	if (!wait || !seq)
+		return;
+	pthread_mutex_lock(&n->lock);
+	waits = n->done < seq && !n->stop;
+	pthread_mutex_unlock(&n->lock);
+	if (!waits)
 		return;
 	/* The kernel may make the thread wait for a request that a worker
 	 * has yet to read (a page or directory lock). */

@@ -7,15 +7,18 @@
 STRESS=$KVFS_TOOLS/stress
 NKEYS=3
 SECS=4
+# A hung mount fails the test here, well before CTest's timeout, so that
+# the cleanup still unmounts and stops what the test started.
+LIMIT="timeout -k 5 60"
 kvfs_mount
-"$STRESS" fill "$MNT" $NKEYS 100000
+$LIMIT "$STRESS" fill "$MNT" $NKEYS 100000 || fail "fill"
 pids=
 for w in 1 2 3; do
-	"$STRESS" writer "$MNT" $NKEYS $w $SECS 300000 >"$TEST_TMP/w$w.log" 2>&1 &
+	$LIMIT "$STRESS" writer "$MNT" $NKEYS $w $SECS 300000 >"$TEST_TMP/w$w.log" 2>&1 &
 	pids="$pids $!"
 done
 for r in 1 2 3; do
-	"$STRESS" reader "$MNT" $NKEYS $SECS >"$TEST_TMP/r$r.log" 2>&1 &
+	$LIMIT "$STRESS" reader "$MNT" $NKEYS $SECS >"$TEST_TMP/r$r.log" 2>&1 &
 	pids="$pids $!"
 done
 EXTRA_PIDS=$pids
@@ -25,10 +28,10 @@ for p in $pids; do
 done
 EXTRA_PIDS=
 cat "$TEST_TMP"/w*.log "$TEST_TMP"/r*.log
-[ "$bad" = 0 ] || fail "a reader saw a torn value or a process failed"
+[ "$bad" = 0 ] || fail "a reader saw a torn value, a process failed, or the mount hung"
 # One open file shared by two processes: a close that pushes the value
 # into the page cache while the other process publishes through it.
-"$STRESS" sharedfd "$MNT" 2 4194304 || fail "close and fsync of a shared open file"
+$LIMIT "$STRESS" sharedfd "$MNT" 2 4194304 || fail "close and fsync of a shared open file"
 kill -0 "$KVFS_PID" 2>/dev/null || fail "the daemon died"
 kvfs_unmount || fail "daemon exit status"
 echo PASS
