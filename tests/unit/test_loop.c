@@ -159,6 +159,7 @@ static void start(struct session *s)
 				    fds), 0);
 	s->kernel = fds[1];
 	s->se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+	fuse_opt_free_args(&args);
 	assert_non_null(s->se);
 	assert_int_equal(fuse_session_custom_io(s->se, &io, fds[0]), 0);
 	assert_int_equal(pthread_create(&s->loop, NULL, run_loop, s), 0);
