@@ -114,6 +114,9 @@ struct worker {
 	struct loop *lp;
 	struct worker *next; /* in lp->all */
 	bool ended;          /* surplus, gone: to be joined */
+	bool in_wait;        /* its handler waits for the kernel */
+	bool lingering;      /* surplus follower, until linger_until */
+	struct timespec linger_until;
 	unsigned int beyond; /* started as worker number beyond max_threads,
 	                        for a debug line; or 0 */
 	pthread_t thread;
@@ -291,6 +294,7 @@ void kvfs_fs_loop_wait_begin(void)
 		return;
 	pthread_mutex_lock(&w->lp->lock);
 	w->lp->waiting++;
+	w->in_wait = true;
 	/* When the role was passed on for this request and no worker could
 	 * take it, one may now. (When the role is this worker's own, the
 	 * watchdog passes it on after a tick, sparing the hand-over where
@@ -307,10 +311,11 @@ void kvfs_fs_loop_wait_end(void)
 		return;
 	pthread_mutex_lock(&w->lp->lock);
 	w->lp->waiting--;
-	/* Followers that began to wait while this one waited are one too
-	 * many now: let them count their second. */
+	w->in_wait = false;
+	/* A follower that began to wait while this one waited may be one too
+	 * many now: let it count its second. */
 	if (w->lp->followers && surplus(w->lp))
-		pthread_cond_broadcast(&w->lp->turn);
+		pthread_cond_signal(&w->lp->turn);
 	pthread_mutex_unlock(&w->lp->lock);
 }
 
@@ -394,6 +399,21 @@ static void reap(struct loop *lp)
 	pthread_mutex_lock(&lp->lock);
 }
 
+/* splice(2) of the next request from /dev/fuse into a pipe, where the
+ * loop's end may cancel the thread; errno kept. */
+static ssize_t cancellable_splice(int fd, int pipe_in, size_t len)
+{
+	ssize_t n;
+	int err;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	n = splice(fd, NULL, pipe_in, NULL, len, 0);
+	err = errno;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	errno = err;
+	return n;
+}
+
 /*
  * Read the next request by splice into w's pipe: into *buf as the pipe
  * (a large write, left there for the handler) or, when small, read out
@@ -421,7 +441,7 @@ static int splice_receive(struct worker *w, struct fuse_buf *buf)
 	/* Copied requests fill whole pages, referenced pages one slot each
 	 * (at most max_write / 4096 + 2): less than a page short of the
 	 * pipe always fits. */
-	n = splice(fd, NULL, w->pipe[1], NULL, lp->pipe_size - 4096, 0);
+	n = cancellable_splice(fd, w->pipe[1], lp->pipe_size - 4096);
 	if (fuse_session_exited(lp->se))
 		return 0;
 	if (n < 0) {
@@ -464,7 +484,11 @@ static int receive(struct worker *w, bool by_splice, struct fuse_buf *buf)
 		w->lp->splice = false; /* not here, then: read from now on */
 		pthread_mutex_unlock(&w->lp->lock);
 	}
+	/* Where the loop's end may cancel it (and nowhere else, lest a
+	 * cancelled close leave a descriptor to be closed twice). */
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	res = fuse_session_receive_buf(w->lp->se, &w->buf);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	*buf = w->buf;
 	return res;
 }
@@ -507,22 +531,33 @@ static void *work(void *arg)
 			awaited = false; /* whoever sent it is served by now */
 			lp->followers++;
 			if (surplus(lp)) {
-				struct timespec until =
-					deadline(SURPLUS_LINGER_NS);
-
-				rc = pthread_cond_timedwait(&lp->turn,
-							    &lp->lock, &until);
+				/* One second from the first look, whatever
+				 * wakes it meanwhile. */
+				if (!w->lingering)
+					w->linger_until =
+						deadline(SURPLUS_LINGER_NS);
+				w->lingering = true;
+				rc = pthread_cond_timedwait(&lp->turn, &lp->lock,
+							    &w->linger_until);
 			} else {
+				w->lingering = false;
 				pthread_cond_wait(&lp->turn, &lp->lock);
 			}
 			lp->followers--;
-			if (rc == ETIMEDOUT && surplus(lp) && lp->reader &&
-			    lp->reader != w)
+			if (rc != ETIMEDOUT)
+				continue;
+			w->lingering = false; /* another second, if it stays */
+			/* It ends only while another reads: not when the
+			 * role is vacant, nor while its holder waits for the
+			 * kernel, which may need one more reader. */
+			if (surplus(lp) && lp->reader && lp->reader != w &&
+			    !lp->reader->in_wait)
 				goto end_surplus;
 		}
 		if (lp->exiting)
 			break;
 		lp->reader = w;
+		w->lingering = false;
 		by_splice = lp->splice && lp->splice_next;
 		pthread_mutex_unlock(&lp->lock);
 
@@ -530,9 +565,7 @@ static void *work(void *arg)
 		 * somebody's behalf, who may well send another at once. */
 		if (awaited && lp->spin > 0)
 			watch(lp);
-		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		res = receive(w, by_splice, &buf);
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 
 		pthread_mutex_lock(&lp->lock);
 		awaited = false;
@@ -690,8 +723,8 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	lp.exiting = true;
 	pthread_cond_broadcast(&lp.turn);
 	pthread_cond_broadcast(&lp.tick);
-	/* The reader may sleep in read(2), the only place a worker can be
-	 * cancelled. */
+	/* The reader may sleep in read(2) or splice(2), the only places a
+	 * worker can be cancelled. */
 	for (struct worker *w = lp.all; w; w = w->next)
 		pthread_cancel(w->thread);
 	pthread_mutex_unlock(&lp.lock);

@@ -4,9 +4,10 @@
  *
  * With max_threads=1, a request whose handler waits for the kernel
  * (kvfs_fs_loop_wait_begin) while the kernel waits for a later request
- * must not hang the loop: another worker reads and serves that request.
- * Once the wait is over, the worker started beyond max_threads ends after
- * a second idle.
+ * must not hang the loop: another worker reads and serves that request,
+ * whether the waiting worker still held the reader role (the watchdog
+ * passes it on) or had handed it over already. Once the wait is over, the
+ * worker started beyond max_threads ends after a second idle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@ enum { WAITS = 2, FREES = 3 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t freed = PTHREAD_COND_INITIALIZER;
+static bool hand_off_first; /* the WAITS handler hands the role over */
 static bool free_served;    /* the FREES request was served */
 static bool saw_free;       /* ... while the WAITS handler waited */
 
@@ -56,6 +58,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 5;
+		if (hand_off_first)
+			kvfs_fs_loop_hand_off(); /* at max_threads: none reads */
 		kvfs_fs_loop_wait_begin();
 		pthread_mutex_lock(&lock);
 		while (!free_served &&
@@ -145,6 +149,35 @@ static int threads_now(void)
 	return n;
 }
 
+/* Whether the process comes to have n threads within 5 s. */
+static bool threads_become(int n)
+{
+	for (int i = 0; i < 50; i++) {
+		if (threads_now() == n)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* The number of threads once it holds still for 0.2 s: the loop's watchdog
+ * starts after its first worker (and a sanitizer may add one of its own
+ * with the first thread). */
+static int settled_threads(void)
+{
+	int n = threads_now();
+
+	for (int i = 0, same = 0; i < 50 && same < 2; i++) {
+		int m;
+
+		usleep(100000);
+		m = threads_now();
+		same = m == n ? same + 1 : 0;
+		n = m;
+	}
+	return n;
+}
+
 static void start(struct session *s)
 {
 	char *argv[] = { "test_loop", NULL };
@@ -175,16 +208,16 @@ static void stop(struct session *s)
 	fuse_session_destroy(s->se);
 }
 
-static void test_wait_for_kernel_lets_another_read(void **state)
+static void wait_for_kernel_lets_another_read(bool hand_off)
 {
 	struct fuse_getattr_in getattr = { 0 };
 	struct session s;
-	int before;
+	int loop_threads;
 
-	(void)state;
+	hand_off_first = hand_off;
+	free_served = saw_free = false;
 	start(&s);
-	usleep(100000); /* the loop's watchdog starts after its first worker */
-	before = threads_now();
+	loop_threads = settled_threads();
 	send_request(&s, FUSE_GETATTR, 2, WAITS, &getattr, sizeof(getattr));
 	send_request(&s, FUSE_GETATTR, 3, FREES, &getattr, sizeof(getattr));
 	/* FREES is answered first, while WAITS waits for it. */
@@ -193,19 +226,33 @@ static void test_wait_for_kernel_lets_another_read(void **state)
 	pthread_mutex_lock(&lock);
 	assert_true(saw_free);
 	pthread_mutex_unlock(&lock);
-	/* The thread started beyond max_threads=1 ends after a second
-	 * idle (and the watchdog's next look). */
-	assert_true(threads_now() > before);
-	for (int i = 0; i < 40 && threads_now() > before; i++)
-		usleep(100000);
-	assert_int_equal(threads_now(), before);
+	/* The worker started beyond max_threads=1 is still there (idle for
+	 * less than a second), and ends after a second idle. */
+	assert_int_equal(threads_now(), loop_threads + 1);
+	assert_true(threads_become(loop_threads));
 	stop(&s);
+}
+
+/* The waiting worker holds the reader role: the watchdog passes it on. */
+static void test_wait_holding_the_role(void **state)
+{
+	(void)state;
+	wait_for_kernel_lets_another_read(false);
+}
+
+/* The waiting worker handed the role over first, and at max_threads=1
+ * nobody could take it: the wait itself lets another start. */
+static void test_wait_after_hand_off(void **state)
+{
+	(void)state;
+	wait_for_kernel_lets_another_read(true);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wait_for_kernel_lets_another_read),
+		cmocka_unit_test(test_wait_holding_the_role),
+		cmocka_unit_test(test_wait_after_hand_off),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
