@@ -269,7 +269,8 @@ static void pass_role(struct loop *lp)
 	fill_role(lp);
 }
 
-/* The worker this thread is, for kvfs_fs_loop_hand_off. */
+/* The worker this thread is, for the calls handlers make: hand_off,
+ * wait_begin and wait_end. */
 static __thread struct worker *current;
 
 void kvfs_fs_loop_hand_off(void)
