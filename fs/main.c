@@ -13,12 +13,14 @@
  * option: a one-line message, exit status 1, nothing mounted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -212,18 +214,6 @@ static int fail(const char *fmt, const char *a, const char *b)
 	return 1;
 }
 
-static int copy_options(const struct kvfs_options *src,
-			struct kvfs_options **out)
-{
-	const char *name, *value;
-	int rc = kvfs_options_new(out);
-
-	for (size_t i = 0; rc == 0 && kvfs_options_at(src, i, &name, &value);
-	     i++)
-		rc = kvfs_options_set(*out, name, value);
-	return rc;
-}
-
 /* Open the store with opts and check that every option was taken. */
 static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 {
@@ -321,11 +311,77 @@ static int libfuse_loop(struct fuse_session *se,
 	return ret;
 }
 
+/* ------------------------------------------------------------ detaching */
+
+/*
+ * Without -f the daemon detaches, but only once the mount is in place and
+ * served, so that a script, mount(8) or systemd can use the mount as soon
+ * as kvfs returns, and every error before that reaches the terminal and
+ * the exit status. It forks before anything has started a thread (the
+ * store's journal and watch threads, libcurl's): threads do not survive
+ * fork(2), and a lock one of them held would stay locked in the child.
+ * So the child does all the work, and the parent waits for one byte on a
+ * pipe (mounted) or for the child's end, then exits with 0 or the child's
+ * status. Returns the pipe's write end, in the child; -1 on failure.
+ */
+static int detach_begin(void)
+{
+	int ready[2], st;
+	pid_t child;
+	ssize_t n;
+	char byte;
+
+	if (pipe2(ready, O_CLOEXEC))
+		return fail("cannot detach: pipe: %s", strerror(errno), NULL),
+		       -1;
+	child = fork();
+	if (child < 0)
+		return fail("cannot detach: fork: %s", strerror(errno), NULL),
+		       -1;
+	if (child == 0) {
+		close(ready[0]);
+		setsid();
+		return ready[1];
+	}
+	close(ready[1]);
+	do
+		n = read(ready[0], &byte, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		_exit(0);
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	/* _exit: nothing of the parent's needs tearing down. */
+	_exit(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
+}
+
+/* Mounted and about to serve: from now on nobody reads the terminal; log
+ * lines go to syslog. Then the parent may return. */
+static void detach_end(int ready)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (chdir("/"))
+		kvfs_log(KVFS_LOG_WARNING, "chdir /: %s", strerror(errno));
+	openlog("kvfs", LOG_PID, LOG_DAEMON);
+	kvfs_log_set_handler(syslog_handler, NULL);
+	if (write(ready, "", 1) != 1)
+		kvfs_log(KVFS_LOG_WARNING, "telling the starting process: %s",
+			 strerror(errno));
+	close(ready);
+}
+
 static int run(struct fs *fs, struct fuse_args *args,
 	       struct fuse_cmdline_opts *opts, struct fuse_conn_info_opts *copts,
-	       struct kvfs_options *kv)
+	       int ready)
 {
-	struct kvfs_options *again = NULL;
 	int ret = 1;
 
 	fs->se = fuse_session_new(args, &kvfs_fs_ops, sizeof(kvfs_fs_ops), fs);
@@ -338,25 +394,10 @@ static int run(struct fs *fs, struct fuse_args *args,
 		goto out_signals;
 	if (kvfs_fs_session_io(fs))
 		goto out_unmount;
-	if (!opts->foreground) {
-		/* Backend threads would not survive the fork: open the store
-		 * again in the daemon. */
-		kvfs_store_close(fs->store);
-		fs->store = NULL;
-		if (copy_options(kv, &again) == 0)
-			kvfs_store_open(again, &fs->store);
-		kvfs_options_free(again);
-		openlog("kvfs", LOG_PID, LOG_DAEMON);
-		kvfs_log_set_handler(syslog_handler, NULL);
-		fuse_daemonize(0);
-		if (!fs->store) {
-			fuse_log(FUSE_LOG_ERR, "kvfs: reopening the store: %s\n",
-				 kvfs_error_message());
-			goto out_unmount;
-		}
-	}
 	if (kvfs_fs_notify_start(fs))
 		goto out_unmount;
+	if (ready >= 0)
+		detach_end(ready);
 	/* -s on the local backend: one request served at a time, by the
 	 * loop that still reads while a request waits for the kernel. */
 	if (fs->exclusive)
@@ -399,7 +440,7 @@ int main(int argc, char *argv[])
 	struct fuse_conn_info_opts *copts = NULL;
 	struct fs fs = { 0 };
 	const char *text, *backend;
-	int ret = 1;
+	int ret = 1, ready = -1;
 
 	umask(0); /* modes arrive masked by the kernel already */
 	if (kvfs_options_new(&d.kv))
@@ -471,17 +512,15 @@ int main(int argc, char *argv[])
 		ret = fail("spin= takes 0 to 1000000 microseconds%s%s", "", "");
 		goto out_free;
 	}
-	{
-		struct kvfs_options *first = NULL;
-
-		if (copy_options(d.kv, &first) || open_store(first, &fs.store)) {
-			kvfs_options_free(first);
-			goto out_free;
-		}
-		kvfs_options_free(first);
-	}
 	if (check_mountpoint(opts.mountpoint))
-		goto out_close;
+		goto out_free;
+	if (!opts.foreground) {
+		ready = detach_begin();
+		if (ready < 0)
+			goto out_free;
+	}
+	if (open_store(d.kv, &fs.store))
+		goto out_free;
 	fs.cfg = d.cfg;
 	fs.exclusive = !strcmp(kvfs_store_backend_name(fs.store), "local");
 	fs.debug = opts.debug;
@@ -490,7 +529,7 @@ int main(int argc, char *argv[])
 	if (kvfs_fs_table_init(&fs))
 		goto out_close;
 	add_names(&args, d.kv);
-	ret = run(&fs, &args, &opts, copts, d.kv);
+	ret = run(&fs, &args, &opts, copts, ready);
 	kvfs_fs_table_destroy(&fs);
 	goto out_free;
 

@@ -11,5 +11,5 @@ if(BENCH_ETCD_CURL_FOUND)
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/bench_etcd.sh --quick)
   set_tests_properties(bench_etcd_quick PROPERTIES
     LABELS bench TIMEOUT 120 SKIP_RETURN_CODE 77
-    ENVIRONMENT "KT_NAME=bench_etcd;KT_BASE_PORT=25100;KT_SCRIPT=${PROJECT_SOURCE_DIR}/mount-scripts/etcd-cluster;KT_KVFS=${KVFS_DAEMON_PATH};KT_BIN_DIR=$<TARGET_FILE_DIR:bench_etcd>;KT_LIB=${PROJECT_SOURCE_DIR}/tests/etcd/cluster/cluster_lib.sh")
+    ENVIRONMENT "KT_NAME=bench_etcd;KT_BASE_PORT=25100;KT_SCRIPT=${PROJECT_SOURCE_DIR}/mount-scripts/etcd-cluster;KT_KVFS=${KVFS_DAEMON_PATH};KT_BIN_DIR=$<TARGET_FILE_DIR:bench_etcd>;KT_REAP=$<TARGET_FILE:reap>;KT_LIB=${PROJECT_SOURCE_DIR}/tests/etcd/cluster/cluster_lib.sh")
 endif()

@@ -6,7 +6,7 @@
 #   bench_etcd.sh [--quick] [--ops N]
 #
 # Environment (set by CTest, see bench_etcd.cmake): KT_BASE_PORT, KT_SCRIPT,
-# KT_KVFS, KT_BIN_DIR, KT_LIB. Also KVFS_BENCH_QUICK=1 for --quick.
+# KT_KVFS, KT_BIN_DIR, KT_REAP, KT_LIB. Also KVFS_BENCH_QUICK=1 for --quick.
 # Exit 77 (skipped) without etcd; without FUSE or the daemon only the direct
 # figures are printed, then 77.
 : "${KT_NAME:=bench_etcd}"

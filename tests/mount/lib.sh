@@ -1,10 +1,12 @@
 # lib.sh - shared by the mount tests: a fresh root and mount point under a
-# temporary directory, the daemon started in the foreground with its pid
-# remembered, and an EXIT trap that unmounts and stops that pid (and only
-# that pid) and removes the temporary directory, also when a test fails.
+# temporary directory, the daemon started as users start it (detached, no
+# -f) with its pid and exit status known, and an EXIT trap that unmounts
+# and stops that pid (and only that pid) and removes the temporary
+# directory, also when a test fails. A daemon that exits with a non-zero
+# status, or a sanitizer report, fails the test.
 #
 # Environment (set by CTest): KVFS_BIN, the daemon; KVFS_TOOLS, the
-# directory holding errno_check and stress.
+# directory holding errno_check, stress and reap.
 set -euo pipefail
 export LC_ALL=C
 
@@ -32,51 +34,110 @@ TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-mount.XXXXXX")
 ROOT=$TEST_TMP/root
 MNT=$TEST_TMP/mnt
 mkdir -p "$ROOT" "$MNT"
-KVFS_PID=
+KVFS_PID=    # the daemon
+KVFS_WAITER= # our child whose exit status is the daemon's (reap, or the
+             # daemon itself with -f)
+# Sanitizer reports of a detached daemon (its stderr is /dev/null) and of
+# the test tools go to files that the cleanup shows.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$TEST_TMP/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$TEST_TMP/sanitizer"
 
 is_mounted() {
 	grep -q " $1 fuse" /proc/mounts
 }
 
-# kvfs_mount [extra,options]: mount ROOT on MNT, wait until it is there.
-# KVFS_MOUNT_OPTS (from CTest) adds options to every mount of a test; a
-# test of another backend sets KVFS_STORE_OPTS to its options instead of
-# root=$ROOT.
+# kvfs_mount [extra,options]: mount ROOT on MNT as a user does: the daemon
+# detaches, and the mount must be there when the command returns. With
+# KVFS_FOREGROUND=1 it runs with -f instead, its log in daemon.log (for
+# tests that read what it logs). KVFS_MOUNT_OPTS (from CTest) adds
+# options to every mount of a test; a test of another backend sets
+# KVFS_STORE_OPTS to its options instead of root=$ROOT.
 kvfs_mount() {
 	local opts="${KVFS_STORE_OPTS:-root=$ROOT}"
 	opts+="${KVFS_MOUNT_OPTS:+,$KVFS_MOUNT_OPTS}${1:+,$1}"
-	"$KVFS_BIN" "$MNT" -o "$opts" -f >>"$TEST_TMP/daemon.log" 2>&1 &
-	KVFS_PID=$!
-	for _ in $(seq 1 100); do
-		is_mounted "$MNT" && return 0
-		kill -0 "$KVFS_PID" 2>/dev/null || fail "daemon exited at start"
+	if [ "${KVFS_FOREGROUND:-0}" = 1 ]; then
+		"$KVFS_BIN" "$MNT" -o "$opts" -f >>"$TEST_TMP/daemon.log" 2>&1 &
+		KVFS_PID=$!
+		KVFS_WAITER=$!
+		for _ in $(seq 1 100); do
+			is_mounted "$MNT" && return 0
+			kill -0 "$KVFS_PID" 2>/dev/null || fail "daemon exited at start"
+			sleep 0.05
+		done
+		fail "mount did not appear in /proc/mounts"
+	fi
+	rm -f "$TEST_TMP/daemon.pid"
+	"$KVFS_TOOLS/reap" "$TEST_TMP/daemon.pid" \
+		"$KVFS_BIN" "$MNT" -o "$opts" >>"$TEST_TMP/daemon.log" 2>&1 &
+	KVFS_WAITER=$!
+	for _ in $(seq 1 600); do
+		[ -s "$TEST_TMP/daemon.pid" ] && break
+		kill -0 "$KVFS_WAITER" 2>/dev/null || {
+			local rc=0
+			wait "$KVFS_WAITER" || rc=$?
+			KVFS_WAITER=
+			fail "kvfs exited with status $rc at start: $(tail -n 3 "$TEST_TMP/daemon.log")"
+		}
 		sleep 0.05
 	done
-	fail "mount did not appear in /proc/mounts"
+	[ -s "$TEST_TMP/daemon.pid" ] || fail "kvfs did not return within 30 s"
+	KVFS_PID=$(cat "$TEST_TMP/daemon.pid")
+	is_mounted "$MNT" || fail "kvfs returned 0 but $MNT is not mounted"
 }
 
-# Stop the daemon we started: unmount, wait for it to exit.
+# Wait up to $1 tenths of a second for the daemon to end, then collect its
+# exit status: returns it (128+N for signal N).
+daemon_wait() {
+	local tenths=$1 rc=0
+	for _ in $(seq 1 "$tenths"); do
+		kill -0 "$KVFS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$KVFS_PID" 2>/dev/null && return 255
+	[ -n "$KVFS_WAITER" ] && { wait "$KVFS_WAITER" || rc=$?; }
+	KVFS_PID=
+	KVFS_WAITER=
+	return $rc
+}
+
+# Stop the daemon we started: unmount, wait for it to exit; returns its
+# exit status (a daemon still running after 5 s is killed: 137).
 kvfs_unmount() {
 	if is_mounted "$MNT"; then
 		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
 	fi
-	if [ -n "$KVFS_PID" ]; then
-		for _ in $(seq 1 100); do
-			kill -0 "$KVFS_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		if kill -0 "$KVFS_PID" 2>/dev/null; then
-			kill -9 "$KVFS_PID" 2>/dev/null || true
-		fi
-		local rc=0
-		wait "$KVFS_PID" 2>/dev/null || rc=$?
-		KVFS_PID=
-		return $rc
+	[ -n "$KVFS_PID" ] || return 0
+	local rc=0
+	daemon_wait 50 || rc=$?
+	if [ $rc = 255 ]; then
+		kill -9 "$KVFS_PID" 2>/dev/null
+		rc=0
+		daemon_wait 50 || rc=$?
 	fi
+	return $rc
+}
+
+# kill -9 the daemon (a crash): the mount is left detached and dead.
+kvfs_crash() {
+	kill -9 "$KVFS_PID"
+	daemon_wait 50 || true
+	fusermount3 -uz "$MNT" 2>/dev/null || true
+}
+
+# Sanitizer reports written so far (see ASAN_OPTIONS above), printed.
+sanitizer_reports() {
+	local f found=1
+	for f in "$TEST_TMP"/sanitizer.*; do
+		[ -e "$f" ] || continue
+		echo "--- sanitizer report $f:" >&2
+		cat "$f" >&2
+		found=0
+	done
+	return $found
 }
 
 cleanup() {
-	local rc=$?
+	local rc=$? st=0
 	set +e
 	cd /
 	for p in ${EXTRA_PIDS:-}; do
@@ -86,10 +147,23 @@ cleanup() {
 		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
 	fi
 	if [ -n "$KVFS_PID" ]; then
-		kill "$KVFS_PID" 2>/dev/null
-		sleep 0.2
-		kill -9 "$KVFS_PID" 2>/dev/null
-		wait "$KVFS_PID" 2>/dev/null
+		daemon_wait 50
+		st=$?
+		if [ $st = 255 ]; then
+			kill "$KVFS_PID" 2>/dev/null
+			daemon_wait 10
+			st=$?
+			[ $st = 255 ] && { kill -9 "$KVFS_PID"; daemon_wait 10; }
+			echo "FAIL: the daemon did not exit after the unmount" >&2
+			[ $rc = 0 ] && rc=1
+		elif [ $st != 0 ] && [ $rc = 0 ]; then
+			echo "FAIL: the daemon exited with status $st" >&2
+			rc=1
+		fi
+	fi
+	if sanitizer_reports && [ $rc = 0 ]; then
+		echo "FAIL: a sanitizer reported an error" >&2
+		rc=1
 	fi
 	rm -rf "$TEST_TMP"
 	exit $rc

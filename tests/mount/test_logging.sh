@@ -3,6 +3,7 @@
 # which lines appear (routine answers such as "no such key" only at debug);
 # an invalid level is refused by name before anything is mounted.
 . "$(dirname "$0")/lib.sh"
+KVFS_FOREGROUND=1 # reads what the daemon logs
 
 expect_fail "invalid log level 'loud'" "$KVFS_BIN" "$MNT" -o "root=$ROOT,log_level=loud" -f
 is_mounted "$MNT" && fail "mounted despite an invalid log level"

@@ -8,6 +8,7 @@
 # Privileges planted on a file under the root do not survive a rewrite
 # through the mount.
 . "$(dirname "$0")/lib.sh"
+KVFS_FOREGROUND=1 # reads what the daemon logs
 command -v python3 >/dev/null || skip "python3 is missing"
 
 kvfs_mount "debug" # libfuse logs every request: "opcode: NAME"

@@ -29,7 +29,7 @@ function(kvfs_add_cluster_test name script port timeout)
   add_test(NAME ${name} COMMAND bash ${KVFS_CLUSTER_DIR}/${script})
   set_tests_properties(${name} PROPERTIES
     LABELS etcd TIMEOUT ${timeout} SKIP_RETURN_CODE 77
-    ENVIRONMENT "KT_NAME=${name};KT_BASE_PORT=${port};KT_SCRIPT=${KVFS_ETCD_CLUSTER_SCRIPT};KT_KVFS=${KVFS_DAEMON_PATH};KT_BIN_DIR=$<TARGET_FILE_DIR:kvfs-lincheck>;KT_LIB=${KVFS_CLUSTER_DIR}/cluster_lib.sh")
+    ENVIRONMENT "KT_NAME=${name};KT_BASE_PORT=${port};KT_SCRIPT=${KVFS_ETCD_CLUSTER_SCRIPT};KT_KVFS=${KVFS_DAEMON_PATH};KT_BIN_DIR=$<TARGET_FILE_DIR:kvfs-lincheck>;KT_REAP=$<TARGET_FILE:reap>;KT_LIB=${KVFS_CLUSTER_DIR}/cluster_lib.sh")
 endfunction()
 
 # The script itself: a 3-member cluster that survives losing its leader.

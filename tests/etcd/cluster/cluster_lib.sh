@@ -10,12 +10,15 @@
 #   KT_SCRIPT       path of mount-scripts/etcd-cluster
 #   KT_KVFS         path of the kvfs daemon
 #   KT_BIN_DIR      directory of the test programs (kvfs-lincheck ...)
+#   KT_REAP         tests/mount/reap.c: starts a detaching daemon and
+#                   reports its pid and exit status
 # Keep the work directory for inspection with KT_KEEP=1.
 
 set -u
 
 kt_mounts=()     # mount points we mounted
-kt_pids=()       # pids of processes we started (daemons, clients)
+kt_pids=()       # pids of processes we started (clients, reap)
+kt_daemons=()    # "daemon-pid:reap-pid" of the kvfs daemons we started
 kt_clusters=()   # cluster directories we started
 kt_work=""
 
@@ -100,6 +103,13 @@ kt_ours() {
 	[ "$ppid" = "$$" ]
 }
 
+# Is daemon $1 still ours, a child of its reap process $2?
+kt_daemon_ours() {
+	local ppid
+	ppid=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2)
+	[ "$ppid" = "$2" ]
+}
+
 kt_cleanup() {
 	local rc=$? m p d
 	trap - EXIT INT TERM
@@ -108,8 +118,18 @@ kt_cleanup() {
 			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
 		fi
 	done
+	for d in "${kt_daemons[@]+"${kt_daemons[@]}"}"; do
+		kt_daemon_ours "${d%:*}" "${d#*:}" && kill -TERM "${d%:*}" 2>/dev/null
+	done
 	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
 		kt_ours "$p" && kill -TERM "$p" 2>/dev/null
+	done
+	for d in "${kt_daemons[@]+"${kt_daemons[@]}"}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kt_daemon_ours "${d%:*}" "${d#*:}" || break
+			sleep 0.2
+		done
+		kt_daemon_ours "${d%:*}" "${d#*:}" && kill -KILL "${d%:*}" 2>/dev/null
 	done
 	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -176,51 +196,68 @@ kt_is_mounted() {
 	awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
 }
 
-# kt_mount NAME OPTIONS: mount kvfs at $kt_work/NAME with -o OPTIONS, in the
-# foreground mode (-f) in the background; its output goes to
-# $kt_work/NAME.log. Sets KT_PID_<NAME> and prints nothing. Fails the test
-# if the mount does not appear within 15 s.
+# kt_mount NAME OPTIONS: mount kvfs at $kt_work/NAME with -o OPTIONS as
+# users do: the daemon detaches, and the mount is there when kvfs returns.
+# What it prints before it detaches goes to $kt_work/NAME.log. Sets
+# KT_PID_<NAME> (the daemon) and KT_REAP_<NAME> (our child that reports
+# its exit status) and prints nothing. Fails the test if kvfs fails or
+# does not return within 30 s.
 kt_mount() {
-	local name=$1 opts=$2 mnt=$kt_work/$1 pid deadline
+	local name=$1 opts=$2 mnt=$kt_work/$1 reap pid deadline
+	local var=${name//[^A-Za-z0-9_]/_}
 	mkdir -p "$mnt"
-	"$KT_KVFS" "$mnt" -o "$opts" -f >>"$kt_work/$name.log" 2>&1 &
-	pid=$!
-	kt_pids+=("$pid")
+	rm -f "$kt_work/$name.pid"
+	"$KT_REAP" "$kt_work/$name.pid" "$KT_KVFS" "$mnt" -o "$opts" \
+		>>"$kt_work/$name.log" 2>&1 &
+	reap=$!
+	kt_pids+=("$reap")
 	kt_mounts+=("$mnt")
-	printf -v "KT_PID_${name//[^A-Za-z0-9_]/_}" %s "$pid"
-	deadline=$(($(kt_now_ms) + 15000))
-	until kt_is_mounted "$mnt"; do
-		kill -0 "$pid" 2>/dev/null ||
-			kt_fail "kvfs for $name exited before mounting: $(tail -n 3 "$kt_work/$name.log")"
-		[ "$(kt_now_ms)" -lt $deadline ] || kt_fail "kvfs for $name did not mount in 15 s"
+	deadline=$(($(kt_now_ms) + 30000))
+	until [ -s "$kt_work/$name.pid" ]; do
+		kill -0 "$reap" 2>/dev/null ||
+			kt_fail "kvfs for $name failed: $(tail -n 3 "$kt_work/$name.log")"
+		[ "$(kt_now_ms)" -lt $deadline ] || kt_fail "kvfs for $name did not return in 30 s"
 		sleep 0.05
 	done
+	pid=$(cat "$kt_work/$name.pid")
+	kt_daemons+=("$pid:$reap")
+	printf -v "KT_PID_$var" %s "$pid"
+	printf -v "KT_REAP_$var" %s "$reap"
+	kt_is_mounted "$mnt" || kt_fail "kvfs for $name returned 0 but nothing is mounted"
 }
 
-# Unmount NAME and wait for its daemon to exit (TERM, then KILL).
+# Unmount NAME and wait for its daemon to exit (TERM, then KILL); returns
+# the daemon's exit status.
 kt_umount() {
-	local name=$1 mnt=$kt_work/$1 var="KT_PID_${1//[^A-Za-z0-9_]/_}"
-	local pid=${!var:-}
+	local name=$1 mnt=$kt_work/$1 var=${1//[^A-Za-z0-9_]/_} rc=0
+	local pidvar="KT_PID_$var" reapvar="KT_REAP_$var"
+	local pid=${!pidvar:-} reap=${!reapvar:-}
 	if kt_is_mounted "$mnt"; then
 		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt"
 	fi
 	[ -n "$pid" ] || return 0
 	for _ in $(seq 50); do
-		kt_ours "$pid" || return 0
+		kt_daemon_ours "$pid" "$reap" || break
 		sleep 0.1
 	done
-	kt_ours "$pid" && kill -TERM "$pid" 2>/dev/null
-	sleep 1
-	kt_ours "$pid" && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	if kt_daemon_ours "$pid" "$reap"; then
+		kt_log "the daemon of $name still runs 5 s after the unmount: TERM"
+		kill -TERM "$pid" 2>/dev/null
+		sleep 1
+		kt_daemon_ours "$pid" "$reap" && kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$reap" 2>/dev/null || rc=$?
+	printf -v "$pidvar" %s ""
+	return $rc
 }
 
 # kill -9 the daemon of NAME and detach its mount.
 kt_crash() {
-	local name=$1 mnt=$kt_work/$1 var="KT_PID_${1//[^A-Za-z0-9_]/_}"
-	kt_ours "${!var}" && kill -KILL "${!var}" 2>/dev/null
-	wait "${!var}" 2>/dev/null
+	local name=$1 mnt=$kt_work/$1 var=${1//[^A-Za-z0-9_]/_}
+	local pidvar="KT_PID_$var" reapvar="KT_REAP_$var"
+	kt_daemon_ours "${!pidvar}" "${!reapvar}" && kill -KILL "${!pidvar}" 2>/dev/null
+	wait "${!reapvar}" 2>/dev/null
+	printf -v "$pidvar" %s ""
 	fusermount3 -uz "$mnt" 2>/dev/null
 	return 0
 }
