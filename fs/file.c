@@ -41,10 +41,13 @@
  * kernel then holds the size that writer made, which is the one stored.
  *
  * create does not publish: the new name is "pending", known to the inode
- * table and the kernel, and the first publish (close, fsync) makes it
- * exist in the store. Operations that look at the store for that name
- * (lookup, listing, another open, xattrs, rename, unlink) first publish an
- * empty value for it (kvfs_fs_materialize), as create used to.
+ * table and the kernel, and the first publish (a close after writes,
+ * fsync, release) makes it exist in the store. Lookups, listings and
+ * opens on this mount see it as an empty file without publishing it;
+ * operations that change it in the store (xattrs, chmod, utimens,
+ * truncate, rename, unlink) first publish an empty value for it
+ * (kvfs_fs_materialize), as creat(2) would have. A pending file whose
+ * last handle closes without publishing (its writes failed) is gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -186,11 +189,55 @@ uint64_t kvfs_fs_handle_view(struct fs_handle *h)
 	return h->reader ? kvfs_reader_size(h->reader) : 0;
 }
 
-void kvfs_fs_keep_snapshots(struct fs *fs, struct fs_inode *inode)
+/* Is inode known to the kernel (it may open it)? */
+static bool kernel_knows(struct fs *fs, const struct fs_inode *inode)
+{
+	bool known;
+
+	pthread_mutex_lock(&fs->table_lock);
+	known = inode->nlookup > 0;
+	pthread_mutex_unlock(&fs->table_lock);
+	return known;
+}
+
+struct kvfs_reader *kvfs_fs_keep_snapshots(struct fs *fs,
+					   struct fs_inode *inode, bool retain)
+{
+	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
+	struct kvfs_reader *value = NULL;
+	char key[KVFS_KEY_MAX + 1];
+	bool need;
+
+	/* Only where this daemon is the store's only writer: elsewhere
+	 * nothing is cached that an open could disagree with, and keeping
+	 * a value would cost a remote read per rename. */
+	retain = retain && fs->exclusive && kernel_knows(fs, inode);
+	pthread_mutex_lock(&inode->lock);
+	need = retain;
+	for (struct fs_handle *h = inode->handles; h; h = h->next)
+		need |= h->need_reader;
+	if (need && kvfs_fs_key(fs, inode, NULL, key) == 0 &&
+	    kvfs_store_open_reader(fs->store, key, level, &value) != 0)
+		value = NULL; /* then they read as empty */
+	for (struct fs_handle *h = inode->handles; h && value; h = h->next) {
+		if (!h->need_reader)
+			continue;
+		h->reader = kvfs_fs_reader_share(&value);
+		h->need_reader = false;
+		h->gen = inode->data_gen;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	if (retain)
+		return value;
+	kvfs_reader_close(value);
+	return NULL;
+}
+
+void kvfs_fs_retire(struct fs_inode *inode, struct kvfs_reader *value)
 {
 	pthread_mutex_lock(&inode->lock);
-	for (struct fs_handle *h = inode->handles; h; h = h->next)
-		ensure_reader(fs, h); /* on failure it reads as empty */
+	kvfs_reader_close(inode->retired);
+	inode->retired = value;
 	pthread_mutex_unlock(&inode->lock);
 }
 
@@ -367,30 +414,6 @@ int kvfs_fs_stored_key(struct fs *fs, struct fs_inode *inode, char *key)
 	return err ? err : kvfs_fs_key(fs, inode, NULL, key);
 }
 
-static bool is_pending_child(const struct fs_inode *inode, void *dir)
-{
-	/* pending is read without inode->lock here: a stale answer only
-	 * adds or skips a candidate that kvfs_fs_materialize rechecks, and
-	 * a name created after the listing started may be missed anyway. */
-	return inode->parent == dir &&
-	       __atomic_load_n(&inode->pending, __ATOMIC_RELAXED);
-}
-
-void kvfs_fs_materialize_children(struct fs *fs, struct fs_inode *dir)
-{
-	struct fs_inode **found = NULL;
-	size_t count;
-
-	if (!__atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE))
-		return;
-	count = kvfs_fs_inode_collect(fs, is_pending_child, dir, &found);
-	for (size_t i = 0; i < count; i++) {
-		kvfs_fs_materialize(fs, found[i]);
-		kvfs_fs_inode_put(fs, found[i]);
-	}
-	free(found);
-}
-
 int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode)
 {
 	int err = 0;
@@ -470,8 +493,8 @@ static int move_name_away(struct fs *fs, struct fs_inode *inode)
  * it: a writer, a reader while a writer is open or while a publish fills
  * the page cache, a reader whose snapshot may predate the latest publish
  * (h->gen, read before the snapshot was taken, is behind) or differs from
- * that of a reader already using the page cache, a reader of a node whose
- * name moved away or of a name that moved lately (move_name_away), and
+ * that of a reader already using the page cache, a reader of a name that
+ * moved lately (move_name_away), and
  * every handle of a file where a writer overlapped with other open files
  * within quiet= seconds, get direct I/O (as every handle does on a
  * backend that others write to). A page-cache reader keeps the cached
@@ -484,13 +507,10 @@ static int attach(struct fs *fs, struct fs_handle *h,
 		  struct fuse_file_info *fi)
 {
 	struct fs_inode *inode = h->inode;
-	bool direct, superseded, unlinked;
+	bool direct, superseded;
 
 	pthread_mutex_lock(&inode->lock);
-	pthread_mutex_lock(&fs->table_lock);
-	superseded = inode->superseded;
-	unlinked = inode->unlinked;
-	pthread_mutex_unlock(&fs->table_lock);
+	superseded = table_flag(fs, &inode->superseded);
 	if (is_writable(h) && (superseded || has_cached_reader(inode))) {
 		pthread_mutex_unlock(&inode->lock);
 		return move_name_away(fs, inode);
@@ -515,7 +535,7 @@ static int attach(struct fs *fs, struct fs_handle *h,
 	 * the end of the file: not when O_APPEND puts its bytes where this
 	 * daemon, not the kernel, says the end is, nor when the kernel's
 	 * size may be stale. */
-	direct = !fs->exclusive || !fs->cfg.page_cache || unlinked ||
+	direct = !fs->exclusive || !fs->cfg.page_cache ||
 		 inode->nwriters > 0 || inode->storing || inode->size_suspect ||
 		 (is_writable(h) && (inode->handles ||
 				     (h->flags & O_APPEND))) ||
@@ -562,40 +582,67 @@ static struct fs_handle *handle_new(struct fs_inode *inode, int flags,
 	return h;
 }
 
-/* Open an existing value: snapshot, or empty for O_TRUNC. */
+/*
+ * The value a new handle of inode starts from: a snapshot, or nothing to
+ * read (O_TRUNC for writing; a file created here and not yet published,
+ * whose value is empty until its creator publishes). Under ns_lock, so
+ * that no rename or unlink moves the name between the check and the
+ * snapshot: an inode whose name was removed or given to another node is
+ * not what the name holds now, and the open gets ESTALE, which the kernel
+ * answers by looking the name up again and opening what it finds.
+ */
+static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
+{
+	struct fs_inode *inode = h->inode;
+	bool writable = (flags & O_ACCMODE) != O_RDONLY;
+	char key[KVFS_KEY_MAX + 1];
+	bool gone, pending;
+	int err = 0;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	pthread_mutex_lock(&inode->lock);
+	gone = is_unlinked(fs, inode);
+	pending = inode->pending;
+	/* Before the snapshot: a publish between the two makes the handle
+	 * look older than it is, never newer (see attach). */
+	h->gen = inode->data_gen;
+	/* Replaced by a rename: a reader opens the value it had, as a
+	 * replaced file stays open on any filesystem. */
+	if (gone && !writable && inode->retired)
+		h->reader = kvfs_fs_reader_share(&inode->retired);
+	pthread_mutex_unlock(&inode->lock);
+	if (gone) {
+		err = h->reader ? 0 : ESTALE;
+	} else if ((flags & O_TRUNC) && writable) {
+		h->empty_base = true;
+		h->commit_pending = true;
+	} else if (pending) {
+		h->empty_base = writable;
+	} else {
+		err = kvfs_fs_key(fs, inode, NULL, key);
+		if (!err)
+			err = kvfs_fs_errno(fs, kvfs_store_open_reader(fs->store,
+					key, h->level, &h->reader), key);
+	}
+	pthread_rwlock_unlock(&fs->ns_lock);
+	return err;
+}
+
+/* Open an existing file of the inode table. */
 static int open_existing(struct fs *fs, struct fs_inode *inode,
 			 struct fuse_file_info *fi)
 {
-	char key[KVFS_KEY_MAX + 1];
-	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
 	struct fs_handle *h;
 	int err;
 
 	if (inode->is_dir)
 		return EISDIR;
-	err = kvfs_fs_stored_key(fs, inode, key);
-	if (err)
-		return err;
-	h = handle_new(inode, fi->flags, level);
+	h = handle_new(inode, fi->flags, kvfs_fs_level(fs, inode));
 	if (!h)
 		return ENOMEM;
-	/* Before the snapshot: a publish between the two makes the handle
-	 * look older than it is, never newer (see attach). */
-	pthread_mutex_lock(&inode->lock);
-	h->gen = inode->data_gen;
-	pthread_mutex_unlock(&inode->lock);
-	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
-		h->empty_base = true;
-		h->commit_pending = true;
-	} else {
-		err = kvfs_fs_errno(fs, kvfs_store_open_reader(fs->store, key,
-				level, &h->reader), key);
-		if (err) {
-			free(h);
-			return err;
-		}
-	}
-	err = attach(fs, h, fi);
+	err = open_snapshot(fs, h, fi->flags);
+	if (!err)
+		err = attach(fs, h, fi);
 	if (err) {
 		kvfs_reader_close(h->reader);
 		free(h);
@@ -856,16 +903,40 @@ static int store_all(struct fs *fs, struct kvfs_writer *writer,
 }
 
 /*
+ * A failed write loses data the program may have counted on (a short or
+ * early-answered write, a copy of the old value that could not be made):
+ * the handle is marked failed for good, its writer is discarded, and
+ * nothing of it is ever published, so the stored value stays the previous
+ * whole one. Caller holds ns_lock and inode->lock.
+ */
+static void fail_handle(struct fs *fs, struct fs_handle *h, int err)
+{
+	struct fs_inode *inode = h->inode;
+
+	h->failed = err;
+	if (h->writer) {
+		kvfs_writer_abort(h->writer);
+		drop_writer(fs, h);
+	}
+	h->commit_pending = false;
+	/* The kernel has the size, maybe pages, of a value that will never
+	 * be published. */
+	if (h->page_writer)
+		inode->cache_suspect = true;
+	inode->size_suspect = true;
+	inode->size_events++;
+}
+
+/*
  * A large write is answered before it is stored, as a buffered write is:
  * the writer prepares its next one while the data goes into the backend,
  * and another thread reads the next request meanwhile (loop.c). Whatever
  * looks at this handle's value (its next write, reads, fstat, publish)
- * waits for inode->lock, held until the data is in. If storing fails, the
- * handle has lost writes it was told were done: it is marked failed, its
- * writer is discarded, and every later write, truncate, flush, fsync and
- * close of it fails with that error; nothing of it is ever published.
- * Small writes, O_SYNC and O_DSYNC writes and the kernel's writeback are
- * stored first and answered with the outcome.
+ * waits for inode->lock, held until the data is in. Small writes, O_SYNC
+ * and O_DSYNC writes and the kernel's writeback are stored first and
+ * answered with the outcome. Either way a write that fails fails the
+ * handle (fail_handle): its every later write, truncate, flush, fsync
+ * and close fails with that error.
  *
  * A write that came by splice still has its data in the loop's pipe, as
  * references to the kernel's pages of this file, when it is answered
@@ -902,7 +973,12 @@ void kvfs_fs_write_buf(fuse_req_t req, fuse_ino_t ino,
 			   1, __ATOMIC_RELAXED);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
-	err = h->failed ? h->failed : ensure_writer(fs, h);
+	err = h->failed;
+	if (!err) {
+		err = ensure_writer(fs, h);
+		if (err)
+			fail_handle(fs, h, err);
+	}
 	if (err) {
 		pthread_mutex_unlock(&inode->lock);
 		pthread_rwlock_unlock(&fs->ns_lock);
@@ -920,26 +996,16 @@ void kvfs_fs_write_buf(fuse_req_t req, fuse_ino_t ino,
 		kvfs_fs_loop_hand_off();
 	}
 	err = store_all(fs, h->writer, &data, size, at, &done);
-	if (err && early) {
-		h->failed = err;
-		kvfs_writer_abort(h->writer);
-		drop_writer(fs, h);
-		h->commit_pending = false;
-		/* The kernel has the size, maybe pages, of a value that will
-		 * never be published. */
-		if (h->page_writer)
-			inode->cache_suspect = true;
-		inode->size_suspect = true;
-		inode->size_events++;
-	}
+	if (err)
+		fail_handle(fs, h, err);
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (early)
 		return;
-	if (err && !done)
+	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_write(req, done); /* short: the kernel asks again */
+		fuse_reply_write(req, done);
 }
 
 /* The end of a push into the page cache: its pages are the value of
@@ -1095,9 +1161,29 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	return err;
 }
 
+/*
+ * Every close(2) sends a FLUSH, also the close of a duplicate descriptor
+ * before anything was written: a shell's `echo x > f` opens f with
+ * O_TRUNC, dup2s it onto stdout and closes the original first. So a flush
+ * publishes what was written; a truncation (O_TRUNC, a new file) with
+ * nothing written since is published by fsync or at release, the
+ * kernel's word that the last descriptor is gone (`: > f`), and until
+ * then every other open sees the value from before. One write, one new
+ * value.
+ */
 void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, publish(fs_of(req), handle_of(fi), true));
+	struct fs_handle *h = handle_of(fi);
+	bool wrote;
+	int err;
+
+	pthread_mutex_lock(&h->inode->lock);
+	wrote = h->writer != NULL;
+	err = h->failed;
+	pthread_mutex_unlock(&h->inode->lock);
+	if (wrote)
+		err = publish(fs_of(req), h, true);
+	fuse_reply_err(req, err);
 }
 
 void kvfs_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -1119,6 +1205,10 @@ void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 	 * taken by releases, a READ holding a page lock that one of them
 	 * waits for could not even reach the daemon. So nothing is pushed
 	 * into the page cache here, and notifications are only queued. */
+	char name[KVFS_NAME_MAX + 1];
+	fuse_ino_t parent;
+	bool vanish;
+
 	publish(fs, h, false);
 	pthread_mutex_lock(&inode->lock);
 	if (h->writer) {
@@ -1139,7 +1229,16 @@ void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (!inode->nwriters)
 		inode->has_mtime_override = false;
+	/* Created here and never published (its writes failed): leave no
+	 * file behind that the store never had. */
+	vanish = inode->pending && !inode->handles;
+	if (vanish) {
+		inode->pending = false;
+		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&inode->lock);
+	if (vanish && kvfs_fs_inode_unhash_named(fs, inode, &parent, name))
+		kvfs_fs_notify_entry(fs, parent, name, false);
 	kvfs_reader_close(h->reader);
 	free(h);
 	kvfs_fs_inode_put(fs, inode);

@@ -51,6 +51,7 @@ static void inode_free(struct fs_inode *inode)
 {
 	inode->aprev->anext = inode->anext;
 	inode->anext->aprev = inode->aprev;
+	kvfs_reader_close(inode->retired);
 	pthread_mutex_destroy(&inode->lock);
 	free(inode->name);
 	free(inode);
@@ -299,26 +300,50 @@ void kvfs_fs_inode_unhash(struct fs *fs, struct fs_inode *inode)
 	pthread_mutex_unlock(&fs->table_lock);
 }
 
+/* unhash and mark unlinked; the parent's node id and the name for the
+ * entry invalidation that must follow; false when it had no name. */
+static bool unhash_named_locked(struct fs *fs, struct fs_inode *inode,
+				fuse_ino_t *parent, char *name)
+{
+	if (!inode->hashed || !inode->parent ||
+	    strlen(inode->name) > KVFS_NAME_MAX)
+		return false;
+	*parent = inode->parent->ino;
+	strcpy(name, inode->name);
+	unhash_locked(fs, inode);
+	inode->unlinked = true;
+	return true;
+}
+
+bool kvfs_fs_inode_unhash_named(struct fs *fs, struct fs_inode *inode,
+				fuse_ino_t *parent, char *name)
+{
+	bool named;
+
+	pthread_mutex_lock(&fs->table_lock);
+	named = unhash_named_locked(fs, inode, parent, name);
+	pthread_mutex_unlock(&fs->table_lock);
+	return named;
+}
+
 bool kvfs_fs_inode_supersede(struct fs *fs, struct fs_inode *inode,
 			     fuse_ino_t *parent, char *name)
 {
 	struct fs_superseded *slot;
+	const struct fs_inode *dir = inode->parent;
+	size_t hash;
 	bool named;
 
 	pthread_mutex_lock(&fs->table_lock);
-	named = inode->hashed && inode->parent &&
-		strlen(inode->name) <= KVFS_NAME_MAX;
+	hash = dir ? hash_of(dir, inode->name) : 0;
+	named = unhash_named_locked(fs, inode, parent, name);
 	if (named) {
-		*parent = inode->parent->ino;
-		strcpy(name, inode->name);
 		slot = &fs->superseded[fs->superseded_next++ %
 				       (sizeof(fs->superseded) /
 					sizeof(fs->superseded[0]))];
-		slot->parent = inode->parent;
-		slot->name_hash = hash_of(inode->parent, inode->name);
+		slot->parent = dir;
+		slot->name_hash = hash;
 		clock_gettime(CLOCK_MONOTONIC, &slot->at);
-		unhash_locked(fs, inode);
-		inode->unlinked = true;
 		inode->superseded = true;
 	}
 	pthread_mutex_unlock(&fs->table_lock);

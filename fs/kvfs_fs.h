@@ -78,6 +78,9 @@ struct fs_inode {
 	unsigned int nwriters;     /* handles open for writing */
 	struct timespec last_shared; /* CLOCK_MONOTONIC: last time a writer
 	                                and another handle overlapped */
+	struct kvfs_reader *retired; /* the value it had when a rename
+	                                replaced it, for opens the kernel
+	                                may still send; closed when freed */
 	bool pending;              /* created here, not yet in the store */
 	uint32_t pending_mode;     /* its mode, applied when published */
 	bool has_mtime_override;   /* utimens while open for writing */
@@ -166,6 +169,9 @@ struct fs {
 
 	/* session_io.c: the kernel's INIT request until it is answered. */
 	uint64_t init_unique;         /* atomic; 0 once answered */
+	const char *mountpoint;       /* set once mounted */
+	unsigned int conn_dev;        /* the connection's number, or 0 */
+	bool aborted;                 /* atomic; the connection was aborted */
 	bool killpriv_offered;
 	int init_error;               /* errno of a refused INIT, or 0 */
 
@@ -185,6 +191,17 @@ struct fs {
  * fuse_session_mount): 0, or a negative errno with the reason logged by
  * libfuse. */
 int kvfs_fs_session_io(struct fs *fs);
+/* The device minor of the newest FUSE mount at the absolute path mnt
+ * (/proc/self/mountinfo), or 0 when there is none. */
+unsigned int kvfs_fs_mount_device(const char *mnt);
+/* The session is mounted at mountpoint (which must outlive it): note the
+ * connection's number, for kvfs_fs_session_abort. */
+void kvfs_fs_session_mounted(struct fs *fs, const char *mountpoint);
+/* Abort the connection, if it is still there: every request the kernel
+ * has not had answered fails, and every wait of the daemon's for the
+ * kernel ends. For the end of the session only. With why, the outcome is
+ * logged as a warning naming it. */
+void kvfs_fs_session_abort(struct fs *fs, const char *why);
 
 /* ------------------------------------------------------------ errno.c */
 
@@ -218,6 +235,11 @@ void kvfs_fs_inode_forget(struct fs *fs, struct fs_inode *inode,
 			  uint64_t n);
 /* The name went away (unlink, rmdir, replaced by rename). */
 void kvfs_fs_inode_unhash(struct fs *fs, struct fs_inode *inode);
+/* As kvfs_fs_inode_unhash, and writes the parent's node id and the name
+ * (KVFS_NAME_MAX + 1 bytes) for the entry invalidation that must follow;
+ * false when inode had no name any more. */
+bool kvfs_fs_inode_unhash_named(struct fs *fs, struct fs_inode *inode,
+				fuse_ino_t *parent, char *name);
 /* Give the name of inode a new node: inode keeps its open files, as a
  * file replaced by rename(2) does, and the next lookup of the name makes
  * a new inode. Writes the parent's node id and the name (KVFS_NAME_MAX + 1
@@ -287,9 +309,11 @@ void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode);
 /* Serve requests until the session ends, with up to max_threads workers
  * (0: 10) reading and serving, not counting those waiting for the kernel;
  * a worker that answered one watches for the next for spin seconds (0:
- * never). Returns 0 or a negative errno. */
+ * never). At the end, when a worker still waits for the kernel a second
+ * after the others stopped reading, stuck(ctx) is called (may be NULL)
+ * to end that wait. Returns 0 or a negative errno. */
 int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
-		 double spin);
+		 double spin, void (*stuck)(void *ctx), void *ctx);
 /* Called by a handler with slow work left to do (after its reply): let
  * another worker read the next request meanwhile. */
 void kvfs_fs_loop_hand_off(void);
@@ -319,8 +343,6 @@ int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode);
  * bytes): the key of an inode that exists in the store. Caller holds
  * nothing. Returns 0 or a positive errno. */
 int kvfs_fs_stored_key(struct fs *fs, struct fs_inode *inode, char *key);
-/* Materialize every pending child of dir (before listing it). */
-void kvfs_fs_materialize_children(struct fs *fs, struct fs_inode *dir);
 /* True when inode is pending (takes inode->lock). */
 bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode);
 /* Size and mtime of the value as open file h sees it, when that differs
@@ -338,9 +360,23 @@ uint64_t kvfs_fs_handle_view(struct fs_handle *h);
 /* The name of inode is about to go (unlink, replaced by a rename): give
  * each open handle that would re-open its snapshot lazily (after a
  * publish) that snapshot now, so it keeps reading its own value rather
- * than nothing or a later file of the same name. Caller holds ns_lock
- * exclusively and no inode lock. */
-void kvfs_fs_keep_snapshots(struct fs *fs, struct fs_inode *inode);
+ * than nothing or a later file of the same name. With retain (a rename
+ * replaces it) returns that value too, for kvfs_fs_retire once the name
+ * is gone, or NULL. Caller holds ns_lock exclusively and no inode lock. */
+struct kvfs_reader *kvfs_fs_keep_snapshots(struct fs *fs,
+					   struct fs_inode *inode, bool retain);
+/* inode's name was replaced by a rename: value (owned, may be NULL) is
+ * what the node held, for opens of it that the kernel may still send
+ * (they read it, as a replaced file stays readable on a POSIX
+ * filesystem). */
+void kvfs_fs_retire(struct fs_inode *inode, struct kvfs_reader *value);
+
+/* ---------------------------------------------------- shared_reader.c */
+
+/* Another reader of the snapshot *reader reads, to close on its own;
+ * *reader may be replaced by an equivalent reader (still the caller's).
+ * NULL when out of memory. */
+struct kvfs_reader *kvfs_fs_reader_share(struct kvfs_reader **reader);
 extern const struct fuse_lowlevel_ops kvfs_fs_ops;
 
 void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);

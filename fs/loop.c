@@ -92,6 +92,10 @@
  * average) is handed to a thread of its own from the start: far more
  * than waking that thread costs. */
 #define SLOW_REQUEST 200e-6
+/* At the end, a wait for the kernel this long after the workers stopped
+ * reading waits for a request that nobody will read (seconds). The
+ * kernel answers its waits in microseconds otherwise. */
+#define STUCK_AFTER 0.2
 /* Opcodes below this are timed (all the ones the kernel sends a
  * filesystem are). */
 #define NOPS 64
@@ -102,6 +106,7 @@
 enum {
 	OP_FORGET = 2,
 	OP_WRITE = 16,
+	OP_RELEASE = 18,
 	OP_BATCH_FORGET = 42,
 };
 /* A request at least this large is a write worth splicing: the next one
@@ -360,14 +365,20 @@ static void close_pipe(struct worker *w)
 	w->pipe[0] = w->pipe[1] = -1;
 }
 
-/* Wait for w's thread to end and free it. w is out of lp->all. */
-static void join_worker(struct worker *w)
+/* Free a worker whose thread has been joined. */
+static void free_worker(struct worker *w)
 {
-	pthread_join(w->thread, NULL);
 	free(w->buf.mem);
 	free(w->small);
 	close_pipe(w);
 	free(w);
+}
+
+/* Wait for w's thread to end and free it. w is out of lp->all. */
+static void join_worker(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+	free_worker(w);
 }
 
 /* Join the workers that ended as surplus. Caller holds lp->lock; the
@@ -582,7 +593,11 @@ static void *work(void *arg)
 		lp->splice_next = op == OP_WRITE && buf.size >= SPLICE_FROM;
 		lp->serving = true;
 		lp->served++;
-		if (op < NOPS && lp->cost[op] > SLOW_REQUEST)
+		/* A release may publish (`: > f` does at its last close):
+		 * the kernel queued it before whatever the program does next,
+		 * so it takes its locks before another request is read. */
+		if (op < NOPS && lp->cost[op] > SLOW_REQUEST &&
+		    op != OP_RELEASE)
 			pass_role(lp);
 		if (lp->watchdog_asleep)
 			pthread_cond_signal(&lp->tick);
@@ -677,8 +692,47 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
+/*
+ * The end: join every worker. One may be waiting for the kernel, and the
+ * kernel for a request that nobody reads any more (the directory lock of
+ * a CREATE a process sent, the page lock of a READ): after a second with
+ * a worker in such a wait (STUCK_AFTER), stuck() ends it (by aborting
+ * the connection, which the daemon's exit would do anyway). Workers busy
+ * with the store are waited for as long as they take.
+ */
+static void join_all(struct loop *lp, void (*stuck)(void *ctx), void *ctx)
+{
+	double since = now();
+	bool told = false;
+
+	while (lp->all) {
+		struct worker *w = lp->all;
+		struct timespec until;
+		unsigned int waiting;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(w->thread, NULL, &until) == 0) {
+			lp->all = w->next;
+			free_worker(w);
+			continue;
+		}
+		pthread_mutex_lock(&lp->lock);
+		waiting = lp->waiting;
+		pthread_mutex_unlock(&lp->lock);
+		if (waiting && !told && stuck && now() - since >= STUCK_AFTER) {
+			stuck(ctx);
+			told = true;
+		}
+	}
+}
+
 int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
-		 double spin)
+		 double spin, void (*stuck)(void *ctx), void *ctx)
 {
 	struct loop lp = {
 		.se = se,
@@ -732,12 +786,7 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	/* The watchdog first: it may be taking ended workers off the list. */
 	if (watching)
 		pthread_join(lp.watchdog, NULL);
-	while (lp.all) {
-		struct worker *w = lp.all;
-
-		lp.all = w->next;
-		join_worker(w);
-	}
+	join_all(&lp, stuck, ctx);
 	if (!rc)
 		rc = lp.error;
 	sem_destroy(&lp.finished);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -234,6 +235,47 @@ static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 	return 0;
 }
 
+/*
+ * A mount point that is a FUSE mount already: a live kvfs would be hidden
+ * and keep running unseen, a dead one (its daemon crashed) answers every
+ * call with ENOTCONN. Checked in /proc/self/mountinfo, which asks that
+ * filesystem nothing, before anything (libfuse's realpath included)
+ * looks at the path.
+ */
+static int check_not_mounted(const struct fuse_args *args)
+{
+	const char *mnt = NULL;
+	char abs[PATH_MAX], *copy, *slash;
+	int rc = 0;
+
+	for (int i = 1; i < args->argc && !mnt; i++)
+		if (args->argv[i][0] != '-')
+			mnt = args->argv[i];
+	if (!mnt || !(copy = strdup(mnt)))
+		return 0;
+	/* The path of the mount point itself, resolved through its parent
+	 * (a dead mount cannot be resolved). */
+	slash = strrchr(copy, '/');
+	while (slash && slash > copy && !slash[1]) {
+		*slash = '\0'; /* "mnt/" */
+		slash = strrchr(copy, '/');
+	}
+	if (slash)
+		*slash = '\0';
+	if (realpath(slash ? (*copy ? copy : "/") : ".", abs) &&
+	    strlen(abs) + strlen(slash ? slash + 1 : copy) + 2 < sizeof(abs)) {
+		if (strcmp(abs, "/"))
+			strcat(abs, "/");
+		strcat(abs, slash ? slash + 1 : copy);
+		if (kvfs_fs_mount_device(abs))
+			rc = fail("mount point '%s' is a FUSE mount already (a "
+				  "running or crashed daemon's); unmount it "
+				  "first: fusermount3 -u %s", mnt, mnt);
+	}
+	free(copy);
+	return rc;
+}
+
 static int check_mountpoint(const char *mnt)
 {
 	struct stat st;
@@ -281,6 +323,8 @@ static void drop_handles(struct fs_inode *inode, void *ctx)
 		kvfs_reader_close(h->reader);
 		free(h);
 	}
+	kvfs_reader_close(inode->retired);
+	inode->retired = NULL;
 	(void)fs;
 }
 
@@ -289,6 +333,30 @@ static unsigned int max_threads(const struct fuse_cmdline_opts *opts)
 	return opts->max_threads > 0 && opts->max_threads <= 100000
 		       ? (unsigned int)opts->max_threads
 		       : 0;
+}
+
+/* The signals that end the session (fuse_set_signal_handlers). Threads
+ * that the store and the daemon start must not take them: the main
+ * thread's handler ends the session, and the session loop's wait there
+ * ends at once only when the signal interrupts it. So they are blocked
+ * while those threads start (they inherit the mask) and let through in
+ * the main thread once the loop begins. */
+static void hold_signals(bool hold)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+static void abort_session(void *fs)
+{
+	kvfs_fs_session_abort(fs, "at exit a request still waited for the "
+			      "kernel, which waited for a request nobody "
+			      "reads any more");
 }
 
 /* Where most requests wait on a remote store, each in a thread of its
@@ -392,18 +460,20 @@ static int run(struct fs *fs, struct fuse_args *args,
 		goto out_destroy;
 	if (fuse_session_mount(fs->se, opts->mountpoint))
 		goto out_signals;
+	kvfs_fs_session_mounted(fs, opts->mountpoint);
 	if (kvfs_fs_session_io(fs))
 		goto out_unmount;
 	if (kvfs_fs_notify_start(fs))
 		goto out_unmount;
 	if (ready >= 0)
 		detach_end(ready);
+	hold_signals(false);
 	/* -s on the local backend: one request served at a time, by the
 	 * loop that still reads while a request waits for the kernel. */
 	if (fs->exclusive)
 		ret = kvfs_fs_loop(fs->se,
 				   opts->singlethread ? 1 : max_threads(opts),
-				   fs->cfg.spin / 1e6);
+				   fs->cfg.spin / 1e6, abort_session, fs);
 	else if (opts->singlethread)
 		ret = fuse_session_loop(fs->se);
 	else
@@ -416,6 +486,10 @@ static int run(struct fs *fs, struct fuse_args *args,
 		ret = 1;
 	}
 	ret = ret ? 1 : 0;
+	/* Ended by a signal, the mount is still there and the kernel may
+	 * hold requests nobody will answer now: fail them, as the exit
+	 * would, before joining threads that might wait for the kernel. */
+	kvfs_fs_session_abort(fs, NULL);
 out_unmount:
 	fuse_session_unmount(fs->se);
 out_signals:
@@ -448,7 +522,8 @@ int main(int argc, char *argv[])
 	if (fuse_opt_parse(&args, &d, daemon_opt_spec, opt_proc) == -1)
 		goto out_free;
 	copts = fuse_parse_conn_info_opts(&args);
-	if (!copts || fuse_parse_cmdline(&args, &opts) != 0)
+	if (!copts || check_not_mounted(&args) ||
+	    fuse_parse_cmdline(&args, &opts) != 0)
 		goto out_free;
 	if (opts.show_help) {
 		usage(argv[0]);
@@ -519,6 +594,7 @@ int main(int argc, char *argv[])
 		if (ready < 0)
 			goto out_free;
 	}
+	hold_signals(true);
 	if (open_store(d.kv, &fs.store))
 		goto out_free;
 	fs.cfg = d.cfg;

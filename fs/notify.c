@@ -297,6 +297,22 @@ int kvfs_fs_notify_start(struct fs *fs)
 	return 0;
 }
 
+/* The thread may wait in the kernel for a request that nobody reads any
+ * more (a directory lock held by a process whose CREATE is queued): a
+ * second on, the connection is aborted, which ends that wait. */
+static void join_notifier(struct fs *fs, struct fs_notify *n)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec++;
+	if (pthread_timedjoin_np(n->thread, NULL, &until) == 0)
+		return;
+	kvfs_fs_session_abort(fs, "at exit a notification still waited for "
+			      "the kernel");
+	pthread_join(n->thread, NULL);
+}
+
 void kvfs_fs_notify_stop(struct fs *fs)
 {
 	struct fs_notify *n = fs->notify;
@@ -308,7 +324,7 @@ void kvfs_fs_notify_stop(struct fs *fs)
 	pthread_cond_broadcast(&n->wake);
 	pthread_cond_broadcast(&n->done_cv);
 	pthread_mutex_unlock(&n->lock);
-	pthread_join(n->thread, NULL);
+	join_notifier(fs, n);
 	fs->notify = NULL;
 	pthread_mutex_destroy(&n->lock);
 	pthread_cond_destroy(&n->wake);

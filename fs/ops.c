@@ -60,6 +60,26 @@ static void fill_stat(struct fs *fs, struct fs_inode *inode,
 	st->st_atim = ks->mtime;
 }
 
+/* The attributes of a file created here and not yet published (empty,
+ * its mode from create), into ks; false when inode is not pending. */
+static bool pending_stat(struct fs_inode *inode, struct kvfs_stat *ks)
+{
+	bool pending;
+
+	pthread_mutex_lock(&inode->lock);
+	pending = inode->pending;
+	if (pending) {
+		memset(ks, 0, sizeof(*ks));
+		ks->kind = KVFS_KIND_FILE;
+		ks->mode = inode->pending_mode;
+		clock_gettime(CLOCK_REALTIME, &ks->mtime);
+		if (inode->has_mtime_override)
+			ks->mtime = inode->mtime_override;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	return pending;
+}
+
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		       struct fuse_file_info *fi, struct stat *st,
 		       bool *own_view)
@@ -98,22 +118,11 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		writing = own && h->writer;
 		pthread_mutex_unlock(&inode->lock);
 	}
-	if (!unlinked && !inode->is_dir) {
-		pthread_mutex_lock(&inode->lock);
-		if (inode->pending) {
-			/* Created, not yet published: empty unless this open
-			 * file has written. */
-			ks.kind = KVFS_KIND_FILE;
-			ks.mode = inode->pending_mode;
-			ks.size = own ? hsize : 0;
-			clock_gettime(CLOCK_REALTIME, &ks.mtime);
-			if (inode->has_mtime_override)
-				ks.mtime = inode->mtime_override;
-			pthread_mutex_unlock(&inode->lock);
-			fill_stat(fs, inode, &ks, st);
-			return 0;
-		}
-		pthread_mutex_unlock(&inode->lock);
+	if (!unlinked && !inode->is_dir && pending_stat(inode, &ks)) {
+		/* Empty unless this open file has written. */
+		ks.size = own ? hsize : 0;
+		fill_stat(fs, inode, &ks, st);
+		return 0;
 	}
 	if (unlinked) {
 		/* Only open handles still know this object: show their value
@@ -247,11 +256,12 @@ int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 	rc = kvfs_store_stat(fs->store, key, level, &ks);
 	if (rc == KVFS_ENOTFOUND &&
 	    __atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE)) {
-		/* Created here and not yet published? */
+		/* Created here and not yet published: it exists for this
+		 * mount, empty, and reaches the store with its first publish
+		 * (file.c), not with somebody's look at it. */
 		inode = kvfs_fs_inode_find(fs, parent, name);
-		if (inode && kvfs_fs_is_pending(fs, inode) &&
-		    kvfs_fs_materialize(fs, inode) == 0)
-			rc = kvfs_store_stat(fs->store, key, level, &ks);
+		if (inode && pending_stat(inode, &ks))
+			rc = 0;
 		kvfs_fs_inode_put(fs, inode);
 	}
 	if (rc)
@@ -457,7 +467,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent_ino,
 		kvfs_fs_materialize(fs, victim);
 	pthread_rwlock_wrlock(&fs->ns_lock);
 	if (victim && !dir)
-		kvfs_fs_keep_snapshots(fs, victim);
+		kvfs_fs_keep_snapshots(fs, victim, false);
 	if (dir)
 		rc = kvfs_store_rmdir(fs->store, key, level);
 	else
@@ -517,6 +527,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
 	struct fs_inode *newparent = kvfs_fs_inode(fs, newparent_ino);
 	struct fs_inode *src = NULL, *dst = NULL;
+	struct kvfs_reader *replaced = NULL;
 	char from[KVFS_KEY_MAX + 1], to[KVFS_KEY_MAX + 1];
 	enum kvfs_consistency level;
 	int err;
@@ -545,19 +556,23 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	if (src)
 		err = commit_below(fs, src);
 	if (!err && dst && dst != src && !dst->is_dir)
-		kvfs_fs_keep_snapshots(fs, dst);
+		replaced = kvfs_fs_keep_snapshots(fs, dst, true);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_rename(fs->store, from, to,
 				(flags & RENAME_NOREPLACE) ?
 				KVFS_RENAME_NOREPLACE : 0, level), from);
 	if (!err) {
-		if (dst && dst != src)
+		if (dst && dst != src) {
+			kvfs_fs_retire(dst, replaced);
+			replaced = NULL;
 			kvfs_fs_inode_unhash(fs, dst);
+		}
 		if (src)
 			err = kvfs_fs_inode_move(fs, src, newparent, newname);
 		kvfs_fs_level_changed(fs, src);
 	}
 	pthread_rwlock_unlock(&fs->ns_lock);
+	kvfs_reader_close(replaced);
 	kvfs_fs_inode_put(fs, src);
 	kvfs_fs_inode_put(fs, dst);
 	fuse_reply_err(req, err);
@@ -654,6 +669,63 @@ struct fs_dir {
 	size_t count, cap;
 };
 
+/* Room for one more entry in d; false when out of memory. */
+static bool dir_room(struct fs_dir *d)
+{
+	size_t cap = d->cap ? d->cap * 2 : 64;
+	struct kvfs_dirent *grown;
+
+	if (d->count < d->cap)
+		return true;
+	grown = realloc(d->ents, cap * sizeof(*grown));
+	if (!grown)
+		return false;
+	d->ents = grown;
+	d->cap = cap;
+	return true;
+}
+
+static bool is_pending_child(const struct fs_inode *inode, void *dir)
+{
+	/* pending is read without inode->lock here: a stale answer adds or
+	 * skips a name created or published just as the listing is taken,
+	 * which either listing order allows. */
+	return inode->parent == dir &&
+	       __atomic_load_n(&inode->pending, __ATOMIC_RELAXED);
+}
+
+/* Add to d the files created in inode here and not yet published: they
+ * exist for this mount, but not yet in the store. Positive errno. */
+static int add_pending(struct fs *fs, struct fs_inode *dir, struct fs_dir *d)
+{
+	struct fs_inode **found = NULL;
+	size_t count, listed = d->count;
+	int err = 0;
+
+	if (!__atomic_load_n(&fs->pending_total, __ATOMIC_ACQUIRE))
+		return 0;
+	count = kvfs_fs_inode_collect(fs, is_pending_child, dir, &found);
+	for (size_t i = 0; i < count; i++) {
+		bool seen = false;
+
+		/* Published meanwhile, and so listed already? */
+		pthread_mutex_lock(&fs->table_lock);
+		for (size_t j = 0; j < listed && !seen; j++)
+			seen = !strcmp(d->ents[j].name, found[i]->name);
+		if (!seen && !err && strlen(found[i]->name) <= KVFS_NAME_MAX &&
+		    dir_room(d)) {
+			strcpy(d->ents[d->count].name, found[i]->name);
+			d->ents[d->count++].kind = KVFS_KIND_FILE;
+		} else if (!seen && !err) {
+			err = ENOMEM;
+		}
+		pthread_mutex_unlock(&fs->table_lock);
+		kvfs_fs_inode_put(fs, found[i]);
+	}
+	free(found);
+	return err;
+}
+
 /* Take the listing of inode into d. Positive errno. Caller holds d->lock. */
 static int list_dir(struct fs *fs, struct fs_inode *inode, struct fs_dir *d)
 {
@@ -664,7 +736,6 @@ static int list_dir(struct fs *fs, struct fs_inode *inode, struct fs_dir *d)
 	free(d->ents);
 	d->ents = NULL;
 	d->count = d->cap = 0;
-	kvfs_fs_materialize_children(fs, inode);
 	err = kvfs_fs_key(fs, inode, NULL, key);
 	if (err)
 		return err;
@@ -674,17 +745,9 @@ static int list_dir(struct fs *fs, struct fs_inode *inode, struct fs_dir *d)
 	if (err)
 		return err;
 	for (;;) {
-		if (d->count == d->cap) {
-			size_t cap = d->cap ? d->cap * 2 : 64;
-			struct kvfs_dirent *grown =
-				realloc(d->ents, cap * sizeof(*grown));
-
-			if (!grown) {
-				err = ENOMEM;
-				goto out_close;
-			}
-			d->ents = grown;
-			d->cap = cap;
+		if (!dir_room(d)) {
+			err = ENOMEM;
+			goto out_close;
 		}
 		rc = kvfs_lister_next(lister, &d->ents[d->count]);
 		if (rc == 0)
@@ -695,7 +758,8 @@ static int list_dir(struct fs *fs, struct fs_inode *inode, struct fs_dir *d)
 		}
 		d->count++;
 	}
-	d->listed = true;
+	err = add_pending(fs, inode, d);
+	d->listed = !err;
 out_close:
 	kvfs_lister_close(lister);
 	return err;

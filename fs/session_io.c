@@ -19,12 +19,23 @@
  * session's reads and writes go through the hooks below for that
  * (fuse_session_custom_io); they are plain read(2), writev(2) and splice(2)
  * otherwise.
+ *
+ * At exit the daemon may have to abort the connection (kernel's
+ * /sys/fs/fuse/connections/N/abort, or a forced unmount): a handler can
+ * wait for the kernel while the kernel waits for a request that nobody
+ * will read any more (kvfs_fs_session_abort). It learns N, the mount's
+ * device number, from /proc/self/mountinfo once mounted.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvfs_fs.h"
@@ -100,4 +111,111 @@ int kvfs_fs_session_io(struct fs *fs)
 	 * session's reads and writes through the hooks. */
 	return fuse_session_custom_io(fs->se, &session_io,
 				      fuse_session_fd(fs->se));
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
+		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+					(s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+unsigned int kvfs_fs_mount_device(const char *mnt)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned int found = 0;
+
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned int major, minor;
+		char point[4096], *sep = strstr(line, " - ");
+
+		if (!sep || strncmp(sep + 3, "fuse", 4) ||
+		    sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
+			   point) != 3)
+			continue;
+		unescape(point);
+		if (major == 0 && !strcmp(point, mnt))
+			found = minor;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+void kvfs_fs_session_mounted(struct fs *fs, const char *mountpoint)
+{
+	fs->mountpoint = mountpoint;
+	fs->conn_dev = kvfs_fs_mount_device(mountpoint);
+}
+
+/* Detach the mount at mnt (lazily: programs may hold it). */
+static void detach(const char *mnt)
+{
+	pid_t pid;
+	int st;
+
+	if (geteuid() == 0) {
+		umount2(mnt, MNT_DETACH);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-q", "-z", "--", mnt,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+}
+
+void kvfs_fs_session_abort(struct fs *fs, const char *why)
+{
+	char path[64];
+	bool done = false, mounted;
+	int fd;
+
+	if (!fs->conn_dev || __atomic_load_n(&fs->aborted, __ATOMIC_ACQUIRE))
+		return;
+	mounted = kvfs_fs_mount_device(fs->mountpoint) == fs->conn_dev;
+	/* As root, a forced unmount aborts the connection first, whether or
+	 * not the unmount then succeeds; else fusectl's abort file. */
+	if (mounted && geteuid() == 0)
+		done = umount2(fs->mountpoint, MNT_FORCE) == 0 ||
+		       errno == EBUSY;
+	if (!done) {
+		snprintf(path, sizeof(path),
+			 "/sys/fs/fuse/connections/%u/abort", fs->conn_dev);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			done = write(fd, "1", 1) == 1;
+			close(fd);
+		}
+	}
+	/* libfuse does not unmount a session whose connection is gone. */
+	if (done && kvfs_fs_mount_device(fs->mountpoint) == fs->conn_dev)
+		detach(fs->mountpoint);
+	if (done || !mounted)
+		__atomic_store_n(&fs->aborted, true, __ATOMIC_RELEASE);
+	if (why && (done || mounted))
+		kvfs_log(done ? KVFS_LOG_WARNING : KVFS_LOG_ERROR, "%s: %s",
+			 why, done ? "aborted the connection"
+				   : "could not abort the connection (mount "
+				     "fusectl on /sys/fs/fuse/connections, or "
+				     "run as root)");
 }

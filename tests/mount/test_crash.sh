@@ -16,6 +16,7 @@ for round in 1 2; do
 	timeout 20 tail --pid="$EXTRA_PIDS" -f /dev/null || kill -9 "$EXTRA_PIDS"
 	wait "$EXTRA_PIDS" 2>/dev/null || true
 	EXTRA_PIDS=
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
 	echo "round $round: $(wc -l <"$TEST_TMP/acks") acknowledged writes so far"
 	kvfs_mount
 	"$STRESS" verify "$MNT" $NKEYS "$TEST_TMP/acks" || fail "after crash $round"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # A write the backend cannot store: small and O_DSYNC writes fail at once;
 # a large write, answered before it is stored, fails the next write, fsync
-# and close of that file; either way the stored value stays the previous
-# whole one. The daemon runs with a file size limit (ulimit -f, SIGXFSZ
+# and close of that file. Either way the file's every later write, fsync
+# and close fails too, nothing of it is published, and the stored value
+# stays the previous whole one. The daemon runs with a file size limit (ulimit -f, SIGXFSZ
 # ignored), so that its writes past 2 MiB fail with EFBIG, as a full disk
 # fails them with ENOSPC.
 . "$(dirname "$0")/lib.sh"
@@ -35,18 +36,24 @@ def fails(what, call):
         return
     sys.exit(what + " succeeded")
 
-# A small write past the limit fails itself; the file is unchanged.
+# A small write past the limit fails itself, and so do the writes that
+# follow it and close: the file is unchanged.
 fd = os.open(path, os.O_WRONLY)
+os.pwrite(fd, b"z", 0)
 fails("a small write past the limit", lambda: os.pwrite(fd, b"x", 3 << 20))
-os.close(fd)
+fails("a write after a failed one", lambda: os.pwrite(fd, b"z", 1))
+fails("close after a failed write", lambda: os.close(fd))
 if os.stat(path).st_size != 1 << 20:
     sys.exit("size changed by a failed small write")
+with open(path, "rb") as f:
+    if f.read(2) != b"aa":
+        sys.exit("a write before the failed one was published")
 
 # An O_DSYNC write fails itself too, however large.
 fd = os.open(path, os.O_WRONLY | os.O_DSYNC)
 fails("an O_DSYNC write past the limit",
       lambda: os.pwrite(fd, b"y" * (1 << 20), 2 << 20))
-os.close(fd)
+fails("close after a failed O_DSYNC write", lambda: os.close(fd))
 
 # Large writes: the one that fails is answered first; fsync reports it, and
 # so do every later write, ftruncate and close; nothing is published.

@@ -105,7 +105,7 @@ static void *run_loop(void *arg)
 {
 	struct session *s = arg;
 
-	s->rc = kvfs_fs_loop(s->se, 1, 0);
+	s->rc = kvfs_fs_loop(s->se, 1, 0, NULL, NULL);
 	return NULL;
 }
 
