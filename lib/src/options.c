@@ -206,8 +206,8 @@ static int parse_number(const char *name, const char *v, uint64_t *num,
 int kvfs_options_take_size(struct kvfs_options *opts, const char *name,
 			   uint64_t dflt, uint64_t *out)
 {
-	const char *v = kvfs_options_take(opts, name), *rest;
-	uint64_t num, mult = 1;
+	const char *v = kvfs_options_take(opts, name), *rest = NULL;
+	uint64_t num = 0, mult = 1;
 	int rc;
 
 	if (!v) {
@@ -236,8 +236,8 @@ int kvfs_options_take_size(struct kvfs_options *opts, const char *name,
 int kvfs_options_take_ms(struct kvfs_options *opts, const char *name,
 			 uint64_t dflt_ms, uint64_t *out_ms)
 {
-	const char *v = kvfs_options_take(opts, name), *rest;
-	uint64_t num;
+	const char *v = kvfs_options_take(opts, name), *rest = NULL;
+	uint64_t num = 0;
 	int rc;
 
 	if (!v) {

@@ -380,7 +380,7 @@ static int sq_get(struct kvfs_backend *b, const char *key,
 		  enum kvfs_consistency level, struct kvfs_buf *out)
 {
 	struct sq *s = sq_of(b);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -402,7 +402,7 @@ static int put_locked(struct sq *s, const char *key, const void *value,
 {
 	char parent[KVFS_KEY_MAX + 1];
 	int64_t version, now = now_ns();
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int kind, rc = begin(s, &version);
 
 	if (rc)
@@ -491,7 +491,7 @@ static int sq_stat(struct kvfs_backend *b, const char *key,
 		   enum kvfs_consistency level, struct kvfs_stat *out)
 {
 	struct sq *s = sq_of(b);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -595,7 +595,7 @@ static int move_tree(struct sq *s, const char *from, const char *to,
 	char lo[KVFS_KEY_MAX + 2], hi[KVFS_KEY_MAX + 2], moved[2 * KVFS_KEY_MAX + 2];
 	size_t flen = strlen(from), n = 0, cap = 0;
 	char **keys = NULL;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc = 0;
 
 	snprintf(lo, sizeof(lo), "%s/", from);
@@ -708,7 +708,7 @@ static int sq_set_attr(struct kvfs_backend *b, const char *key,
 		       enum kvfs_consistency level)
 {
 	struct sq *s = sq_of(b);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int kind, rc = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -751,7 +751,7 @@ static int sq_getxattr(struct kvfs_backend *b, const char *key,
 		       const char *name, struct kvfs_buf *out)
 {
 	struct sq *s = sq_of(b);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -781,7 +781,7 @@ static int sq_setxattr(struct kvfs_backend *b, const char *key,
 		       unsigned int flags)
 {
 	struct sq *s = sq_of(b);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -825,7 +825,7 @@ static int sq_listxattr(struct kvfs_backend *b, const char *key,
 	struct sq *s = sq_of(b);
 	char *names = NULL;
 	size_t len = 0;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -861,7 +861,7 @@ static int sq_removexattr(struct kvfs_backend *b, const char *key,
 			  const char *name)
 {
 	struct sq *s = sq_of(b);
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -900,7 +900,7 @@ static int fetch_page(struct sq_lister *l)
 {
 	struct sq *s = l->sq;
 	size_t dlen = strlen(l->dir), skip = dlen ? dlen + 1 : 0;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
