@@ -18,20 +18,34 @@ remove_link() { [ -n "$MADE_LINK" ] && rm -f "$HELPER"; return 0; }
 trap 'remove_link; cleanup' EXIT
 export KVFS_BIN
 
+# umount_ends_daemon HOW: umount MNT; its daemon (which mount(8)
+# detached) must be gone within 5 s.
+umount_ends_daemon() {
+	local pid
+	pid=$(bash "$(dirname "$0")/../testutil/daemon_of.sh" "$KVFS_BIN" "$MNT")
+	[ -n "$pid" ] || fail "$1: no daemon serves $MNT"
+	umount "$MNT" || fail "$1: umount"
+	is_mounted "$MNT" && fail "$1: still mounted"
+	for _ in $(seq 50); do
+		[ -d "/proc/$pid" ] || return 0
+		sleep 0.1
+	done
+	fail "$1: daemon $pid still runs 5 s after umount"
+}
+
 mount -t kvfs "$ROOT" "$MNT" -o consistency=eventual,sync=false
 is_mounted "$MNT" || fail "mount -t kvfs"
 echo hi > "$MNT/k"
 [ "$(cat "$ROOT/k")" = hi ] || fail "through mount -t kvfs"
 [ "$(getfattr --only-values -n user.kvfs.consistency.effective "$MNT/k")" = eventual ] ||
 	fail "options passed on"
-umount "$MNT" || fusermount3 -u "$MNT"
-is_mounted "$MNT" && fail "still mounted"
+umount_ends_daemon "mount -t kvfs"
 
 echo "$ROOT $MNT kvfs root=$ROOT,consistency=strong,nofail,noauto,_netdev 0 0" >"$TEST_TMP/fstab"
 mount -T "$TEST_TMP/fstab" "$MNT"
 is_mounted "$MNT" || fail "mount from an fstab line"
 [ "$(cat "$MNT/k")" = hi ] || fail "same root through fstab"
-umount "$MNT" || fusermount3 -u "$MNT"
+umount_ends_daemon fstab
 
 # errors come back through mount(8)
 if mount -t kvfs "$ROOT" "$MNT" -o bogus=1 2>"$TEST_TMP/err"; then

@@ -44,3 +44,8 @@ kvfs_add_cluster_test(etcd_faults test_faults.sh 25020 150)
 kvfs_add_cluster_test(etcd_journal_crash test_journal_crash.sh 25030 120)
 kvfs_add_cluster_test(etcd_linearizable test_linearizable.sh 25040 120)
 kvfs_add_cluster_test(etcd_bad_input test_bad_input.sh 25050 120)
+# mount -t kvfs and an fstab line on etcd: the daemon detached by mount(8).
+kvfs_add_cluster_test(etcd_mount_helper test_mount_helper.sh 25080 120)
+set_property(TEST etcd_mount_helper APPEND PROPERTY ENVIRONMENT
+             "KT_MOUNT_HELPER=${PROJECT_SOURCE_DIR}/mount-scripts/mount.kvfs")
+kvfs_add_cluster_test(etcd_frozen_member test_frozen_member.sh 25060 120)
