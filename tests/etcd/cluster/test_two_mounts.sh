@@ -47,6 +47,41 @@ for i in $(seq 1 10); do
 done
 kt_log "strong: 20 writes each seen at once by the other mount"
 
+# --- one write, one value: a shell's `>` is one transaction --------------
+# (bash opens with O_TRUNC, dup2s onto stdout and closes the original
+# before it writes; that close must not publish an empty value.) B reads
+# meanwhile and must never see the file empty; etcd's revision moves by
+# exactly one per write.
+revision() {
+	kt_etcdctl endpoint status -w json --endpoints="${KT_EPS%%,*}" |
+		grep -o '"revision":[0-9]*' | head -n 1 | cut -d: -f2
+}
+kt_put "$A/strong/echo" "echo-0" || kt_fail "first write of strong/echo"
+(
+	empty=0 reads=0
+	while [ ! -e "$kt_work/echo-done" ]; do
+		v=$(timeout 20 cat "$B/strong/echo") || continue
+		reads=$((reads + 1))
+		[ -n "$v" ] || empty=$((empty + 1))
+	done
+	echo "$reads $empty" >"$kt_work/echo-reads"
+) &
+reader=$!
+kt_pids+=("$reader")
+rev0=$(revision)
+for i in $(seq 1 20); do
+	timeout 20 bash -c "echo echo-$i > '$A/strong/echo'" || kt_fail "echo > f, write $i"
+done
+rev1=$(revision)
+touch "$kt_work/echo-done"
+wait "$reader"
+read -r reads empty <"$kt_work/echo-reads"
+[ "$(kt_cat "$B/strong/echo")" = echo-20 ] || kt_fail "B does not read the last echo"
+[ "$empty" = 0 ] || kt_fail "B read an empty value $empty times of $reads during echo > f"
+[ $((rev1 - rev0)) = 20 ] ||
+	kt_fail "20 writes by echo > f moved etcd's revision by $((rev1 - rev0)), not 20"
+kt_log "echo > f: 20 writes, 20 transactions; B read $reads times, never empty"
+
 # --- eventual: writes on A converge on B ------------------------------
 n=20
 start=$(kt_now_ms)
