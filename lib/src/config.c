@@ -33,6 +33,7 @@ static const struct known_option {
 	/* local backend */
 	{ "root", "local" },
 	{ "sync", "local" },
+	{ "lock_wait", "local" },
 	/* etcd backend (lib/src/etcd/etcd.c) */
 	{ "endpoints", "etcd" },
 	{ "prefix", "etcd" },

@@ -12,22 +12,33 @@
  * opens the root. ".kvfs" at the top is therefore reserved: never listed,
  * and refused as a key.
  *
+ * One store per root: opening one takes an exclusive flock on
+ * ROOT/.kvfs/lock, held until the store is closed, since the daemon lets
+ * the kernel cache what it serves and a second writer would go unseen.
+ *
  * Containment: every path is resolved beneath the root's descriptor with
  * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), so
  * neither "..", an absolute path nor a symlink planted inside the root can
  * lead outside it. Metadata calls that have no fd variant for O_PATH
  * descriptors go through /proc/self/fd/N of a descriptor resolved that way.
+ * Only regular files and directories are keys: a planted symlink, fifo or
+ * device is neither read, nor changed, nor a source of metadata. A value
+ * whose file has other hard links is never changed in place: writes
+ * replace the file anyway, and an attribute change first replaces it with
+ * a private copy (the link is broken, as by a write).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -39,6 +50,14 @@
 
 #define RESERVED_DIR ".kvfs"
 #define TMP_DIR ".kvfs/tmp"
+#define LOCK_FILE ".kvfs/lock"
+/* How long an open waits for a root held by another store, by default:
+ * an unmount returns before its daemon has ended and let go of the root. */
+#define LOCK_WAIT_DEFAULT_MS 2000
+#define LOCK_RETRY_NS 20000000L
+/* Tries of an attribute change on a value whose file has other links,
+ * each lost to a concurrent write or rename of the same key. */
+#define CHANGE_TRIES 3
 #define DEFAULT_FILE_MODE 0644
 #define DEFAULT_DIR_MODE 0755
 /* Mode bits the backend gives its files: permissions and the sticky bit.
@@ -51,7 +70,13 @@ struct local_backend {
 	char *root_path;
 	int root_fd;  /* O_DIRECTORY; every path resolves beneath it */
 	int tmp_fd;   /* ROOT/.kvfs/tmp */
+	int lock_fd;  /* ROOT/.kvfs/lock, flock'd while the store is open */
 	bool sync;    /* fsync files and directories on every publish */
+	/* Held while a key's directory entry changes (publish, delete,
+	 * rename) or its attributes do, so that a publish carries over a
+	 * change made before it and a private copy replaces only the file it
+	 * copied. Never held with another lock. */
+	pthread_mutex_t entry_lock;
 	atomic_uint_fast64_t tmp_counter;
 };
 
@@ -114,6 +139,35 @@ static int check_not_reserved(const char *key)
 		return kvfs_error_set(KVFS_EINVALKEY,
 			"key '%s' is reserved by the local backend", key);
 	return 0;
+}
+
+/* A file that is a key: a value or a directory. A symlink, fifo or device
+ * planted in the root is not. */
+static bool is_key_file(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) || S_ISDIR(st->st_mode);
+}
+
+/* A value whose inode has names besides this one (a hard link planted in
+ * the root, or a copy made with cp -l): never to be changed in place. */
+static bool is_shared(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_nlink > 1;
+}
+
+/* key ("" = the root) as an O_PATH descriptor with its stat, when it is a
+ * key file; KVFS_ENOTFOUND (as stat says) for anything else. */
+static int open_own(struct local_backend *lb, const char *key, struct stat *st)
+{
+	int fd = resolve(lb, key, O_PATH, 0);
+
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
+	if (fstat(fd, st) == 0 && is_key_file(st))
+		return fd;
+	close(fd);
+	return kvfs_error_set(KVFS_ENOTFOUND,
+			      "%s is neither a value nor a directory", key);
 }
 
 /* Give back what open_parent returned: the root's own descriptor stays. */
@@ -287,6 +341,22 @@ static int copy_metadata(int old_path_fd, int new_fd)
 	return rc;
 }
 
+/* Give the temporary file the metadata of the value it replaces, if key
+ * names a value: a planted symlink, fifo or device gives none, and the
+ * new value starts with the default mode like a new key. */
+static int carry_metadata(struct local_backend *lb, const char *key, int tmp_fd)
+{
+	struct stat st;
+	int old_fd = resolve(lb, key, O_PATH, 0), rc = 0;
+
+	if (old_fd < 0)
+		return 0;
+	if (fstat(old_fd, &st) == 0 && S_ISREG(st.st_mode))
+		rc = copy_metadata(old_fd, tmp_fd);
+	close(old_fd);
+	return rc;
+}
+
 /*
  * Publish the temporary file `tmp_name` (open as tmp_fd) as `key`: sync it,
  * carry over the old value's metadata, rename it into place, sync the
@@ -297,7 +367,7 @@ static int publish(struct local_backend *lb, int tmp_fd, const char *tmp_name,
 		   const char *key)
 {
 	const char *name;
-	int parent_fd, old_fd, rc;
+	int parent_fd, rc;
 
 	rc = check_not_reserved(key);
 	if (rc)
@@ -311,17 +381,13 @@ static int publish(struct local_backend *lb, int tmp_fd, const char *tmp_name,
 		rc = parent_fd;
 		goto out_unlink;
 	}
-	old_fd = resolve(lb, key, O_PATH, 0);
-	if (old_fd >= 0) {
-		rc = copy_metadata(old_fd, tmp_fd);
-		close(old_fd);
-		if (rc)
-			goto out_close_parent;
-	}
-	if (renameat(lb->tmp_fd, tmp_name, parent_fd, name)) {
+	pthread_mutex_lock(&lb->entry_lock);
+	rc = carry_metadata(lb, key, tmp_fd);
+	if (rc == 0 && renameat(lb->tmp_fd, tmp_name, parent_fd, name))
 		rc = kvfs_error_from_errno(errno, key);
+	pthread_mutex_unlock(&lb->entry_lock);
+	if (rc)
 		goto out_close_parent;
-	}
 	rc = fsync_dir(lb, parent_fd);
 	close_parent(lb, parent_fd);
 	return rc;
@@ -379,8 +445,9 @@ static int open_value(struct local_backend *lb, const char *key,
 
 	if (fd)
 		return fd;
-	fd = resolve(lb, key, O_RDONLY, 0);
-
+	/* O_NONBLOCK: a fifo planted in the root must not hang the open; it
+	 * is refused below, and the flag cleared for a value. */
+	fd = resolve(lb, key, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return kvfs_error_from_errno(-fd, key);
 	if (fstat(fd, st)) {
@@ -394,6 +461,12 @@ static int open_value(struct local_backend *lb, const char *key,
 		return kvfs_error_set(S_ISDIR(st->st_mode) ? KVFS_EISDIR
 				      : KVFS_EINVALKEY,
 				      "%s is not a value", key);
+	}
+	if (fcntl(fd, F_SETFL, 0)) {
+		int rc = kvfs_error_from_errno(errno, key);
+
+		close(fd);
+		return rc;
 	}
 	return fd;
 }
@@ -451,13 +524,17 @@ static int local_del(struct kvfs_backend *b, const char *key,
 	parent_fd = open_parent(lb, key, false, &name);
 	if (parent_fd < 0)
 		return parent_fd;
+	pthread_mutex_lock(&lb->entry_lock);
 	if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW))
 		rc = kvfs_error_from_errno(errno, key);
 	else if (S_ISDIR(st.st_mode))
 		rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", key);
+	else if (!S_ISREG(st.st_mode))
+		rc = kvfs_error_set(KVFS_ENOTFOUND, "%s is not a value", key);
 	else if (unlinkat(parent_fd, name, 0))
 		rc = kvfs_error_from_errno(errno, key);
-	else
+	pthread_mutex_unlock(&lb->entry_lock);
+	if (rc == 0)
 		rc = fsync_dir(lb, parent_fd);
 	close_parent(lb, parent_fd);
 	return rc;
@@ -556,6 +633,25 @@ static int local_rmdir(struct kvfs_backend *b, const char *key,
 	return rc;
 }
 
+/* Move a key's entry; a planted symlink, fifo or device is not a key to
+ * move (KVFS_ENOTFOUND, as stat says). */
+static int rename_entry(int from_fd, const char *from_name, int to_fd,
+			const char *to_name, unsigned int flags,
+			const char *from)
+{
+	struct stat st;
+
+	if (fstatat(from_fd, from_name, &st, AT_SYMLINK_NOFOLLOW))
+		return kvfs_error_from_errno(errno, from);
+	if (!is_key_file(&st))
+		return kvfs_error_set(KVFS_ENOTFOUND,
+			"%s is neither a value nor a directory", from);
+	if (renameat2(from_fd, from_name, to_fd, to_name,
+		      (flags & KVFS_RENAME_NOREPLACE) ? RENAME_NOREPLACE : 0))
+		return kvfs_error_from_errno(errno, from);
+	return 0;
+}
+
 static int local_rename(struct kvfs_backend *b, const char *from,
 			const char *to, unsigned int flags,
 			enum kvfs_consistency level)
@@ -577,14 +673,94 @@ static int local_rename(struct kvfs_backend *b, const char *from,
 		close_parent(lb, from_fd);
 		return to_fd;
 	}
-	if (renameat2(from_fd, from_name, to_fd, to_name,
-		      (flags & KVFS_RENAME_NOREPLACE) ? RENAME_NOREPLACE : 0))
-		rc = kvfs_error_from_errno(errno, from);
-	else if ((rc = fsync_dir(lb, to_fd)) == 0)
+	pthread_mutex_lock(&lb->entry_lock);
+	rc = rename_entry(from_fd, from_name, to_fd, to_name, flags, from);
+	pthread_mutex_unlock(&lb->entry_lock);
+	if (rc == 0 && (rc = fsync_dir(lb, to_fd)) == 0)
 		rc = fsync_dir(lb, from_fd);
 	close_parent(lb, to_fd);
 	close_parent(lb, from_fd);
 	return rc;
+}
+
+/* ---------------------------------------------------- attribute changes */
+
+/* An attribute change, made through "/proc/self/fd/N" of key's file. */
+typedef int (*change_fn)(const char *path, const char *key, void *arg);
+
+static int change_private_copy(struct local_backend *lb, const char *key,
+			       int old_fd, const struct stat *st,
+			       change_fn change, void *arg);
+
+/* One try of change_attrs: KVFS_ECONFLICT when the key was replaced while
+ * its private copy was being made. */
+static int change_once(struct local_backend *lb, const char *key,
+		       change_fn change, void *arg)
+{
+	struct stat st;
+	char path[32];
+	int fd, rc = 0;
+
+	pthread_mutex_lock(&lb->entry_lock);
+	fd = open_own(lb, key, &st);
+	if (fd >= 0 && !is_shared(&st)) {
+		proc_path(fd, path);
+		rc = change(path, key, arg);
+	}
+	pthread_mutex_unlock(&lb->entry_lock);
+	if (fd < 0)
+		return fd;
+	if (is_shared(&st))
+		rc = change_private_copy(lb, key, fd, &st, change, arg);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Make `change` on key's file, never on one the backend did not make a
+ * key of (open_own). A value whose file has other hard links is replaced
+ * by a private copy that carries the change, as a write would replace
+ * it, so that the inode behind the other names stays as it was. The
+ * change is made under entry_lock: a publish either carries it over or
+ * comes before it, never loses it.
+ */
+static int change_attrs(struct local_backend *lb, const char *key,
+			change_fn change, void *arg)
+{
+	int rc = check_not_reserved(key);
+
+	for (int tries = 0; rc == 0 && tries < CHANGE_TRIES; tries++) {
+		rc = change_once(lb, key, change, arg);
+		if (rc != KVFS_ECONFLICT)
+			return rc;
+		rc = 0; /* replaced meanwhile: try on what is there now */
+	}
+	return rc ? rc : kvfs_error_set(KVFS_ECONFLICT,
+		"%s: changed by others while its hard link was being broken",
+		key);
+}
+
+struct attr_change {
+	unsigned int fields;
+	uint32_t mode;
+	const struct timespec *mtime;
+};
+
+static int apply_attrs(const char *path, const char *key, void *arg)
+{
+	const struct attr_change *a = arg;
+
+	if ((a->fields & KVFS_ATTR_MODE) &&
+	    chmod(path, (mode_t)a->mode & LOCAL_MODE_KEPT))
+		return kvfs_error_from_errno(errno, key);
+	if (a->fields & KVFS_ATTR_MTIME) {
+		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
+					     *a->mtime };
+
+		if (utimensat(AT_FDCWD, path, times, 0))
+			return kvfs_error_from_errno(errno, key);
+	}
+	return 0;
 }
 
 static int local_set_attr(struct kvfs_backend *b, const char *key,
@@ -592,42 +768,26 @@ static int local_set_attr(struct kvfs_backend *b, const char *key,
 			  const struct timespec *mtime,
 			  enum kvfs_consistency level)
 {
-	char path[32];
-	int fd, rc = check_not_reserved(key);
+	struct attr_change a = { .fields = fields, .mode = mode,
+				 .mtime = mtime };
 
-	if (rc)
-		return rc;
-	fd = resolve(local_of(b), key, O_PATH, 0);
-	if (fd < 0)
-		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
-	proc_path(fd, path);
-	if ((fields & KVFS_ATTR_MODE) &&
-	    chmod(path, (mode_t)mode & LOCAL_MODE_KEPT))
-		rc = kvfs_error_from_errno(errno, key);
-	if (rc == 0 && (fields & KVFS_ATTR_MTIME)) {
-		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, *mtime };
-
-		if (utimensat(AT_FDCWD, path, times, 0))
-			rc = kvfs_error_from_errno(errno, key);
-	}
-	close(fd);
-	return rc;
+	return change_attrs(local_of(b), key, apply_attrs, &a);
 }
 
 /* ------------------------------------------------------------- xattrs */
 
-/* Run an xattr call on key through /proc/self/fd/N of a beneath-resolved
- * descriptor. */
+/* key's file for reading its xattrs, as "/proc/self/fd/N" of the
+ * descriptor returned: a planted symlink gives none (open_own). */
 static int xattr_path(struct local_backend *lb, const char *key, char out[32])
 {
-	int fd, rc = check_not_reserved(key);
+	struct stat st;
+	int fd = check_not_reserved(key);
 
-	if (rc)
-		return rc;
-	fd = resolve(lb, key, O_PATH, 0);
-	if (fd < 0)
-		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
-	proc_path(fd, out);
+	if (fd)
+		return fd;
+	fd = open_own(lb, key, &st);
+	if (fd >= 0)
+		proc_path(fd, out);
 	return fd;
 }
 
@@ -656,21 +816,39 @@ static int local_getxattr(struct kvfs_backend *b, const char *key,
 	return rc;
 }
 
+/* Set `name` to value, or remove it when `remove`. */
+struct xattr_change {
+	const char *name;
+	const void *value;
+	size_t len;
+	int flags;
+	bool remove;
+};
+
+static int apply_xattr(const char *path, const char *key, void *arg)
+{
+	const struct xattr_change *x = arg;
+	int rc;
+
+	(void)key;
+	if (x->remove)
+		rc = removexattr(path, x->name);
+	else
+		rc = setxattr(path, x->name, x->value, x->len, x->flags);
+	return rc ? kvfs_error_from_errno(errno, x->name) : 0;
+}
+
 static int local_setxattr(struct kvfs_backend *b, const char *key,
 			  const char *name, const void *value, size_t len,
 			  unsigned int flags)
 {
-	char path[32];
-	int fd = xattr_path(local_of(b), key, path), rc = 0;
-	int xflags = ((flags & KVFS_XATTR_CREATE) ? XATTR_CREATE : 0) |
-		     ((flags & KVFS_XATTR_REPLACE) ? XATTR_REPLACE : 0);
+	struct xattr_change x = {
+		.name = name, .value = value, .len = len,
+		.flags = ((flags & KVFS_XATTR_CREATE) ? XATTR_CREATE : 0) |
+			 ((flags & KVFS_XATTR_REPLACE) ? XATTR_REPLACE : 0),
+	};
 
-	if (fd < 0)
-		return fd;
-	if (setxattr(path, name, value, len, xflags))
-		rc = kvfs_error_from_errno(errno, name);
-	close(fd);
-	return rc;
+	return change_attrs(local_of(b), key, apply_xattr, &x);
 }
 
 static int local_listxattr(struct kvfs_backend *b, const char *key,
@@ -699,15 +877,9 @@ static int local_listxattr(struct kvfs_backend *b, const char *key,
 static int local_removexattr(struct kvfs_backend *b, const char *key,
 			     const char *name)
 {
-	char path[32];
-	int fd = xattr_path(local_of(b), key, path), rc = 0;
+	struct xattr_change x = { .name = name, .remove = true };
 
-	if (fd < 0)
-		return fd;
-	if (removexattr(path, name))
-		rc = kvfs_error_from_errno(errno, name);
-	close(fd);
-	return rc;
+	return change_attrs(local_of(b), key, apply_xattr, &x);
 }
 
 /* ------------------------------------------------------------- listing */
@@ -1023,6 +1195,119 @@ static int local_open_writer(struct kvfs_backend *b, const char *key,
 	return 0;
 }
 
+/* ------------------------------------------------- breaking hard links */
+
+/* The same inode, unchanged since `was` was taken: a write through any
+ * of its names, a chmod or a link count change all move its ctime. */
+static bool same_file(const struct stat *now, const struct stat *was)
+{
+	return now->st_dev == was->st_dev && now->st_ino == was->st_ino &&
+	       now->st_ctim.tv_sec == was->st_ctim.tv_sec &&
+	       now->st_ctim.tv_nsec == was->st_ctim.tv_nsec;
+}
+
+/* A writer holding a private copy of the value file behind old_fd (whose
+ * stat is st): its data, holes, mode, xattrs and times. */
+static int copy_value_file(struct local_backend *lb, const char *key,
+			   int old_fd, const struct stat *st,
+			   struct local_writer **out)
+{
+	struct local_reader src = {
+		.base = { .ops = &local_reader_ops,
+			  .size = (uint64_t)st->st_size },
+	};
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+	struct kvfs_writer *w = NULL;
+	struct local_writer *lw;
+	char path[32];
+	int rc;
+
+	proc_path(old_fd, path);
+	src.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (src.fd < 0)
+		return kvfs_error_from_errno(errno, key);
+	rc = local_open_writer(&lb->base, key, KVFS_STRONG, &src.base, &w);
+	close(src.fd);
+	if (rc)
+		return rc;
+	lw = (struct local_writer *)w;
+	/* The times last: copying the data and metadata moves them. */
+	rc = copy_metadata(old_fd, lw->fd);
+	if (rc == 0 && futimens(lw->fd, times))
+		rc = kvfs_error_from_errno(errno, key);
+	if (rc) {
+		local_writer_abort(w);
+		return rc;
+	}
+	*out = lw;
+	return 0;
+}
+
+/* Rename the copy in lw over key if key still names the file it was made
+ * from (was); KVFS_ECONFLICT when a write or rename replaced it meanwhile.
+ * Frees lw, and removes the copy unless it took the file's place. */
+static int commit_copy(struct local_writer *lw, const struct stat *was)
+{
+	struct local_backend *lb = lw->lb;
+	struct stat now;
+	const char *name;
+	int parent_fd, rc = 0;
+
+	if (lb->sync && fsync(lw->fd)) {
+		rc = kvfs_error_from_errno(errno, "fsync");
+		goto out_abort;
+	}
+	parent_fd = open_parent(lb, lw->key, false, &name);
+	if (parent_fd < 0) {
+		rc = parent_fd;
+		goto out_abort;
+	}
+	pthread_mutex_lock(&lb->entry_lock);
+	if (fstatat(parent_fd, name, &now, AT_SYMLINK_NOFOLLOW) ||
+	    !same_file(&now, was))
+		rc = KVFS_ECONFLICT;
+	else if (renameat(lb->tmp_fd, lw->tmp_name, parent_fd, name))
+		rc = kvfs_error_from_errno(errno, lw->key);
+	pthread_mutex_unlock(&lb->entry_lock);
+	if (rc == 0)
+		rc = fsync_dir(lb, parent_fd);
+	else
+		unlinkat(lb->tmp_fd, lw->tmp_name, 0);
+	close_parent(lb, parent_fd);
+	close(lw->fd);
+	free(lw);
+	return rc;
+
+out_abort:
+	local_writer_abort(&lw->base);
+	return rc;
+}
+
+/* change_attrs for a value whose file has other links: copy it, make the
+ * change on the copy, put the copy in its place. */
+static int change_private_copy(struct local_backend *lb, const char *key,
+			       int old_fd, const struct stat *st,
+			       change_fn change, void *arg)
+{
+	struct local_writer *lw = NULL;
+	char path[32];
+	int rc = copy_value_file(lb, key, old_fd, st, &lw);
+
+	if (rc)
+		return rc;
+	proc_path(lw->fd, path);
+	rc = change(path, key, arg);
+	if (rc) {
+		local_writer_abort(&lw->base);
+		return rc;
+	}
+	rc = commit_copy(lw, st);
+	if (rc == 0)
+		kvfs_log(KVFS_LOG_INFO, "local: %s had other hard links; it "
+			 "now has a file of its own", key);
+	return rc;
+}
+
 /* ------------------------------------------------------ open and close */
 
 static int local_space(struct kvfs_backend *b, struct kvfs_space *space)
@@ -1045,8 +1330,11 @@ static void local_destroy(struct kvfs_backend *b)
 
 	if (lb->tmp_fd >= 0)
 		close(lb->tmp_fd);
+	if (lb->lock_fd >= 0)
+		close(lb->lock_fd); /* lets go of the root */
 	if (lb->root_fd >= 0)
 		close(lb->root_fd);
+	pthread_mutex_destroy(&lb->entry_lock);
 	free(lb->root_path);
 	free(lb);
 }
@@ -1096,11 +1384,17 @@ static const struct kvfs_backend_ops local_ops = {
 	.control = local_control,
 };
 
-/* Open ROOT/.kvfs/tmp, creating it as needed. */
-static int open_tmp_dir(struct local_backend *lb)
+/* Make ROOT/.kvfs, as needed. */
+static int make_reserved_dir(struct local_backend *lb)
 {
 	if (mkdirat(lb->root_fd, RESERVED_DIR, 0700) && errno != EEXIST)
 		return kvfs_error_from_errno(errno, "creating root/.kvfs");
+	return 0;
+}
+
+/* Open ROOT/.kvfs/tmp, creating it as needed. */
+static int open_tmp_dir(struct local_backend *lb)
+{
 	if (mkdirat(lb->root_fd, TMP_DIR, 0700) && errno != EEXIST)
 		return kvfs_error_from_errno(errno, "creating root/.kvfs/tmp");
 	lb->tmp_fd = resolve(lb, TMP_DIR, O_RDONLY | O_DIRECTORY, 0);
@@ -1109,10 +1403,111 @@ static int open_tmp_dir(struct local_backend *lb)
 	return 0;
 }
 
+/* The live process whose pid the holder of the lock file wrote in it, or
+ * 0 when there is none. */
+static long lock_holder(int lock_fd)
+{
+	char text[32];
+	ssize_t n = pread(lock_fd, text, sizeof(text) - 1, 0);
+	long pid;
+
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	pid = strtol(text, NULL, 10);
+	if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
+		return 0;
+	return pid;
+}
+
+static int refuse_in_use(struct local_backend *lb, const char *root)
+{
+	long pid = lock_holder(lb->lock_fd);
+
+	if (pid)
+		return kvfs_error_set(KVFS_EINVAL,
+			"root=%s: in use by kvfs pid %ld (one mount per root)",
+			root, pid);
+	return kvfs_error_set(KVFS_EINVAL,
+		"root=%s: in use by another kvfs process (one mount per root)",
+		root);
+}
+
+static int64_t ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - start->tv_sec) * 1000 +
+	       (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+/* flock ROOT/.kvfs/lock, waiting up to wait_ms for a holder to let go:
+ * 0, or the refusal naming the holder. */
+static int flock_root(struct local_backend *lb, const char *root,
+		      uint64_t wait_ms)
+{
+	struct timespec start, retry = { 0, LOCK_RETRY_NS };
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(lb->lock_fd, LOCK_EX | LOCK_NB)) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return kvfs_error_set(KVFS_EINVAL,
+				"root=%s: cannot lock .kvfs/lock: %s", root,
+				strerror(errno));
+		if (ms_since(&start) >= (int64_t)wait_ms)
+			return refuse_in_use(lb, root);
+		nanosleep(&retry, NULL);
+	}
+	return 0;
+}
+
+/*
+ * One store per root: the daemon lets the kernel cache what it serves for
+ * a long time, trusting that nobody else writes the root, so a second
+ * store on it is refused. The lock is an flock on ROOT/.kvfs/lock: it
+ * goes with the store's close or its process's end (also by SIGKILL), is
+ * never inherited by an exec'd program (O_CLOEXEC), and carries the
+ * holder's pid for the message a second opener gets. A lock file that is
+ * not a plain file of its own is refused, not written.
+ */
+static int lock_root(struct local_backend *lb, const char *root,
+		     uint64_t wait_ms)
+{
+	struct stat st;
+	char pid[32];
+	int len, rc;
+
+	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDWR | O_CREAT | O_NONBLOCK,
+			      0600);
+	if (lb->lock_fd < 0)
+		return kvfs_error_set(KVFS_EINVAL, "root=%s: cannot open "
+				      ".kvfs/lock: %s", root,
+				      strerror(-lb->lock_fd));
+	if (fstat(lb->lock_fd, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1)
+		return kvfs_error_set(KVFS_EINVAL, "root=%s: .kvfs/lock is not "
+				      "a plain file of its own; remove it",
+				      root);
+	rc = flock_root(lb, root, wait_ms);
+	if (rc)
+		return rc;
+	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (pwrite(lb->lock_fd, pid, (size_t)len, 0) != len ||
+	    ftruncate(lb->lock_fd, len))
+		return kvfs_error_set(KVFS_EINVAL,
+				      "root=%s: writing .kvfs/lock: %s", root,
+				      strerror(errno));
+	return 0;
+}
+
 int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 {
 	const char *root = kvfs_options_take(opts, "root");
 	struct local_backend *lb;
+	uint64_t lock_wait_ms;
 	struct stat st;
 	int rc;
 
@@ -1123,9 +1518,13 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	if (!lb)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	lb->base.ops = &local_ops;
-	lb->root_fd = lb->tmp_fd = -1;
+	lb->root_fd = lb->tmp_fd = lb->lock_fd = -1;
+	pthread_mutex_init(&lb->entry_lock, NULL);
 	lb->root_path = strdup(root);
 	rc = kvfs_options_take_bool(opts, "sync", true, &lb->sync);
+	if (rc == 0)
+		rc = kvfs_options_take_ms(opts, "lock_wait",
+					  LOCK_WAIT_DEFAULT_MS, &lock_wait_ms);
 	if (rc)
 		goto out_destroy;
 	if (stat(root, &st)) {
@@ -1146,7 +1545,11 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 			strerror(errno));
 		goto out_destroy;
 	}
-	rc = open_tmp_dir(lb);
+	rc = make_reserved_dir(lb);
+	if (rc == 0)
+		rc = lock_root(lb, root, lock_wait_ms);
+	if (rc == 0)
+		rc = open_tmp_dir(lb);
 	if (rc)
 		goto out_destroy;
 	clean_stale_tmp(lb);

@@ -178,6 +178,7 @@ static void test_value_types(void **state)
 
 	assert_int_equal(load(f,
 		"sync = false;\n"
+		"lock_wait = \"500ms\";\n"
 		"cache = 1048576;\n"
 		"timeout = 2.5;\n"
 		"plugin = {\n"
@@ -186,6 +187,7 @@ static void test_value_types(void **state)
 		"};\n"
 		"backend = \"plugin\";\n"), 0);
 	expect_option(f, "sync", "false");
+	expect_option(f, "lock_wait", "500ms");
 	expect_option(f, "cache", "1048576");
 	expect_option(f, "timeout", "2.5");
 	expect_option(f, "plugin", "/usr/lib/kvfs/kvfs-sqlite.so");

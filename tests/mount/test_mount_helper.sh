@@ -15,7 +15,7 @@ else
 	MADE_LINK=1
 fi
 remove_link() { [ -n "$MADE_LINK" ] && rm -f "$HELPER"; return 0; }
-trap 'remove_link; cleanup' EXIT
+trap 'status=$?; remove_link; (exit $status); cleanup' EXIT
 export KVFS_BIN
 
 # umount_ends_daemon HOW: umount MNT; its daemon (which mount(8)

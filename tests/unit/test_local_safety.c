@@ -1,6 +1,10 @@
 /*
  * test_local_safety.c - the local backend's safety promises: nothing
  * resolves outside the root (planted symlinks, absolute and ".." keys),
+ * nothing planted in the root is followed or changed (a symlink gives a
+ * new value no metadata, a hard-linked file is copied before its
+ * attributes change), one store per root (a second open is refused by
+ * the holder's pid, until the holder closes, ends or is killed),
  * concurrent overwrites never tear a value, a process killed in the
  * middle of puts leaves whole old or new values, stale temporary files
  * are cleaned and never listed, a bad root is refused by name, every
@@ -11,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -162,6 +167,48 @@ static void expect_outside_untouched(const struct fixture *fx)
 				  NULL, 0), -1);
 }
 
+/* How many user.* xattrs the file at path has. */
+static int user_xattrs(const char *path)
+{
+	char names[4096];
+	ssize_t len = llistxattr(path, names, sizeof(names));
+	int n = 0;
+
+	assert_true(len >= 0);
+	for (ssize_t off = 0; off < len;
+	     off += (ssize_t)strlen(names + off) + 1)
+		n += !strncmp(names + off, "user.", 5);
+	return n;
+}
+
+/* The mode a new file gets here: the default 0644 less the umask. */
+static mode_t new_file_mode(void)
+{
+	mode_t mask = umask(0);
+
+	umask(mask);
+	return 0644 & ~mask;
+}
+
+/* key's file (at path) is a value of its own with a new key's mode. */
+static void expect_new_value(struct kvfs_store *s, const char *path,
+			     const char *key)
+{
+	struct kvfs_stat ks;
+	struct stat sb;
+
+	assert_int_equal(lstat(path, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_nlink, 1);
+	if ((sb.st_mode & 07777) != new_file_mode())
+		fail_msg("%s has mode %o, want %o", key,
+			 (unsigned)(sb.st_mode & 07777),
+			 (unsigned)new_file_mode());
+	assert_int_equal(kvfs_store_stat(s, key, KVFS_STRONG, &ks), 0);
+	assert_int_equal(ks.mode, new_file_mode());
+	assert_int_equal(user_xattrs(path), 0);
+}
+
 /* ---------------------------------------------------------- containment */
 
 static void test_planted_symlinks(void **state)
@@ -225,23 +272,211 @@ static void test_planted_symlinks(void **state)
 						 KVFS_STRONG), 0);
 	assert_int_not_equal(kvfs_store_setxattr(s, "link/secret", "user.x",
 						 "1", 1, 0), 0);
-	/* Acting on the link itself must not reach its target. */
-	kvfs_store_setxattr(s, "flink", "user.x", "1", 1, 0);
-	kvfs_store_set_attr(s, "flink", KVFS_ATTR_MODE | KVFS_ATTR_MTIME, 0600,
-			    &ts, KVFS_STRONG);
-	kvfs_store_put(s, "flink", "overwritten?", 12, KVFS_STRONG);
-	kvfs_store_delete(s, "flink", KVFS_STRONG);
-	expect_outside_untouched(fx);
+	/* A put replaces a link with a value that starts like a new key,
+	 * taking nothing from the link (whose mode is 0777). */
+	assert_int_equal(symlink(path_in(fx->outside, "secret"),
+				 path_in(fx->root, "plink")), 0);
+	assert_int_equal(kvfs_store_put(s, "plink", "replaced", 8,
+					KVFS_STRONG), 0);
+	expect_new_value(s, path_in(fx->root, "plink"), "plink");
+	assert_stored(s, "plink", "replaced", 8);
+	assert_int_equal(kvfs_store_delete(s, "plink", KVFS_STRONG), 0);
+	/* The link itself is no key: nothing acts on it or its target, and
+	 * it has no xattrs to give. */
+	assert_int_equal(kvfs_store_setxattr(s, "flink", "user.x", "1", 1, 0),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_removexattr(s, "flink", "user.x"),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_set_attr(s, "flink",
+					     KVFS_ATTR_MODE | KVFS_ATTR_MTIME,
+					     0600, &ts, KVFS_STRONG),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_getxattr(s, "flink", "user.x", &got),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_listxattr(s, "flink", &got),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_rename(s, "flink", "moved", 0,
+					   KVFS_STRONG), KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_delete(s, "flink", KVFS_STRONG),
+			 KVFS_ENOTFOUND);
 	{
 		struct stat sb;
 
+		assert_int_equal(lstat(path_in(fx->root, "flink"), &sb), 0);
+		assert_true(S_ISLNK(sb.st_mode));
+		assert_int_not_equal(sb.st_mtime, 1);
 		assert_int_equal(stat(path_in(fx->outside, "secret"), &sb), 0);
 		assert_int_not_equal(sb.st_mode & 07777, 0600);
 		assert_int_not_equal(sb.st_mtime, 1);
 	}
+	assert_false(exists(path_in(fx->root, "moved")));
+	/* ... and after all that, a put still makes it a plain new value. */
+	assert_int_equal(kvfs_store_put(s, "flink", "overwritten", 11,
+					KVFS_STRONG), 0);
+	expect_new_value(s, path_in(fx->root, "flink"), "flink");
+	assert_int_equal(kvfs_store_delete(s, "flink", KVFS_STRONG), 0);
+	expect_outside_untouched(fx);
+	/* A fifo is no key either: a read neither hangs on it nor serves
+	 * it. */
+	assert_int_equal(mkfifo(path_in(fx->root, "fifo"), 0644), 0);
+	alarm(10);
+	assert_int_not_equal(kvfs_store_get(s, "fifo", KVFS_STRONG, &got), 0);
+	assert_int_not_equal(kvfs_store_open_reader(s, "fifo", KVFS_STRONG,
+						    &r), 0);
+	alarm(0);
 	assert_false(exists(path_in(fx->base, "stolen")));
 	assert_int_equal(kvfs_store_get(s, "mine", KVFS_STRONG, &got), 0);
 	kvfs_buf_free(&got);
+}
+
+/* What must stay as it was of a file outside the root. */
+struct kept {
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mtime;
+	char content[64];
+};
+
+static void take_kept(const char *path, struct kept *k)
+{
+	struct stat sb;
+	size_t len = 0;
+	char *text = kvfs_test_read_file(path, &len);
+
+	assert_int_equal(stat(path, &sb), 0);
+	assert_non_null(text);
+	*k = (struct kept){ .mode = sb.st_mode, .uid = sb.st_uid,
+			    .gid = sb.st_gid, .mtime = sb.st_mtim };
+	snprintf(k->content, sizeof(k->content), "%s", text);
+	free(text);
+}
+
+/* The file at path is as `was` says, keeps its one xattr user.o=outer
+ * and has no other user.* xattr. */
+static void expect_kept(const char *path, const struct kept *was,
+			const char *after)
+{
+	struct kept now;
+	char value[16] = "";
+
+	take_kept(path, &now);
+	if (now.mode != was->mode || now.uid != was->uid ||
+	    now.gid != was->gid || now.mtime.tv_sec != was->mtime.tv_sec ||
+	    now.mtime.tv_nsec != was->mtime.tv_nsec)
+		fail_msg("after %s the outside file changed: mode %o uid %d "
+			 "mtime %ld, was %o %d %ld", after,
+			 (unsigned)now.mode, (int)now.uid,
+			 (long)now.mtime.tv_sec, (unsigned)was->mode,
+			 (int)was->uid, (long)was->mtime.tv_sec);
+	assert_string_equal(now.content, was->content);
+	assert_int_equal(getxattr(path, "user.o", value, sizeof(value)), 5);
+	assert_memory_equal(value, "outer", 5);
+	if (user_xattrs(path) != 1)
+		fail_msg("after %s the outside file has new xattrs", after);
+}
+
+/* A file outside the root, with hard links to it planted in the root by
+ * another user (nobody, when this test may chown): every call through a
+ * planted name leaves that inode as it was. Attribute changes break the
+ * link first, so the value keeps its data, times and xattrs and takes the
+ * change; reads serve the file's contents (the name is in the root). */
+static void test_planted_hard_links(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = fx->store;
+	char *out = strdup(path_in(fx->outside, "linked"));
+	struct timespec ts = { 1000000000, 0 };
+	struct passwd *nobody = getpwnam("nobody");
+	struct kvfs_buf got = { 0 };
+	struct kvfs_reader *r = NULL;
+	struct kvfs_writer *w = NULL;
+	struct kvfs_stat ks;
+	struct kept was;
+	struct stat sb;
+	static const char *const names[] = { "hl-mode", "hl-mtime", "hl-set",
+					     "hl-remove", "hl-rewrite",
+					     "hl-put", "hl-moved" };
+
+	write_file(out, "linked content");
+	assert_int_equal(chmod(out, 0640), 0);
+	assert_int_equal(setxattr(out, "user.o", "outer", 5, 0), 0);
+	if (geteuid() == 0 && nobody)
+		assert_int_equal(chown(out, nobody->pw_uid, nobody->pw_gid), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		assert_int_equal(link(out, path_in(fx->root, names[i])), 0);
+	take_kept(out, &was);
+
+	/* Reads and xattr reads: the file's own. */
+	assert_stored(s, "hl-mode", "linked content", 14);
+	assert_int_equal(kvfs_store_getxattr(s, "hl-mode", "user.o", &got), 0);
+	assert_memory_equal(got.data, "outer", 5);
+	kvfs_buf_free(&got);
+
+	assert_int_equal(kvfs_store_set_attr(s, "hl-mode", KVFS_ATTR_MODE,
+					     0600, NULL, KVFS_STRONG), 0);
+	expect_kept(out, &was, "chmod");
+	assert_int_equal(kvfs_store_stat(s, "hl-mode", KVFS_STRONG, &ks), 0);
+	assert_int_equal(ks.mode, 0600);
+	assert_int_equal(ks.mtime.tv_sec, was.mtime.tv_sec);
+	assert_int_equal(ks.mtime.tv_nsec, was.mtime.tv_nsec);
+	assert_stored(s, "hl-mode", "linked content", 14);
+
+	assert_int_equal(kvfs_store_set_attr(s, "hl-mtime", KVFS_ATTR_MTIME, 0,
+					     &ts, KVFS_STRONG), 0);
+	expect_kept(out, &was, "utimens");
+	assert_int_equal(kvfs_store_stat(s, "hl-mtime", KVFS_STRONG, &ks), 0);
+	assert_int_equal(ks.mtime.tv_sec, ts.tv_sec);
+	assert_int_equal(ks.mode, was.mode & 07777);
+
+	assert_int_equal(kvfs_store_setxattr(s, "hl-set", "user.a", "1", 1, 0),
+			 0);
+	expect_kept(out, &was, "setxattr");
+	assert_int_equal(kvfs_store_getxattr(s, "hl-set", "user.a", &got), 0);
+	assert_int_equal(kvfs_store_getxattr(s, "hl-set", "user.o", &got), 0);
+	assert_memory_equal(got.data, "outer", 5);
+	kvfs_buf_free(&got);
+
+	assert_int_equal(kvfs_store_removexattr(s, "hl-remove", "user.o"), 0);
+	expect_kept(out, &was, "removexattr");
+	assert_int_equal(kvfs_store_getxattr(s, "hl-remove", "user.o", &got),
+			 KVFS_ENODATA);
+	/* A change that fails changes nothing, not even the link. */
+	assert_int_equal(kvfs_store_removexattr(s, "hl-put", "user.none"),
+			 KVFS_ENODATA);
+	{
+		struct stat o;
+
+		assert_int_equal(stat(out, &o), 0);
+		assert_int_equal(lstat(path_in(fx->root, "hl-put"), &sb), 0);
+		assert_int_equal(sb.st_ino, o.st_ino);
+	}
+
+	/* A partial rewrite starts from the file's data, replaces the file. */
+	assert_int_equal(kvfs_store_open_reader(s, "hl-rewrite", KVFS_STRONG,
+						&r), 0);
+	assert_int_equal(kvfs_store_open_writer(s, "hl-rewrite", KVFS_STRONG, r,
+						&w), 0);
+	kvfs_reader_close(r);
+	assert_int_equal(kvfs_writer_pwrite(w, "LINKED", 6, 0), 6);
+	assert_int_equal(kvfs_writer_commit(w), 0);
+	assert_stored(s, "hl-rewrite", "LINKED content", 14);
+	assert_int_equal(kvfs_store_put(s, "hl-put", "new", 3, KVFS_STRONG), 0);
+	assert_int_equal(kvfs_store_rename(s, "hl-moved", "moved", 0,
+					   KVFS_STRONG), 0);
+	assert_stored(s, "moved", "linked content", 14);
+	assert_int_equal(kvfs_store_delete(s, "moved", KVFS_STRONG), 0);
+	expect_kept(out, &was, "writes, a rename and a delete");
+
+	/* Every planted name now has a file of its own; the outside file is
+	 * left with its own name only. */
+	for (size_t i = 0; i + 1 < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(lstat(path_in(fx->root, names[i]), &sb), 0);
+		assert_int_equal(sb.st_nlink, 1);
+	}
+	assert_int_equal(stat(out, &sb), 0);
+	assert_int_equal(sb.st_nlink, 1);
+	free(out);
 }
 
 static void test_escaping_keys(void **state)
@@ -537,6 +772,9 @@ static void test_sigkill_during_puts(void **state)
 		assert_int_equal(kvfs_store_put(fx->store, key, value, len,
 						KVFS_STRONG), 0);
 	}
+	/* Each child opens the root itself: one store per root at a time. */
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
 	for (int round = 0; round < 4; round++) {
 		int pipefd[2], status;
 		char c;
@@ -602,7 +840,6 @@ static int visible_entries(const char *dir)
 static void test_stale_temp_files(void **state)
 {
 	struct fixture *fx = *state;
-	struct kvfs_store *again = NULL;
 	struct kvfs_lister *l = NULL;
 	struct kvfs_dirent ent;
 	int pipefd[2], status, listed = 0;
@@ -611,19 +848,19 @@ static void test_stale_temp_files(void **state)
 
 	assert_int_equal(kvfs_store_put(fx->store, "kept", "k", 1, KVFS_STRONG),
 			 0);
-	/* A child starts a streamed write and "crashes" in the middle. */
+	/* A child starts a streamed write through the store it inherited
+	 * and "crashes" in the middle. */
 	assert_int_equal(pipe(pipefd), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct kvfs_store *s = NULL;
 		struct kvfs_writer *w = NULL;
 		static char chunk[1 << 20];
 
 		close(pipefd[0]);
 		memset(chunk, 'w', sizeof(chunk));
-		if (open_store(fx->root, NULL, &s) ||
-		    kvfs_store_open_writer(s, "half", KVFS_STRONG, NULL, &w) ||
+		if (kvfs_store_open_writer(fx->store, "half", KVFS_STRONG, NULL,
+					   &w) ||
 		    kvfs_writer_pwrite(w, chunk, sizeof(chunk), 0) < 0)
 			_exit(2);
 		if (write(pipefd[1], "r", 1) != 1)
@@ -637,9 +874,9 @@ static void test_stale_temp_files(void **state)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 
-	/* The half-written value exists as some file, but is never listed
-	 * nor readable. */
-	assert_true(files_under(fx->root, false) >= 2);
+	/* The half-written value exists as some file (beside "kept" and the
+	 * lock file), but is never listed nor readable. */
+	assert_true(files_under(fx->root, false) >= 3);
 	assert_int_equal(kvfs_store_list(fx->store, "", KVFS_STRONG, &l), 0);
 	while (kvfs_lister_next(l, &ent) == 1) {
 		assert_string_equal(ent.name, "kept");
@@ -652,23 +889,48 @@ static void test_stale_temp_files(void **state)
 			 KVFS_ENOTFOUND);
 
 	/* Opening the root again removes it. */
-	assert_int_equal(open_store(fx->root, NULL, &again), 0);
-	kvfs_store_close(again);
-	assert_int_equal(files_under(fx->root, false), 1);
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
+	assert_int_equal(open_store(fx->root, NULL, &fx->store), 0);
+	assert_int_equal(files_under(fx->root, false), 2);
 	assert_int_equal(visible_entries(fx->root), 1);
 }
 
-/* Opening the root again while another process is in the middle of a
- * streamed write leaves that write alone; it commits later. */
-static void test_live_writer_survives_open(void **state)
+/* A second store on root is refused as held by pid. Says why not, and
+ * asserts nothing, so that the caller can first stop that process. */
+static bool in_use_by(const char *root, long pid)
+{
+	struct kvfs_store *s = NULL;
+	char want[4200];
+	int rc = open_store(root, "lock_wait=0", &s);
+
+	snprintf(want, sizeof(want),
+		 "root=%s: in use by kvfs pid %ld (one mount per root)", root,
+		 pid);
+	if (rc == 0)
+		kvfs_store_close(s);
+	if (rc == KVFS_EINVAL && !strcmp(kvfs_error_message(), want))
+		return true;
+	print_message("open gave %d '%s', want '%s'\n", rc,
+		      rc ? kvfs_error_message() : "", want);
+	return false;
+}
+
+/* While another process holds the root, in the middle of a streamed
+ * write, a second open is refused by that process's pid and leaves the
+ * write alone: it commits later, and the root is free once that process
+ * has closed its store. */
+static void test_second_open_leaves_writer(void **state)
 {
 	struct fixture *fx = *state;
-	struct kvfs_store *again = NULL;
 	struct kvfs_stat st;
 	int ready[2], go[2], status;
+	bool refused;
 	char c;
 	pid_t pid;
 
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
 	assert_int_equal(pipe(ready), 0);
 	assert_int_equal(pipe(go), 0);
 	pid = fork();
@@ -678,28 +940,157 @@ static void test_live_writer_survives_open(void **state)
 		struct kvfs_writer *w = NULL;
 		static char chunk[1 << 20];
 
+		close(ready[0]);
+		close(go[1]);
 		memset(chunk, 'l', sizeof(chunk));
 		if (open_store(fx->root, NULL, &s) ||
 		    kvfs_store_open_writer(s, "live", KVFS_STRONG, NULL, &w) ||
 		    kvfs_writer_pwrite(w, chunk, sizeof(chunk), 0) < 0 ||
 		    write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(2);
-		_exit(kvfs_writer_commit(w) ? 3 : 0);
+		status = kvfs_writer_commit(w);
+		kvfs_store_close(s);
+		_exit(status ? 3 : 0);
 	}
+	close(ready[1]);
+	close(go[0]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
-	assert_int_equal(open_store(fx->root, NULL, &again), 0);
-	kvfs_store_close(again);
+	refused = in_use_by(fx->root, pid);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	close(ready[0]);
-	close(ready[1]);
-	close(go[0]);
 	close(go[1]);
+	assert_true(refused);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(open_store(fx->root, "lock_wait=0", &fx->store), 0);
 	assert_int_equal(kvfs_store_stat(fx->store, "live", KVFS_STRONG, &st),
 			 0);
 	assert_int_equal(st.size, 1 << 20);
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A child that opens the root, says so on `ready`, then pauses, or with
+ * hold_ms closes the store after that long and ends. */
+static pid_t start_holder(const char *root, int hold_ms)
+{
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct kvfs_store *s = NULL;
+		struct timespec hold = { hold_ms / 1000,
+					 (hold_ms % 1000) * 1000000L };
+
+		close(ready[0]);
+		if (open_store(root, NULL, &s) || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		if (!hold_ms)
+			pause();
+		nanosleep(&hold, NULL);
+		kvfs_store_close(s);
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+/* One store per root: a second open is refused with the holder's pid
+ * (also under the cache layer, also after a bounded wait), and the
+ * root is free again once the holder closes its store, is killed, or
+ * execs another program; an open waits for a holder that lets go within
+ * lock_wait. */
+static void test_one_store_per_root(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = NULL;
+	char *lock = NULL, *text;
+	int status, cloexec[2], rc;
+	bool refused;
+	size_t len = 0;
+	double t0;
+	pid_t pid;
+	char c;
+
+	assert_true(in_use_by(fx->root, (long)getpid()));
+	assert_int_equal(open_store(fx->root, "cache=1M,lock_wait=0", &s),
+			 KVFS_EINVAL);
+	assert_non_null(strstr(kvfs_error_message(), "in use by kvfs pid"));
+	t0 = now_s();
+	assert_int_equal(open_store(fx->root, "lock_wait=300ms", &s),
+			 KVFS_EINVAL);
+	assert_true(now_s() - t0 >= 0.29);
+	assert_non_null(strstr(kvfs_error_message(), "in use by kvfs pid"));
+	assert_int_equal(open_store(fx->root, "lock_wait=soon", &s),
+			 KVFS_EINVAL);
+	assert_non_null(strstr(kvfs_error_message(), "lock_wait"));
+	/* The holder's pid is in the lock file; the refusals harmed nothing. */
+	assert_true(asprintf(&lock, "%s/.kvfs/lock", fx->root) > 0);
+	text = kvfs_test_read_file(lock, &len);
+	assert_non_null(text);
+	assert_int_equal(strtol(text, NULL, 10), (long)getpid());
+	free(text);
+	free(lock);
+	assert_int_equal(kvfs_store_put(fx->store, "k", "v", 1, KVFS_STRONG),
+			 0);
+	assert_stored(fx->store, "k", "v", 1);
+
+	/* A program exec'd by the holder does not keep the root. */
+	assert_int_equal(pipe2(cloexec, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	close(cloexec[1]);
+	assert_int_equal(read(cloexec[0], &c, 1), 0); /* exec'd */
+	close(cloexec[0]);
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
+	rc = open_store(fx->root, "lock_wait=0", &fx->store);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	if (rc)
+		fail_msg("reopen beside an exec'd child: %s",
+			 kvfs_error_message());
+	assert_stored(fx->store, "k", "v", 1);
+
+	/* A holder killed by SIGKILL lets go. */
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
+	pid = start_holder(fx->root, 0);
+	refused = in_use_by(fx->root, (long)pid);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(refused);
+	assert_int_equal(open_store(fx->root, "lock_wait=0", &fx->store), 0);
+
+	/* An open waits for a holder that closes within lock_wait. */
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
+	pid = start_holder(fx->root, 300);
+	t0 = now_s();
+	rc = open_store(fx->root, "lock_wait=10s", &fx->store);
+	waitpid(pid, &status, 0);
+	if (rc)
+		fail_msg("open after the holder closed: %s",
+			 kvfs_error_message());
+	assert_true(now_s() - t0 >= 0.2);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /* When the backend cannot make its temporary file, a put fails with a
@@ -782,6 +1173,8 @@ static void test_sync_false(void **state)
 	struct kvfs_writer *w = NULL;
 	struct kvfs_buf got = { 0 };
 
+	kvfs_store_close(fx->store); /* one store per root at a time */
+	fx->store = NULL;
 	assert_int_equal(open_store(fx->root, "sync=false", &s), 0);
 	assert_int_equal(kvfs_store_put(s, "fast/key", "quick", 5,
 					KVFS_STRONG), 0);
@@ -794,21 +1187,35 @@ static void test_sync_false(void **state)
 	assert_int_equal(kvfs_store_delete(s, "fast/streamed", KVFS_STRONG),
 			 0);
 	kvfs_store_close(s);
-	/* Another store on the same root sees it all. */
+	/* A store opened on the root afterwards sees it all. */
+	assert_int_equal(open_store(fx->root, NULL, &fx->store), 0);
 	assert_stored(fx->store, "fast/moved", "quick", 5);
 	assert_int_equal(kvfs_store_get(fx->store, "fast/streamed",
 					KVFS_STRONG, &got), KVFS_ENOTFOUND);
 }
 
+/* The value of "lvl" reads as `value` at every level. */
+static void expect_at_every_level(struct kvfs_store *s, const char *value)
+{
+	for (int g = 0; g < KVFS_CONSISTENCY_COUNT; g++) {
+		struct kvfs_buf got = { 0 };
+
+		assert_int_equal(kvfs_store_get(s, "lvl",
+						(enum kvfs_consistency)g, &got),
+				 0);
+		assert_int_equal(got.len, strlen(value));
+		assert_memory_equal(got.data, value, got.len);
+		kvfs_buf_free(&got);
+	}
+}
+
 /* Local storage is always strongly consistent: a put at any level is seen
- * at once by a get at every level, also through another store. */
+ * at once by a get at every level, and by the next store on the root. */
 static void test_every_level_strong(void **state)
 {
 	struct fixture *fx = *state;
-	struct kvfs_store *other = NULL;
 	char value[64];
 
-	assert_int_equal(open_store(fx->root, NULL, &other), 0);
 	for (int p = 0; p < KVFS_CONSISTENCY_COUNT; p++) {
 		for (int round = 0; round < 3; round++) {
 			snprintf(value, sizeof(value), "put at %d round %d", p,
@@ -817,18 +1224,13 @@ static void test_every_level_strong(void **state)
 							strlen(value),
 							(enum kvfs_consistency)p),
 					 0);
-			for (int g = 0; g < KVFS_CONSISTENCY_COUNT; g++) {
-				struct kvfs_buf got = { 0 };
-
-				assert_int_equal(kvfs_store_get(other, "lvl",
-						(enum kvfs_consistency)g, &got), 0);
-				assert_int_equal(got.len, strlen(value));
-				assert_memory_equal(got.data, value, got.len);
-				kvfs_buf_free(&got);
-			}
+			expect_at_every_level(fx->store, value);
 		}
 	}
-	kvfs_store_close(other);
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
+	assert_int_equal(open_store(fx->root, NULL, &fx->store), 0);
+	expect_at_every_level(fx->store, value);
 }
 
 /* Space figures come from the root's filesystem. */
@@ -921,13 +1323,8 @@ static int pipe_with(char fill, size_t len)
 static void test_writer_pwrite_from(void **state)
 {
 	struct fixture *fx = *state;
-	struct kvfs_store *cached = NULL;
-	struct kvfs_store *stores[2];
 	const size_t big = 300 * 1024;
 
-	assert_int_equal(open_store(fx->root, "cache=1M", &cached), 0);
-	stores[0] = fx->store;
-	stores[1] = cached;
 	for (int i = 0; i < 2; i++) {
 		const char *key = i ? "from-pipe-cached" : "from-pipe";
 		struct kvfs_writer_fd wf = { .fd = -1 };
@@ -936,11 +1333,16 @@ static void test_writer_pwrite_from(void **state)
 		size_t done = 0;
 		int fd = pipe_with('x', big);
 
-		assert_int_equal(kvfs_store_open_writer(stores[i], key,
+		/* One store per root at a time: plain, then cached. */
+		kvfs_store_close(fx->store);
+		fx->store = NULL;
+		assert_int_equal(open_store(fx->root, i ? "cache=1M" : NULL,
+					    &fx->store), 0);
+		assert_int_equal(kvfs_store_open_writer(fx->store, key,
 						KVFS_STRONG, NULL, &w), 0);
 		wf.writer = w;
 		/* Only the local backend's own writer lends its file. */
-		assert_int_equal(kvfs_store_control(stores[i],
+		assert_int_equal(kvfs_store_control(fx->store,
 					KVFS_CTL_WRITER_FD, &wf),
 				 i ? KVFS_ENOTSUPPORTED : 0);
 		assert_int_equal(kvfs_writer_pwrite(w, "head", 4, 0), 4);
@@ -956,7 +1358,7 @@ static void test_writer_pwrite_from(void **state)
 		close(fd);
 		assert_int_equal(kvfs_writer_size(w), 10 + big);
 		assert_int_equal(kvfs_writer_commit(w), 0);
-		assert_int_equal(kvfs_store_get(stores[i], key, KVFS_STRONG,
+		assert_int_equal(kvfs_store_get(fx->store, key, KVFS_STRONG,
 						&got), 0);
 		assert_int_equal(got.len, 10 + big);
 		assert_memory_equal(got.data, "head\0\0\0\0\0\0", 10);
@@ -965,7 +1367,6 @@ static void test_writer_pwrite_from(void **state)
 				fail_msg("byte %zu of %s is wrong", j, key);
 		kvfs_buf_free(&got);
 	}
-	kvfs_store_close(cached);
 }
 
 /* A descriptor that is not a pipe is read instead of spliced. */
@@ -995,12 +1396,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_planted_symlinks),
+		T(test_planted_hard_links),
 		T(test_escaping_keys),
 		T(test_reserved_keys),
 		T(test_concurrent_overwrites),
 		T(test_sigkill_during_puts),
 		T(test_stale_temp_files),
-		T(test_live_writer_survives_open),
+		T(test_second_open_leaves_writer),
+		T(test_one_store_per_root),
 		T(test_put_fails_cleanly),
 		T(test_bad_roots),
 		T(test_sync_false),

@@ -221,8 +221,12 @@ int kvfs_backend_check(const struct kvfs_backend *backend);
 
 /* --------------------------------------------------- built-in backends */
 
-/* Local backend: one file per key under root (kvfs/local.h docs). Takes
- * "root" (required) and "sync" (default true) from opts. */
+/* Local backend: one file per key under root (README.md, "The local
+ * backend"). Takes "root" (required), "sync" (default true) and
+ * "lock_wait" (default 2s) from opts. Holds an exclusive lock on the root
+ * until destroyed: a second open of the same root, in this process or
+ * another, waits up to lock_wait for it, then fails with KVFS_EINVAL and
+ * "root=DIR: in use by kvfs pid N (one mount per root)". */
 int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out);
 
 /* Plugin loader (backend=plugin): takes "plugin" (path of the shared

@@ -235,7 +235,16 @@ struct kvfs_lister;
  * Open the backend named by opts ("backend", default "local") and take the
  * options it understands. Unknown options are left in opts untaken, so the
  * caller can report them (kvfs_options_check_all_taken).
- *   local:  root=DIR (required), sync=true|false
+ *   local:  root=DIR (required), sync=true|false, lock_wait=DURATION
+ *           (default 2s). One store per root: the store holds an
+ *           exclusive lock on DIR until it is closed (or its process
+ *           ends), always, since whoever else wrote DIR would go unseen by
+ *           a mount's kernel cache and by cache=SIZE. Opening a root that
+ *           another store holds, in this process or any other, waits up
+ *           to lock_wait for it to be let go, then fails with KVFS_EINVAL:
+ *           "root=DIR: in use by kvfs pid N (one mount per root)". A
+ *           child made by fork(2) shares the lock; an exec'd program
+ *           does not keep it.
  *   etcd, cache, plugin: see README.md
  */
 int kvfs_store_open(struct kvfs_options *opts, struct kvfs_store **out);

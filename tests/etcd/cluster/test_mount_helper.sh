@@ -23,7 +23,7 @@ else
 	made_link=1
 fi
 remove_link() { [ -n "$made_link" ] && rm -f "$HELPER"; return 0; }
-trap 'remove_link; kt_cleanup' EXIT
+trap 'status=$?; remove_link; (exit $status); kt_cleanup' EXIT
 export KVFS_BIN=$KT_KVFS
 
 kt_cluster_start 3 0 etcd
