@@ -176,6 +176,8 @@ static void usage(const char *prog)
 "                           (default), eventual, read-your-writes, causal\n"
 "    sync=BOOL              local backend: fsync every publish (default\n"
 "                           true)\n"
+"    lock_wait=DURATION     local backend: how long to wait for another\n"
+"                           kvfs to let go of the root (default 2s)\n"
 "    attr_timeout=SECONDS   kernel entry/attribute cache time where this\n"
 "                           daemon is the only writer (default 86400)\n"
 "    weak_timeout=SECONDS   cache time for non-strong files on shared\n"
