@@ -49,6 +49,9 @@ struct fake_gateway {
 	size_t n;
 	uint64_t rev;
 	uint64_t lag;
+	uint64_t compact_rev;      /* reads below it fail */
+	unsigned int compact_on_read;
+	unsigned int delay_ms;
 	enum fake_mode mode;
 	char *user, *password;
 	unsigned int token_uses, token_left;
@@ -455,6 +458,45 @@ static json_t *error_body(const char *msg, int code)
 			 "code", code);
 }
 
+/* The lowest revision a range or txn request asks to read at, 0 when it
+ * reads at the newest. */
+static uint64_t asked_revision(const char *path, json_t *req)
+{
+	uint64_t low = 0, r;
+	size_t i;
+	json_t *op;
+
+	if (!strcmp(path, "/v3/kv/range"))
+		return num(req, "revision");
+	if (strcmp(path, "/v3/kv/txn"))
+		return 0;
+	for (int branch = 0; branch < 2; branch++)
+		json_array_foreach(json_object_get(req, branch ? "failure"
+							       : "success"),
+				   i, op) {
+			r = num(json_object_get(op, "request_range"),
+				"revision");
+			if (r && (!low || r < low))
+				low = r;
+		}
+	return low;
+}
+
+/* Is the revision req reads at compacted (after the compaction that
+ * fake_compact_on_read asks for)? Caller holds lock. */
+static bool reads_compacted(struct fake_gateway *f, const char *path,
+			    json_t *req)
+{
+	uint64_t want = asked_revision(path, req);
+
+	if (want && f->compact_on_read) {
+		f->compact_on_read--;
+		append(f, ++f->rev, "other/compaction", 16, "x", 1, false);
+		f->compact_rev = f->rev;
+	}
+	return want && want < f->compact_rev;
+}
+
 /* Answer one request; caller holds lock. Returns the HTTP status. */
 static int handle(struct fake_gateway *f, const char *path, const char *auth,
 		  json_t *req, json_t **resp)
@@ -502,6 +544,11 @@ static int handle(struct fake_gateway *f, const char *path, const char *auth,
 	      writes(json_object_get(req, "failure"))))) {
 		*resp = error_body("etcdserver: no leader", 14);
 		return 503;
+	}
+	if (reads_compacted(f, path, req)) {
+		*resp = error_body("etcdserver: mvcc: required revision has "
+				   "been compacted", 11);
+		return 400;
 	}
 	if (!strcmp(path, "/v3/kv/txn")) {
 		*resp = do_txn(f, req);
@@ -607,6 +654,7 @@ static void *conn_main(void *arg)
 	for (;;) {
 		char path[256], auth[128], *body = NULL;
 		json_t *req, *resp = NULL;
+		unsigned int delay;
 		int status;
 
 		if (read_request(c->fd, path, sizeof(path), auth, sizeof(auth),
@@ -614,6 +662,11 @@ static void *conn_main(void *arg)
 			break;
 		req = json_loads(body, 0, NULL);
 		free(body);
+		pthread_mutex_lock(&f->lock);
+		delay = f->delay_ms;
+		pthread_mutex_unlock(&f->lock);
+		if (delay)
+			usleep(delay * 1000u);
 		pthread_mutex_lock(&f->lock);
 		while (f->mode == FAKE_HANG && !f->stopping)
 			pthread_cond_wait(&f->wake, &f->lock);
@@ -738,6 +791,27 @@ void fake_set_mode(struct fake_gateway *f, enum fake_mode mode)
 	pthread_mutex_lock(&f->lock);
 	f->mode = mode;
 	pthread_cond_broadcast(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_set_delay(struct fake_gateway *f, unsigned int ms)
+{
+	pthread_mutex_lock(&f->lock);
+	f->delay_ms = ms;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_compact(struct fake_gateway *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->compact_rev = f->rev;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_compact_on_read(struct fake_gateway *f, unsigned int n)
+{
+	pthread_mutex_lock(&f->lock);
+	f->compact_on_read = n;
 	pthread_mutex_unlock(&f->lock);
 }
 

@@ -3,8 +3,9 @@
  * backend's unit tests: an HTTP/1.1 server on 127.0.0.1 (ephemeral port,
  * a thread per connection) over an in-memory multi-version key space, so
  * that tests choose what a member answers: how far behind its
- * serializable reads are, whether it answers at all, whether it wants a
- * login. It counts what it was asked.
+ * serializable reads are, whether it answers at all or only late,
+ * whether it wants a login, which revisions are compacted. It counts
+ * what it was asked.
  */
 #ifndef KVFS_FAKE_GATEWAY_H
 #define KVFS_FAKE_GATEWAY_H
@@ -46,6 +47,16 @@ void fake_set_mode(struct fake_gateway *f, enum fake_mode mode);
  * `token_uses` requests (0: forever). */
 void fake_set_auth(struct fake_gateway *f, const char *user,
 		   const char *password, unsigned int token_uses);
+
+/* Answer every request `ms` milliseconds late. */
+void fake_set_delay(struct fake_gateway *f, unsigned int ms);
+/* Compact at the current revision: a read at an older revision fails
+ * as etcd's does ("required revision has been compacted"). */
+void fake_compact(struct fake_gateway *f);
+/* Before each of the next n requests that read at a revision of their
+ * own, another client writes a key outside kvfs/ and the key space is
+ * compacted at that write: as a compaction that comes just then. */
+void fake_compact_on_read(struct fake_gateway *f, unsigned int n);
 
 void fake_counts(struct fake_gateway *f, struct fake_counts *out);
 void fake_reset_counts(struct fake_gateway *f);

@@ -174,9 +174,13 @@ static void test_option_refusals(void **state)
 	snprintf(text, sizeof(text), "journal=%s/plain", fx->journal);
 	write_file(fx->journal, "plain", "x", 1);
 	expect_refused(fx, text, KVFS_EINVAL, "journal=");
-	/* One journal, one mount: a second store is refused by name. */
+	/* One journal, one mount: a second store is refused, naming the
+	 * process that holds it (this one). */
 	first = open_fake(fx, NULL);
-	expect_refused(fx, NULL, KVFS_EINVAL, "in use by another kvfs mount");
+	snprintf(text, sizeof(text), "journal=%s: in use by kvfs pid %ld; "
+		 "give each mount its own journal=", fx->journal,
+		 (long)getpid());
+	expect_refused(fx, NULL, KVFS_EINVAL, text);
 	kvfs_store_close(first);
 	/* A journal= path that does not exist yet is created. */
 	snprintf(text, sizeof(text), "journal=%s/a/b/c", fx->journal);

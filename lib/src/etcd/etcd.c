@@ -2,7 +2,8 @@
  * etcd.c - the etcd backend: options and opening, the four consistency
  * levels made from etcd revisions, the eventual journal in front of the
  * cluster, last-seen copies for reads while no member answers, the watch
- * thread, and the controls (causal tokens, stats, drain).
+ * thread, and the controls (causal tokens, stats, drain). Each method is
+ * one storage operation: its requests share one deadline (etcd_op_begin).
  *
  * Levels (lib/docs/etcd.md has the full table):
  *   strong            writes: one committed transaction; reads:
@@ -274,18 +275,19 @@ static bool unreachable(int rc)
 }
 
 /* Wait until this mount's journal reached etcd, so that an operation
- * that goes straight to etcd comes after every earlier eventual write. */
+ * that goes straight to etcd comes after every earlier eventual write;
+ * the wait is part of the operation's time. */
 static int drain_first(struct etcd *e)
 {
 	if (!e->journal || etcd_journal_empty(e->journal))
 		return 0;
-	return etcd_journal_drain(e->journal, e->timeout_ms);
+	return etcd_journal_drain(e->journal, etcd_op_left_ms(e));
 }
 
 /* ---------------------------------------------------- value operations */
 
-static int etcd_get(struct kvfs_backend *b, const char *key,
-		    enum kvfs_consistency level, struct kvfs_buf *out)
+static int do_get(struct kvfs_backend *b, const char *key,
+		  enum kvfs_consistency level, struct kvfs_buf *out)
 {
 	struct etcd *e = etcd_of(b);
 	enum etcd_journal_op op;
@@ -316,8 +318,8 @@ static int etcd_get(struct kvfs_backend *b, const char *key,
 	return rc;
 }
 
-static int etcd_put(struct kvfs_backend *b, const char *key,
-		    const void *value, size_t len, enum kvfs_consistency level)
+static int do_put(struct kvfs_backend *b, const char *key,
+		  const void *value, size_t len, enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
 	int rc;
@@ -335,8 +337,8 @@ static int etcd_put(struct kvfs_backend *b, const char *key,
 	return rc ? rc : etcd_op_put(e, key, value, len, NULL);
 }
 
-static int etcd_del(struct kvfs_backend *b, const char *key,
-		    enum kvfs_consistency level)
+static int do_del(struct kvfs_backend *b, const char *key,
+		  enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
 	enum etcd_journal_op op;
@@ -384,8 +386,8 @@ static bool pending_attrs(struct etcd *e, const char *key,
 	return (fields & KVFS_ATTR_MODE) != 0;
 }
 
-static int etcd_stat(struct kvfs_backend *b, const char *key,
-		     enum kvfs_consistency level, struct kvfs_stat *st)
+static int do_stat(struct kvfs_backend *b, const char *key,
+		   enum kvfs_consistency level, struct kvfs_stat *st)
 {
 	struct etcd *e = etcd_of(b);
 	enum etcd_journal_op op;
@@ -422,15 +424,9 @@ static int etcd_stat(struct kvfs_backend *b, const char *key,
 	return rc;
 }
 
-static int etcd_list(struct kvfs_backend *b, const char *key,
-		     enum kvfs_consistency level, struct kvfs_lister **out)
-{
-	return etcd_op_list(etcd_of(b), key, level, out);
-}
-
-static int etcd_rename(struct kvfs_backend *b, const char *from,
-		       const char *to, unsigned int flags,
-		       enum kvfs_consistency level)
+static int do_rename(struct kvfs_backend *b, const char *from,
+		     const char *to, unsigned int flags,
+		     enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
 	int rc = drain_first(e);
@@ -440,8 +436,8 @@ static int etcd_rename(struct kvfs_backend *b, const char *from,
 	return rc ? rc : etcd_op_rename(e, from, to, flags);
 }
 
-static int etcd_mkdir(struct kvfs_backend *b, const char *key, uint32_t mode,
-		      enum kvfs_consistency level)
+static int do_mkdir(struct kvfs_backend *b, const char *key, uint32_t mode,
+		    enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
 	int rc = drain_first(e);
@@ -449,8 +445,8 @@ static int etcd_mkdir(struct kvfs_backend *b, const char *key, uint32_t mode,
 	return rc ? rc : etcd_op_mkdir(e, key, mode);
 }
 
-static int etcd_rmdir(struct kvfs_backend *b, const char *key,
-		      enum kvfs_consistency level)
+static int do_rmdir(struct kvfs_backend *b, const char *key,
+		    enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
 	int rc = drain_first(e);
@@ -458,10 +454,10 @@ static int etcd_rmdir(struct kvfs_backend *b, const char *key,
 	return rc ? rc : etcd_op_rmdir(e, key);
 }
 
-static int etcd_set_attr(struct kvfs_backend *b, const char *key,
-			 unsigned int fields, uint32_t mode,
-			 const struct timespec *mtime,
-			 enum kvfs_consistency level)
+static int do_set_attr(struct kvfs_backend *b, const char *key,
+		       unsigned int fields, uint32_t mode,
+		       const struct timespec *mtime,
+		       enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
 	enum etcd_journal_op op;
@@ -502,8 +498,8 @@ static bool pending_put(struct etcd *e, const char *key)
 	       op == ETCD_JOURNAL_PUT;
 }
 
-static int etcd_getxattr(struct kvfs_backend *b, const char *key,
-			 const char *name, struct kvfs_buf *out)
+static int do_getxattr(struct kvfs_backend *b, const char *key,
+		       const char *name, struct kvfs_buf *out)
 {
 	struct etcd *e = etcd_of(b);
 	int rc = etcd_op_getxattr(e, key, name, out);
@@ -513,9 +509,9 @@ static int etcd_getxattr(struct kvfs_backend *b, const char *key,
 	return rc;
 }
 
-static int etcd_setxattr(struct kvfs_backend *b, const char *key,
-			 const char *name, const void *value, size_t len,
-			 unsigned int flags)
+static int do_setxattr(struct kvfs_backend *b, const char *key,
+		       const char *name, const void *value, size_t len,
+		       unsigned int flags)
 {
 	struct etcd *e = etcd_of(b);
 	int rc = drain_first(e);
@@ -523,8 +519,8 @@ static int etcd_setxattr(struct kvfs_backend *b, const char *key,
 	return rc ? rc : etcd_op_setxattr(e, key, name, value, len, flags);
 }
 
-static int etcd_listxattr(struct kvfs_backend *b, const char *key,
-			  struct kvfs_buf *out)
+static int do_listxattr(struct kvfs_backend *b, const char *key,
+			struct kvfs_buf *out)
 {
 	struct etcd *e = etcd_of(b);
 	int rc = etcd_op_listxattr(e, key, out);
@@ -534,18 +530,13 @@ static int etcd_listxattr(struct kvfs_backend *b, const char *key,
 	return rc;
 }
 
-static int etcd_removexattr(struct kvfs_backend *b, const char *key,
-			    const char *name)
+static int do_removexattr(struct kvfs_backend *b, const char *key,
+			  const char *name)
 {
 	struct etcd *e = etcd_of(b);
 	int rc = drain_first(e);
 
 	return rc ? rc : etcd_op_removexattr(e, key, name);
-}
-
-static int etcd_space(struct kvfs_backend *b, struct kvfs_space *space)
-{
-	return etcd_op_space(etcd_of(b), space);
 }
 
 /* --------------------------------------------------------------- watch */
@@ -661,6 +652,8 @@ static void *watch_main(void *arg)
 				json_integer((json_int_t)w.next_rev));
 		free(kb);
 		free(eb);
+		/* Not on a member that stopped answering. */
+		ep = etcd_member_next(e, ep);
 		if (req)
 			etcd_stream(e, ep, "/v3/watch", req, &e->watch_stop,
 				    watch_line, &w);
@@ -775,6 +768,10 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		"etcd_conflict_retries: %" PRIu64 "\n"
 		"etcd_watch_events: %" PRIu64 "\n"
 		"etcd_watch_events_own: %" PRIu64 "\n"
+		"etcd_members_not_answering: %zu\n"
+		"etcd_member_timeouts: %" PRIu64 "\n"
+		"etcd_member_probes: %" PRIu64 "\n"
+		"etcd_list_restarts: %" PRIu64 "\n"
 		"etcd_write_revision: %" PRIu64 "\n"
 		"etcd_causal_revision: %" PRIu64 "\n",
 		e->n_endpoints, e->endpoints[e->prefer],
@@ -788,6 +785,10 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		(uint64_t)atomic_load(&e->n_conflict_retries),
 		(uint64_t)atomic_load(&e->n_watch_events),
 		(uint64_t)atomic_load(&e->n_watch_own),
+		etcd_members_count_suspect(e),
+		(uint64_t)atomic_load(&e->n_suspected),
+		(uint64_t)atomic_load(&e->n_probes),
+		(uint64_t)atomic_load(&e->n_list_restarts),
 		(uint64_t)atomic_load(&e->write_rev),
 		(uint64_t)atomic_load(&e->causal_floor));
 
@@ -828,6 +829,7 @@ static void etcd_destroy(struct kvfs_backend *b)
 		return;
 	stop_watch(e);
 	etcd_journal_close(e->journal);
+	etcd_members_close(e);
 	etcd_http_cleanup(e);
 	for (size_t i = 0; i < e->n_endpoints; i++)
 		free(e->endpoints[i]);
@@ -852,6 +854,112 @@ static void etcd_destroy(struct kvfs_backend *b)
 		memset(e->password, 0, strlen(e->password));
 	free(e->password);
 	free(e);
+}
+
+/* ------------------------------------------------------------ methods */
+
+/* Each method is one storage operation: its requests (and the journal
+ * wait before them) share one deadline, timeout= from its start. */
+static int etcd_get(struct kvfs_backend *b, const char *key,
+		    enum kvfs_consistency level, struct kvfs_buf *out)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_get(b, key, level, out));
+}
+
+static int etcd_put(struct kvfs_backend *b, const char *key,
+		    const void *value, size_t len, enum kvfs_consistency level)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_put(b, key, value, len, level));
+}
+
+static int etcd_del(struct kvfs_backend *b, const char *key,
+		    enum kvfs_consistency level)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_del(b, key, level));
+}
+
+static int etcd_stat(struct kvfs_backend *b, const char *key,
+		     enum kvfs_consistency level, struct kvfs_stat *st)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_stat(b, key, level, st));
+}
+
+/* The listing's later pages keep to the same budget (ops.c). */
+static int etcd_list(struct kvfs_backend *b, const char *key,
+		     enum kvfs_consistency level, struct kvfs_lister **out)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(etcd_op_list(etcd_of(b), key, level, out));
+}
+
+static int etcd_rename(struct kvfs_backend *b, const char *from,
+		       const char *to, unsigned int flags,
+		       enum kvfs_consistency level)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_rename(b, from, to, flags, level));
+}
+
+static int etcd_mkdir(struct kvfs_backend *b, const char *key, uint32_t mode,
+		      enum kvfs_consistency level)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_mkdir(b, key, mode, level));
+}
+
+static int etcd_rmdir(struct kvfs_backend *b, const char *key,
+		      enum kvfs_consistency level)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_rmdir(b, key, level));
+}
+
+static int etcd_set_attr(struct kvfs_backend *b, const char *key,
+			 unsigned int fields, uint32_t mode,
+			 const struct timespec *mtime,
+			 enum kvfs_consistency level)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_set_attr(b, key, fields, mode, mtime, level));
+}
+
+static int etcd_getxattr(struct kvfs_backend *b, const char *key,
+			 const char *name, struct kvfs_buf *out)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_getxattr(b, key, name, out));
+}
+
+static int etcd_setxattr(struct kvfs_backend *b, const char *key,
+			 const char *name, const void *value, size_t len,
+			 unsigned int flags)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_setxattr(b, key, name, value, len, flags));
+}
+
+static int etcd_listxattr(struct kvfs_backend *b, const char *key,
+			  struct kvfs_buf *out)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_listxattr(b, key, out));
+}
+
+static int etcd_removexattr(struct kvfs_backend *b, const char *key,
+			    const char *name)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(do_removexattr(b, key, name));
+}
+
+static int etcd_space(struct kvfs_backend *b, struct kvfs_space *space)
+{
+	etcd_op_begin(etcd_of(b)->timeout_ms);
+	return etcd_op_end(etcd_op_space(etcd_of(b), space));
 }
 
 static const struct kvfs_backend_ops etcd_ops = {
@@ -1085,6 +1193,8 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 		     : kvfs_error_set(KVFS_EFAIL, "out of memory");
 	if (rc == 0)
 		rc = take_options(e, opts, &journal, &lazy);
+	if (rc == 0)
+		rc = etcd_members_open(e);
 	if (rc)
 		goto out_destroy;
 	if (e->user) {

@@ -1,11 +1,12 @@
 /*
  * etcd_internal.h - what the files of the etcd backend share: the backend
  * state, the HTTP/JSON client with failover (http.c), the key layout and
- * the cluster operations (ops.c), and the eventual journal (journal.c).
+ * the cluster operations (ops.c), which members answer (members.c), and
+ * the eventual journal (journal.c).
  *
  * Lock order (outermost first): journal.lock, then auth_lock, pool_lock,
- * share_locks. No lock is held across an HTTP request except by the
- * watch thread, which holds none.
+ * share_locks, probe_lock. No lock is held across an HTTP request except
+ * by the watch thread, which holds none.
  */
 #ifndef KVFS_ETCD_INTERNAL_H
 #define KVFS_ETCD_INTERNAL_H
@@ -64,11 +65,21 @@ struct etcd {
 	atomic_size_t current; /* endpoint for linearizable requests */
 	atomic_uint_least64_t quorum_fail_ms; /* last linearizable timeout */
 
+	/* Members that let a request go unanswered (members.c): one flag
+	 * per endpoint, read and set without a lock. probe_lock protects
+	 * the probe thread's state and goes with probe_cond. */
+	atomic_bool *suspect;
+	pthread_mutex_t probe_lock;
+	pthread_cond_t probe_cond;
+	pthread_t probe_thread;
+	bool probe_running, probe_stop;
+
 	/* Figures for KVFS_CTL_STATS_TEXT. */
 	atomic_uint_least64_t n_requests, n_failovers, n_errors;
 	atomic_uint_least64_t n_serializable, n_linearizable, n_fallbacks;
 	atomic_uint_least64_t n_local_reads, n_conflict_retries;
 	atomic_uint_least64_t n_watch_events, n_watch_own;
+	atomic_uint_least64_t n_suspected, n_probes, n_list_restarts;
 
 	/* Last-seen copies of small values, for eventual reads when no
 	 * member answers; protected by seen_lock. */
@@ -117,18 +128,42 @@ int etcd_authenticate(struct etcd *e);
 /*
  * POST body (JSON, borrowed) to path on a member and parse the answer
  * into *resp (caller frees with json_decref). Tries members in turn on
- * connection failures, timeouts and "no leader" answers, all within
- * e->timeout_ms; re-authenticates once when the token expired. Errors:
- * KVFS_ETIMEDOUT / KVFS_EUNAVAILABLE when no member answered (and one log
- * line naming the endpoints), KVFS_ETOOLARGE, KVFS_ENOSPACE, KVFS_EINVAL
- * (authentication), KVFS_ECONFLICT (compacted revision), KVFS_EFAIL.
+ * connection failures, timeouts and "no leader" answers (suspect members
+ * last, and only when no other could be reached), all before the
+ * deadline of the calling thread's operation (etcd_op_begin), or within
+ * e->timeout_ms outside one; re-authenticates once when the token
+ * expired. Errors: KVFS_ETIMEDOUT / KVFS_EUNAVAILABLE when no member
+ * answered (and one log line naming the endpoints), KVFS_ETOOLARGE,
+ * KVFS_ENOSPACE, KVFS_EINVAL (authentication), KVFS_ECONFLICT (compacted
+ * revision: etcd_call_compacted), KVFS_EFAIL.
  */
 int etcd_call(struct etcd *e, const char *path, json_t *body,
 	      unsigned int flags, json_t **resp);
 
+/* Did the calling thread's last etcd_call fail because the revision it
+ * asked for has been compacted? */
+bool etcd_call_compacted(void);
+
+/*
+ * One storage operation of the calling thread: every etcd_call until
+ * etcd_op_end shares one deadline, budget_ms from now, so that timeout=
+ * bounds an operation of several requests (and the journal wait before
+ * it) as a whole. A nested begin keeps the outer deadline. etcd_op_end
+ * returns rc unchanged. Not shared between threads.
+ */
+void etcd_op_begin(uint64_t budget_ms);
+int etcd_op_end(int rc);
+/* Milliseconds left before the calling thread's operation must end
+ * (e->timeout_ms outside one). */
+uint64_t etcd_op_left_ms(const struct etcd *e);
+
+/* The options every curl handle of this backend has (TLS files, ...). */
+void etcd_handle_setup(struct etcd *e, CURL *h);
+
 /* Streaming POST for /v3/watch on a handle of its own: calls on_line for
- * each newline-terminated JSON object until the transfer ends or *stop
- * is set. Returns 0 when the stream ended, or an error. */
+ * each newline-terminated JSON object until the transfer ends, *stop is
+ * set or the member is found not answering (etcd_member_suspect).
+ * Returns 0 when the stream ended, or an error. */
 int etcd_stream(struct etcd *e, size_t endpoint, const char *path,
 		json_t *body, atomic_bool *stop,
 		void (*on_line)(void *ctx, const char *line, size_t len),
@@ -138,6 +173,27 @@ uint64_t etcd_now_ms(void);
 
 /* No log line from etcd_call in the calling thread (it logs itself). */
 void etcd_set_thread_quiet(bool quiet);
+
+/* ---------------------------------------------------------- members.c */
+
+/* Allocate the members' flags (after the endpoints are parsed); stop the
+ * probe thread and free them (accepts a store that never opened them). */
+int etcd_members_open(struct etcd *e);
+void etcd_members_close(struct etcd *e);
+/* Member ep let a request wait waited_ms without any answer: mark it
+ * suspect (one log line) and have it probed until it answers. */
+void etcd_member_silent(struct etcd *e, size_t ep, uint64_t waited_ms);
+/* Member ep answered something: trusted again. */
+void etcd_member_answered(struct etcd *e, size_t ep);
+bool etcd_member_suspect(struct etcd *e, size_t ep);
+size_t etcd_members_count_suspect(struct etcd *e);
+/* The first member from ep on (ep included) that is not suspect; ep
+ * when all are. */
+size_t etcd_member_next(struct etcd *e, size_t ep);
+/* The order in which to try the members, from first on: those not
+ * suspect, then the suspect ones, into order[n_endpoints]; returns how
+ * many are not suspect. */
+size_t etcd_members_order(struct etcd *e, size_t first, size_t *order);
 
 /* ------------------------------------------------------------ codec */
 

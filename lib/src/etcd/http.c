@@ -2,8 +2,9 @@
  * http.c - the etcd backend's client for etcd's JSON gateway: endpoint
  * parsing and checking, a pool of reused curl handles sharing one
  * connection cache, authentication tokens, failover between members
- * within one time bound, the streaming request used by watches, and the
- * base64/JSON helpers every request needs.
+ * before the deadline of the calling thread's storage operation, the
+ * streaming request used by watches, and the base64/JSON helpers every
+ * request needs.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -202,8 +203,7 @@ static size_t body_write(char *ptr, size_t size, size_t n, void *ctx)
 	return add;
 }
 
-/* Options every handle of this backend has. */
-static void setup_handle(struct etcd *e, CURL *h)
+void etcd_handle_setup(struct etcd *e, CURL *h)
 {
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_SHARE, e->share);
@@ -230,7 +230,7 @@ static CURL *handle_get(struct etcd *e)
 	if (!h) {
 		h = curl_easy_init();
 		if (h)
-			setup_handle(e, h);
+			etcd_handle_setup(e, h);
 	}
 	return h;
 }
@@ -276,6 +276,45 @@ void etcd_set_thread_quiet(bool quiet)
 	thread_quiet = quiet;
 }
 
+/* ------------------------------------------------- operation deadline */
+
+/* The storage operation the thread runs: its deadline and how deeply
+ * etcd_op_begin is nested (0: none runs). */
+static __thread uint64_t op_deadline;
+static __thread unsigned int op_depth;
+/* The thread's last etcd_call failed on a compacted revision. */
+static __thread bool last_compacted;
+
+void etcd_op_begin(uint64_t budget_ms)
+{
+	if (op_depth++ == 0)
+		op_deadline = etcd_now_ms() + budget_ms;
+}
+
+int etcd_op_end(int rc)
+{
+	if (op_depth && --op_depth == 0)
+		op_deadline = 0;
+	return rc;
+}
+
+static uint64_t deadline_of(const struct etcd *e)
+{
+	return op_depth ? op_deadline : etcd_now_ms() + e->timeout_ms;
+}
+
+uint64_t etcd_op_left_ms(const struct etcd *e)
+{
+	uint64_t now = etcd_now_ms(), deadline = deadline_of(e);
+
+	return deadline > now ? deadline - now : 0;
+}
+
+bool etcd_call_compacted(void)
+{
+	return last_compacted;
+}
+
 /* ------------------------------------------------------- one attempt */
 
 enum attempt_result {
@@ -288,6 +327,7 @@ enum attempt_result {
 struct attempt {
 	long http;
 	bool timed_out;
+	bool silent;       /* no answer at all within the budget */
 	bool refused;
 	bool tls;          /* a TLS handshake or certificate failure */
 	char what[CURL_ERROR_SIZE + 160];
@@ -356,6 +396,8 @@ static enum attempt_result attempt_once(struct etcd *e, size_t ep,
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	if (cc != CURLE_OK) {
 		a->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->http);
+		a->silent = a->timed_out && !a->http;
 		/* Refused and TLS failures fail fast: waiting does not
 		 * help them. */
 		a->refused = cc == CURLE_COULDNT_CONNECT ||
@@ -431,107 +473,194 @@ static int answer_error(const struct attempt *a)
 	return kvfs_error_set(KVFS_EFAIL, "etcd: %s", what);
 }
 
+/* A member that gets less than this (or the time left, when less) is
+ * given no fair chance: a write under load may take a second. */
+#define SHARE_MIN_MS 1500
+
+/* What one etcd_call has learnt so far, over all its attempts. */
+struct call {
+	const char *path;
+	const char *text;
+	size_t text_len;
+	unsigned int flags;
+	uint64_t deadline;
+	uint64_t token_gen;
+	unsigned int attempts;
+	bool reauthed;
+	bool any_timeout;  /* a member did not answer in time */
+	bool any_reached;  /* a member was reached (not refused) */
+	bool reached;      /* ... in this round */
+	char last[sizeof(((struct attempt *)0)->what)];
+};
+
+enum step {
+	STEP_DONE,  /* the call is over: *rc (and *resp) */
+	STEP_NEXT,  /* try the next member */
+	STEP_AGAIN, /* the same member again (after a new login) */
+};
+
+static int tls_failure(struct etcd *e, const struct call *c,
+		       const struct attempt *a)
+{
+	int rc = kvfs_error_set(KVFS_EUNAVAILABLE,
+		"etcd: TLS handshake failed (certificate, CA or client "
+		"certificate; options cacert=, cert=, key=): %s", a->what);
+
+	atomic_fetch_add(&e->n_errors, 1);
+	if (!(c->flags & ETCD_CALL_QUIET) && !thread_quiet)
+		kvfs_log(KVFS_LOG_ERROR, "%s", kvfs_error_message());
+	return rc;
+}
+
+/* One attempt on member ep, with a share of the time left fit for one
+ * of `left` members still to try. */
+static enum step try_member(struct etcd *e, struct call *c, size_t ep,
+			    size_t left, json_t **resp, int *rc)
+{
+	uint64_t now = etcd_now_ms();
+	uint64_t time_left = c->deadline > now ? c->deadline - now : 1;
+	uint64_t budget = time_left / left;
+	enum attempt_result r;
+	struct attempt a;
+	bool stale;
+
+	if (budget < SHARE_MIN_MS)
+		budget = time_left < SHARE_MIN_MS ? time_left : SHARE_MIN_MS;
+	c->attempts++;
+	r = attempt_once(e, ep, c->path, c->text, c->text_len, budget,
+			 &c->token_gen, &a);
+	/* Suspect only after a fair chance: an attempt cut short by the
+	 * operation's deadline proves little. */
+	if (a.http)
+		etcd_member_answered(e, ep);
+	else if (a.silent && 2 * budget >= (e->timeout_ms < SHARE_MIN_MS
+						 ? e->timeout_ms
+						 : SHARE_MIN_MS))
+		etcd_member_silent(e, ep, budget);
+	if (r == ATTEMPT_OK) {
+		if (!(c->flags & ETCD_CALL_PREFERRED))
+			atomic_store(&e->current, ep);
+		*resp = a.json;
+		*rc = 0;
+		return STEP_DONE;
+	}
+	json_decref(a.json);
+	if (r == ATTEMPT_REAUTH && e->user && !c->reauthed) {
+		c->reauthed = true;
+		pthread_mutex_lock(&e->auth_lock);
+		stale = c->token_gen == e->token_gen;
+		pthread_mutex_unlock(&e->auth_lock);
+		if (stale && (*rc = etcd_authenticate(e)))
+			return STEP_DONE;
+		return STEP_AGAIN;
+	}
+	if (r == ATTEMPT_ANSWER || r == ATTEMPT_REAUTH) {
+		*rc = answer_error(&a);
+		last_compacted = strstr(a.what, "compacted") != NULL;
+		return STEP_DONE;
+	}
+	if (a.tls) {
+		/* The same settings fail with every member. */
+		*rc = tls_failure(e, c, &a);
+		return STEP_DONE;
+	}
+	c->any_timeout |= a.timed_out;
+	c->reached |= !a.refused;
+	c->any_reached |= !a.refused;
+	memcpy(c->last, a.what, sizeof(c->last));
+	atomic_fetch_add(&e->n_failovers, 1);
+	return STEP_NEXT;
+}
+
+/* The error of a call that no member served before its deadline. */
+static int call_failed(struct etcd *e, const struct call *c)
+{
+	int rc;
+
+	atomic_fetch_add(&e->n_errors, 1);
+	if (!c->attempts)
+		rc = kvfs_error_set(KVFS_ETIMEDOUT,
+			"etcd: %s not sent: the operation had used up its "
+			"time (timeout=%" PRIu64 " ms)", c->path,
+			e->timeout_ms);
+	else if (c->any_timeout)
+		rc = kvfs_error_set(KVFS_ETIMEDOUT,
+			"etcd: no member of %s answered %s within %" PRIu64
+			" ms (last: %s)", endpoint_list(e), c->path,
+			e->timeout_ms, c->last);
+	else if (c->any_reached)
+		rc = kvfs_error_set(KVFS_EUNAVAILABLE,
+			"etcd: no member of %s could serve %s within %" PRIu64
+			" ms (last: %s)", endpoint_list(e), c->path,
+			e->timeout_ms, c->last);
+	else
+		rc = kvfs_error_set(KVFS_EUNAVAILABLE,
+			"etcd: no member of %s is reachable (last: %s)",
+			endpoint_list(e), c->last);
+	if (!(c->flags & ETCD_CALL_QUIET) && !thread_quiet)
+		kvfs_log(KVFS_LOG_ERROR, "%s", kvfs_error_message());
+	return rc;
+}
+
+/* Rounds over the members until one serves or the deadline passes. In
+ * each round the members not suspect come first; the suspect ones are
+ * tried only when none of the others could be reached (all refused), so
+ * that a hung member does not cost every call its share. After a round
+ * in which members answered without serving (an election), a short
+ * pause, then another. */
+static int call_rounds(struct etcd *e, struct call *c, size_t *order,
+		       json_t **resp)
+{
+	size_t n = e->n_endpoints, first, healthy, j;
+	enum step step;
+	int rc = 0;
+
+	first = (c->flags & ETCD_CALL_PREFERRED)
+			? e->prefer
+			: atomic_load(&e->current) % n;
+	for (;;) {
+		healthy = etcd_members_order(e, first, order);
+		c->reached = false;
+		for (j = 0; j < n;) {
+			if (j == healthy && healthy && c->reached)
+				break;
+			if (etcd_now_ms() >= c->deadline)
+				return call_failed(e, c);
+			step = try_member(e, c, order[j],
+					  j < healthy ? healthy - j : n - j,
+					  resp, &rc);
+			if (step == STEP_DONE)
+				return rc;
+			if (step == STEP_NEXT)
+				j++;
+		}
+		if (!c->reached || etcd_now_ms() + 50 >= c->deadline)
+			return call_failed(e, c);
+		usleep(50000);
+	}
+}
+
 int etcd_call(struct etcd *e, const char *path, json_t *body,
 	      unsigned int flags, json_t **resp)
 {
-	uint64_t start = etcd_now_ms(), deadline = start + e->timeout_ms;
+	struct call c = { .path = path, .flags = flags,
+			  .deadline = deadline_of(e),
+			  .last = "no attempt made" };
 	char *text = json_dumps(body, JSON_COMPACT);
-	size_t n = e->n_endpoints, first, text_len;
-	bool reauthed = false, any_timeout = false, all_refused = true;
-	char last[sizeof(((struct attempt *)0)->what)] = "no attempt made";
-	uint64_t token_gen;
+	size_t *order = malloc(e->n_endpoints * sizeof(*order));
 	int rc;
 
 	*resp = NULL;
-	if (!text)
-		return kvfs_error_set(KVFS_EFAIL, "etcd: cannot encode request");
-	text_len = strlen(text);
-	first = (flags & ETCD_CALL_PREFERRED) ? e->prefer
-					     : atomic_load(&e->current) % n;
-	for (size_t i = 0;; i++) {
-		size_t ep = (first + i) % n, left = n - i % n;
-		uint64_t now = etcd_now_ms(), budget;
-		struct attempt a;
-		enum attempt_result r;
-
-		if (now >= deadline)
-			break;
-		if (i && i % n == 0) {
-			/* A full round failed: every member refused, or
-			 * the cluster is electing; pause, then again. */
-			if (all_refused)
-				break;
-			usleep(50000);
-			now = etcd_now_ms();
-			if (now >= deadline)
-				break;
-		}
-		budget = (deadline - now) / left;
-		if (budget < 1500)
-			budget = deadline - now < 1500 ? deadline - now : 1500;
-		r = attempt_once(e, ep, path, text, text_len, budget,
-				 &token_gen, &a);
-		if (r == ATTEMPT_OK) {
-			if (!(flags & ETCD_CALL_PREFERRED))
-				atomic_store(&e->current, ep);
-			*resp = a.json;
-			free(text);
-			return 0;
-		}
-		json_decref(a.json);
-		if (r == ATTEMPT_REAUTH && e->user && !reauthed) {
-			reauthed = true;
-			pthread_mutex_lock(&e->auth_lock);
-			bool stale = token_gen == e->token_gen;
-			pthread_mutex_unlock(&e->auth_lock);
-			if (stale && (rc = etcd_authenticate(e))) {
-				free(text);
-				return rc;
-			}
-			i--; /* the same member again */
-			continue;
-		}
-		if (r == ATTEMPT_ANSWER || r == ATTEMPT_REAUTH) {
-			free(text);
-			return answer_error(&a);
-		}
-		if (a.tls) {
-			/* The same settings fail with every member. */
-			free(text);
-			atomic_fetch_add(&e->n_errors, 1);
-			rc = kvfs_error_set(KVFS_EUNAVAILABLE,
-				"etcd: TLS handshake failed (certificate, CA or "
-				"client certificate; options cacert=, cert=, "
-				"key=): %s", a.what);
-			if (!(flags & ETCD_CALL_QUIET) && !thread_quiet)
-				kvfs_log(KVFS_LOG_ERROR, "%s",
-					 kvfs_error_message());
-			return rc;
-		}
-		any_timeout |= a.timed_out;
-		all_refused &= a.refused;
-		memcpy(last, a.what, sizeof(last));
-		atomic_fetch_add(&e->n_failovers, 1);
-	}
-	free(text);
-	atomic_fetch_add(&e->n_errors, 1);
-	if (any_timeout) {
-		rc = kvfs_error_set(KVFS_ETIMEDOUT,
-			"etcd: no member of %s answered %s within %" PRIu64
-			" ms (last: %s)", endpoint_list(e), path,
-			e->timeout_ms, last);
-	} else if (!all_refused) {
-		rc = kvfs_error_set(KVFS_EUNAVAILABLE,
-			"etcd: no member of %s could serve %s within %" PRIu64
-			" ms (last: %s)", endpoint_list(e), path,
-			e->timeout_ms, last);
+	last_compacted = false;
+	if (!text || !order) {
+		rc = kvfs_error_set(KVFS_EFAIL, "etcd: cannot encode request");
 	} else {
-		rc = kvfs_error_set(KVFS_EUNAVAILABLE,
-			"etcd: no member of %s is reachable (last: %s)",
-			endpoint_list(e), last);
+		c.text = text;
+		c.text_len = strlen(text);
+		rc = call_rounds(e, &c, order, resp);
 	}
-	if (!(flags & ETCD_CALL_QUIET) && !thread_quiet)
-		kvfs_log(KVFS_LOG_ERROR, "%s", kvfs_error_message());
+	free(order);
+	free(text);
 	return rc;
 }
 
@@ -608,12 +737,21 @@ static size_t stream_write(char *ptr, size_t size, size_t n, void *arg)
 	return add;
 }
 
+/* What the progress callback of a stream checks, about once a second. */
+struct stream_watch {
+	struct etcd *e;
+	size_t endpoint;
+	atomic_bool *stop;
+};
+
+/* End the stream when asked to, or when its member was found not
+ * answering (a stopped member keeps the connection open and silent). */
 static int stream_progress(void *arg, curl_off_t dt, curl_off_t dn,
 			   curl_off_t ut, curl_off_t un)
 {
-	atomic_bool *stop = arg;
+	struct stream_watch *w = arg;
 
-	return atomic_load(stop) ? 1 : 0;
+	return atomic_load(w->stop) || etcd_member_suspect(w->e, w->endpoint);
 }
 
 int etcd_stream(struct etcd *e, size_t endpoint, const char *path,
@@ -622,6 +760,7 @@ int etcd_stream(struct etcd *e, size_t endpoint, const char *path,
 		void *ctx)
 {
 	struct stream_ctx s = { .on_line = on_line, .ctx = ctx };
+	struct stream_watch w = { e, endpoint, stop };
 	char url[512], *text = json_dumps(body, JSON_COMPACT);
 	uint64_t gen;
 	struct curl_slist *headers = make_headers(e, &gen);
@@ -629,7 +768,7 @@ int etcd_stream(struct etcd *e, size_t endpoint, const char *path,
 	CURLcode cc = CURLE_OUT_OF_MEMORY;
 
 	if (h && text && headers) {
-		setup_handle(e, h);
+		etcd_handle_setup(e, h);
 		curl_easy_setopt(h, CURLOPT_SHARE, NULL);
 		snprintf(url, sizeof(url), "%s%s", e->endpoints[endpoint],
 			 path);
@@ -640,7 +779,7 @@ int etcd_stream(struct etcd *e, size_t endpoint, const char *path,
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, stream_progress);
-		curl_easy_setopt(h, CURLOPT_XFERINFODATA, stop);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, &w);
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
 		cc = curl_easy_perform(h);
 	}

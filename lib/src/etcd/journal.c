@@ -14,6 +14,9 @@
  * An attribute change (chmod, utimes of an eventual file) has op 3 and
  * the value fields(4) mode(4) mtime_sec(8) mtime_nsec(4).
  *
+ * DIR/lock is flock'ed by the one mount that uses the journal and holds
+ * its pid, for the refusal a second mount gets.
+ *
  * Locks: append_lock (one append at a time, so file order is list order)
  * is taken before lock (the list, counters, the stop flag).
  */
@@ -21,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,7 +454,9 @@ static void *replicate_main(void *arg)
 		 * etcd has it; only this thread removes entries. */
 		copy = *ent;
 		pthread_mutex_unlock(&j->lock);
-		rc = apply(j, &copy);
+		/* One entry, one storage operation: bounded by timeout=. */
+		etcd_op_begin(j->e->timeout_ms);
+		rc = etcd_op_end(apply(j, &copy));
 		entry_name(name, copy.seq);
 		pthread_mutex_lock(&j->lock);
 		if (rc == 0 || permanent(rc)) {
@@ -494,6 +500,64 @@ static void *replicate_main(void *arg)
 	return NULL;
 }
 
+/* ------------------------------------------------------------- lock */
+
+/* The live process whose pid the holder of the lock wrote into it, or 0
+ * when there is none (it has not written it yet). */
+static long lock_holder(int fd)
+{
+	char text[32];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+	long pid;
+
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	pid = strtol(text, NULL, 10);
+	if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
+		return 0;
+	return pid;
+}
+
+/* One mount per journal: an flock on DIR/lock, which goes with the
+ * close or the end of the process (SIGKILL too). The holder writes its
+ * pid into the file, so that a second mount's refusal names it. */
+static int lock_journal(struct etcd_journal *j)
+{
+	char text[32];
+	long holder;
+	int len;
+
+	j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
+			   0600);
+	if (j->lockfd < 0)
+		return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: "
+				      "cannot open its lock: %s", j->dir,
+				      strerror(errno));
+	while (flock(j->lockfd, LOCK_EX | LOCK_NB)) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: "
+					      "cannot lock it: %s", j->dir,
+					      strerror(errno));
+		holder = lock_holder(j->lockfd);
+		if (holder)
+			return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: "
+				"in use by kvfs pid %ld; give each mount its "
+				"own journal=", j->dir, holder);
+		return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: in use "
+			"by another kvfs mount; give each mount its own "
+			"journal=", j->dir);
+	}
+	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (pwrite(j->lockfd, text, (size_t)len, 0) != len ||
+	    ftruncate(j->lockfd, len))
+		return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: writing "
+				      "its lock: %s", j->dir, strerror(errno));
+	return 0;
+}
+
 /* ------------------------------------------------------------- public */
 
 int etcd_journal_open(struct etcd *e, const char *dir,
@@ -522,17 +586,9 @@ int etcd_journal_open(struct etcd *e, const char *dir,
 				    strerror(errno));
 		goto out_close;
 	}
-	j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
-			   0600);
-	if (j->lockfd < 0 || flock(j->lockfd, LOCK_EX | LOCK_NB)) {
-		rc = kvfs_error_set(KVFS_EINVAL,
-			"etcd: journal=%s: %s", dir,
-			errno == EWOULDBLOCK ? "in use by another kvfs mount; "
-			"give each mount its own journal="
-					     : strerror(errno));
-		goto out_close;
-	}
-	rc = load(j);
+	rc = lock_journal(j);
+	if (rc == 0)
+		rc = load(j);
 	if (rc)
 		goto out_close;
 	err = pthread_create(&j->thread, NULL, replicate_main, j);

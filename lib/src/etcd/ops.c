@@ -24,6 +24,7 @@
 #include "etcd_internal.h"
 
 #define RETRIES 8 /* of a transaction that lost a race */
+#define COMPACT_RETRIES 8 /* of a read whose revision was compacted */
 
 /* ---------------------------------------------------------------- keys */
 
@@ -681,8 +682,8 @@ out_free:
 	return rc;
 }
 
-int etcd_op_get(struct etcd *e, const char *key, enum kvfs_consistency level,
-		struct kvfs_buf *out)
+static int get_once(struct etcd *e, const char *key,
+		    enum kvfs_consistency level, struct kvfs_buf *out)
 {
 	char *parent = parent_of(key), *vk = etcd_key(e, ETCD_VALUE, key);
 	char *mk = etcd_key(e, ETCD_META, key), *dk = etcd_key(e, ETCD_DIR, key);
@@ -732,6 +733,21 @@ out_free:
 	free(dk);
 	free(pmk);
 	return rc;
+}
+
+/* A large value's chunks are read at the revision of its metadata; when
+ * etcd compacted that revision meanwhile, both are read again. */
+int etcd_op_get(struct etcd *e, const char *key, enum kvfs_consistency level,
+		struct kvfs_buf *out)
+{
+	int rc;
+
+	for (unsigned int i = 0;; i++) {
+		rc = get_once(e, key, level, out);
+		if (rc != KVFS_ECONFLICT || !etcd_call_compacted() ||
+		    i >= COMPACT_RETRIES)
+			return rc;
+	}
 }
 
 int etcd_op_put(struct etcd *e, const char *key, const void *value,
@@ -1622,10 +1638,14 @@ out_free:
 struct etcd_lister {
 	struct kvfs_lister base;
 	struct etcd *e;
+	char *dir;           /* the directory, for messages */
+	enum kvfs_consistency level;
 	char *from;          /* next key to read */
 	char *end;           /* end of the children range */
 	size_t skip;         /* bytes of the children prefix */
-	uint64_t rev;        /* revision of the first page */
+	uint64_t rev;        /* revision the pages are read at */
+	uint64_t spent_ms;   /* time spent in etcd so far */
+	unsigned int restarts; /* continued at a newer revision */
 	json_t *page;        /* kvs of the current page */
 	size_t idx;
 	bool more;           /* etcd has more after this page */
@@ -1658,30 +1678,77 @@ static int set_from(struct etcd_lister *l, const char *k, size_t klen)
 	return 0;
 }
 
-static int next_page(struct etcd_lister *l)
+/* Read the page after l->from at revision rev; rev 0: at the newest
+ * revision, which then becomes the listing's (linearizable unless the
+ * listing is eventual, so never older than the first page). */
+static int read_page(struct etcd_lister *l, uint64_t rev)
 {
 	/* The key after the last one: last + "\0" cannot be sent as a C
 	 * string, so the request carries its base64 of klen + 1 bytes. */
 	size_t flen = strlen(l->from) + 1;
-	json_t *req = json_pack("{s:o, s:o, s:I, s:I, s:b}", "key",
+	bool serializable = rev || l->level == KVFS_EVENTUAL;
+	json_t *req = json_pack("{s:o, s:o, s:I, s:b}", "key",
 				jb64(l->from, flen), "range_end", jstr(l->end),
-				"limit", (json_int_t)ETCD_LIST_PAGE, "revision",
-				(json_int_t)l->rev, "serializable", 1);
+				"limit", (json_int_t)ETCD_LIST_PAGE,
+				"serializable", serializable);
 	json_t *resp = NULL;
 	int rc;
 
-	rc = req ? etcd_call(l->e, "/v3/kv/range", req, ETCD_CALL_PREFERRED,
-			     &resp)
+	if (req && rev)
+		json_object_set_new(req, "revision",
+				    json_integer((json_int_t)rev));
+	rc = req ? etcd_call(l->e, "/v3/kv/range", req,
+			     serializable ? ETCD_CALL_PREFERRED : 0, &resp)
 		 : kvfs_error_set(KVFS_EFAIL, "out of memory");
 	json_decref(req);
 	if (rc)
 		return rc;
+	if (!rev)
+		l->rev = header_rev(resp);
 	json_decref(l->page);
 	l->page = json_incref(json_object_get(resp, "kvs"));
 	l->more = json_is_true(json_object_get(resp, "more"));
 	l->idx = 0;
 	json_decref(resp);
 	return 0;
+}
+
+/* The next page at the listing's revision. When etcd compacted that
+ * revision meanwhile, the listing goes on after the last name it gave
+ * at the newest revision: each name still comes once, and a change made
+ * during the listing may or may not show, as readdir(3) allows. */
+static int next_page(struct etcd_lister *l)
+{
+	int rc = read_page(l, l->rev);
+
+	while (rc == KVFS_ECONFLICT && etcd_call_compacted()) {
+		if (l->restarts++ >= COMPACT_RETRIES)
+			return kvfs_error_set(KVFS_ECONFLICT,
+				"etcd: listing of %s met more than %d "
+				"compactions of the revision it read at",
+				l->dir[0] ? l->dir : "the root",
+				COMPACT_RETRIES);
+		atomic_fetch_add(&l->e->n_list_restarts, 1);
+		rc = read_page(l, 0);
+	}
+	return rc;
+}
+
+/* A page within what is left of the listing's time: timeout= bounds the
+ * listing as a whole, however many pages it has. */
+static int fetch_page(struct etcd_lister *l)
+{
+	uint64_t t0 = etcd_now_ms(), timeout = l->e->timeout_ms;
+	int rc;
+
+	if (l->spent_ms >= timeout)
+		return kvfs_error_set(KVFS_ETIMEDOUT,
+			"etcd: listing of %s took longer than timeout=%" PRIu64
+			" ms", l->dir[0] ? l->dir : "the root", timeout);
+	etcd_op_begin(timeout - l->spent_ms);
+	rc = etcd_op_end(next_page(l));
+	l->spent_ms += etcd_now_ms() - t0;
+	return rc;
 }
 
 static int lister_next(struct kvfs_lister *base, struct kvfs_dirent *ent)
@@ -1697,7 +1764,7 @@ static int lister_next(struct kvfs_lister *base, struct kvfs_dirent *ent)
 		int rc;
 
 		if (!kv && l->more) {
-			rc = next_page(l);
+			rc = fetch_page(l);
 			if (rc)
 				return rc;
 			continue;
@@ -1744,6 +1811,7 @@ static void lister_close(struct kvfs_lister *base)
 {
 	struct etcd_lister *l = (struct etcd_lister *)base;
 
+	free(l->dir);
 	free(l->from);
 	free(l->end);
 	json_decref(l->page);
@@ -1763,15 +1831,17 @@ int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 	char *cp = children_prefix(e, dir), *dk = etcd_key(e, ETCD_DIR, dir);
 	char *mk = etcd_key(e, ETCD_META, dir);
 	json_t *ranges = json_array(), *resp = NULL, *req;
+	uint64_t t0 = etcd_now_ms();
 	int rc;
 
-	if (!l || !cp || !dk || !mk) {
+	if (!l || !cp || !dk || !mk || !(l->dir = strdup(dir))) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
 	l->base.ops = &lister_ops;
 	l->e = e;
+	l->level = level;
 	l->skip = strlen(cp);
 	l->end = prefix_end(cp);
 	req = l->end ? range_op(cp, l->end, false) : NULL;
@@ -1817,6 +1887,7 @@ int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
+	l->spent_ms = etcd_now_ms() - t0;
 	*out = &l->base;
 	l = NULL;
 out_free:

@@ -18,6 +18,8 @@ add_executable(kvfs-lincheck ${KVFS_CLUSTER_DIR}/lincheck_main.c)
 target_link_libraries(kvfs-lincheck PRIVATE kvfs_lincheck)
 
 add_executable(kvfs-lin-client ${KVFS_CLUSTER_DIR}/lin_client.c)
+# ls -l with the time of each of its system calls (test_frozen_member.sh).
+add_executable(kvfs-timed-ls ${KVFS_CLUSTER_DIR}/timed_ls.c)
 
 kvfs_add_cmocka_test(NAME test_lincheck
                      SOURCES ${KVFS_CLUSTER_DIR}/test_lincheck.c

@@ -279,3 +279,106 @@ kt_set_level() {
 	timeout 20 setfattr -n user.kvfs.consistency -v "$2" "$1" ||
 		kt_fail "setfattr user.kvfs.consistency=$2 on $1"
 }
+
+# --- frozen members (kill -STOP) -------------------------------------------
+
+kt_frozen=()     # member numbers stopped with SIGSTOP, continued at exit
+
+# The pid of member $1 of the test's cluster, checked as etcd-cluster does
+# (the process is the etcd of that data directory); empty when it is gone.
+kt_member_pid() {
+	local pid cmdline
+	pid=$(cat "$KT_ETCD_DIR/member-$1.pid" 2>/dev/null) || return 0
+	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
+	case $cmdline in
+	*etcd*"--data-dir $KT_ETCD_DIR/member-$1 "*) echo "$pid" ;;
+	esac
+}
+
+# Continue every frozen member, then run kt_cleanup with the exit status
+# the test had: a stopped etcd acts on no SIGTERM, and would hold the
+# cluster's stop until SIGKILL.
+kt_thaw_then_cleanup() {
+	local rc=$? m pid
+	for m in "${kt_frozen[@]+"${kt_frozen[@]}"}"; do
+		pid=$(kt_member_pid "$m")
+		[ -z "$pid" ] || kill -CONT "$pid" 2>/dev/null
+	done
+	kt_frozen=()
+	(exit $rc)
+	kt_cleanup
+}
+
+# Stop member $1 with SIGSTOP: it keeps its sockets, the kernel still
+# accepts connections for it, but it answers nothing (as a hung machine).
+kt_freeze() {
+	local pid
+	pid=$(kt_member_pid "$1")
+	[ -n "$pid" ] || kt_fail "member $1 is not running: cannot freeze it"
+	trap kt_thaw_then_cleanup EXIT
+	kt_frozen+=("$1")
+	kill -STOP "$pid" || kt_fail "kill -STOP member $1 (pid $pid)"
+}
+
+# Continue member $1 after kt_freeze.
+kt_thaw() {
+	local pid m left=()
+	pid=$(kt_member_pid "$1")
+	[ -z "$pid" ] || kill -CONT "$pid" || kt_fail "kill -CONT member $1"
+	for m in "${kt_frozen[@]+"${kt_frozen[@]}"}"; do
+		[ "$m" = "$1" ] || left+=("$m")
+	done
+	kt_frozen=("${left[@]+"${left[@]}"}")
+}
+
+# Wait (up to $1 s) until one of the members "$2 ..." reports itself the
+# leader; print its number. kt_wait_leader cannot serve while a member is
+# frozen: it asks every running member, and a frozen one never answers.
+kt_wait_leader_among() {
+	local deadline=$(($(kt_now_ms) + $1 * 1000)) m ep
+	shift
+	while :; do
+		for m in "$@"; do
+			ep=$("$KT_SCRIPT" endpoints --dir "$KT_ETCD_DIR" --member "$m")
+			if ETCDCTL_API=3 timeout 5 etcdctl --endpoints="$ep" --dial-timeout=1s \
+				--command-timeout=1s endpoint status 2>/dev/null |
+				awk -F', ' '$5 == "true" { found = 1 } END { exit !found }'; then
+				echo "$m"
+				return 0
+			fi
+		done
+		[ "$(kt_now_ms)" -lt $deadline ] || return 1
+		sleep 0.1
+	done
+}
+
+# Print the number of the member that leads (all members running, waiting
+# up to $1 s, default 15); status 1 when there is none:
+# leader=$(kt_leader) || kt_fail ...
+kt_leader() {
+	"$KT_SCRIPT" leader --dir "$KT_ETCD_DIR" --timeout "${1:-15}"
+}
+
+# kt_fill PREFIX DIR N: create N files DIR/f00001 ... of the mount with
+# prefix=PREFIX directly in etcd (in the layout of lib/docs/etcd.md), each
+# holding its name, in transactions of 500 files. DIR must exist (made
+# through the mount) and be one component; the cluster needs
+# --max-txn-ops of at least 1000. Seconds instead of minutes for a
+# directory of thousands of files.
+kt_fill() {
+	local prefix=${1%/} dir=$2 n=$3 i j name now
+	now=$(date +%s)
+	for ((i = 1; i <= n; i += 500)); do
+		{
+			echo
+			for ((j = i; j < i + 500 && j <= n; j++)); do
+				printf -v name 'f%05d' "$j"
+				printf 'put %s/v/%s/%s %s\n' "$prefix" "$dir" "$name" "$name"
+				printf 'put %s/m/2/%s/%s "{\\"k\\":\\"f\\",\\"s\\":6,\\"ts\\":%s,\\"tn\\":0}"\n' \
+					"$prefix" "$dir" "$name" "$now"
+			done
+			echo
+			echo
+		} | kt_etcdctl txn >/dev/null || kt_fail "etcdctl txn creating files $i.. in $dir"
+	done
+}

@@ -5,6 +5,8 @@
 #  - an unreachable cluster at mount time;
 #  - a wrong password on a cluster with authentication enabled (and the
 #    right one works);
+#  - a second mount of a journal directory in use, refused naming the pid
+#    of the daemon that holds it;
 #  - a TLS CA certificate that does not match the cluster's (and the
 #    matching one works), no client certificate where the cluster requires
 #    one (and with one it works); the certificates are made with openssl.
@@ -87,6 +89,13 @@ expect_mount_failure missing-password-file \
 	"none\.pw"
 expect_mount_works auth-ok \
 	"backend=etcd,endpoints=$auth_eps,user=root,password_file=$kt_work/right.pw,journal=$journal-$RANDOM"
+
+# --- one mount per journal ---------------------------------------------
+held="backend=etcd,endpoints=$auth_eps,user=root,password_file=$kt_work/right.pw,journal=$journal-held"
+kt_mount held "$held"
+expect_mount_failure journal-in-use "$held" \
+	"journal=$journal-held: in use by kvfs pid $KT_PID_held; give each mount its own journal="
+kt_umount held
 
 # --- TLS -----------------------------------------------------------------
 if ! command -v openssl >/dev/null; then
