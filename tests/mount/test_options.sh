@@ -1,12 +1,18 @@
 #!/bin/bash
 # Start-up errors: an unknown option, an invalid level, a missing root, a
-# root that does not exist, an unusable mount point: one line naming the
-# problem, exit status 1, nothing mounted. --help and --version.
+# root that does not exist, an unusable mount point, a mount point that is
+# a live or a crashed kvfs mount: one line naming the problem, exit status
+# 1, nothing mounted (nor anything hidden). --help and --version.
 . "$(dirname "$0")/lib.sh"
 
+mounts_at_mnt() {
+	grep -c " $MNT fuse" /proc/mounts || true
+}
+
 start_fails() {
-	local want=$1 out rc=0
+	local want=$1 out rc=0 before
 	shift
+	before=$(mounts_at_mnt)
 	out=$(timeout 10 "$KVFS_BIN" "$@" 2>&1) || rc=$?
 	[ "$rc" = 1 ] || fail "'$*': exit status $rc, want 1"
 	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*': not one line: $out"
@@ -14,7 +20,7 @@ start_fails() {
 	*"$want"*) echo "ok: $out" ;;
 	*) fail "'$*' said '$out', want '$want'" ;;
 	esac
-	is_mounted "$MNT" && fail "'$*' left a mount"
+	[ "$(mounts_at_mnt)" = "$before" ] || fail "'$*' left a mount"
 	return 0
 }
 
@@ -45,5 +51,18 @@ kvfs_unmount || fail "daemon exit status"
 # spin=0: threads sleep between requests; the mount works the same
 kvfs_mount "spin=0"
 echo hello >"$MNT/f" && [ "$(cat "$MNT/f")" = hello ] || fail "spin=0 mount"
+
+# Over a live mount: refused, and the mount there serves on. (Another
+# root, so that only the mount point is in the way.)
+mkdir "$TEST_TMP/root2"
+start_fails "mount point '$MNT/' is a FUSE mount already" "$MNT/" -o "root=$TEST_TMP/root2"
+[ "$(cat "$MNT/f")" = hello ] || fail "the live mount stopped serving"
+
+# Over the dead mount a crashed daemon leaves: refused with the way out.
+kvfs_crash
+start_fails "unmount it first: fusermount3 -u $MNT" "$MNT" -o "root=$TEST_TMP/root2"
+fusermount3 -u "$MNT" || fusermount3 -uz "$MNT"
+kvfs_mount "spin=0"
+[ "$(cat "$MNT/f")" = hello ] || fail "remount after the crash"
 kvfs_unmount || fail "daemon exit status (spin=0)"
 echo PASS
