@@ -80,9 +80,29 @@ static bool pending_stat(struct fs_inode *inode, struct kvfs_stat *ks)
 	return pending;
 }
 
+static int getattr_locked(struct fs *fs, struct fs_inode *inode,
+			  struct fuse_file_info *fi, struct stat *st,
+			  bool *own_view);
+
+/* Under ns_lock, so that no rename or unlink moves the name between the
+ * look at the inode and the look at the store: a reply about a node
+ * describes that node's value, never the value of whatever has its name
+ * now (the kernel would take that size for the node's own). */
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		       struct fuse_file_info *fi, struct stat *st,
 		       bool *own_view)
+{
+	int err;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	err = getattr_locked(fs, inode, fi, st, own_view);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	return err;
+}
+
+static int getattr_locked(struct fs *fs, struct fs_inode *inode,
+			  struct fuse_file_info *fi, struct stat *st,
+			  bool *own_view)
 {
 	struct fs_handle *asker =
 		fi ? (struct fs_handle *)(uintptr_t)fi->fh : NULL;
@@ -224,8 +244,24 @@ static int lookup_failed(fuse_ino_t parent, const char *name, int err)
 	return err;
 }
 
+static int lookup_locked(struct fs *fs, struct fs_inode *parent,
+			 const char *name, struct fuse_entry_param *e);
+
+/* Under ns_lock, as kvfs_fs_getattr_of: the node found for the name is
+ * the one whose value was looked at. */
 int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 		      const char *name, struct fuse_entry_param *e)
+{
+	int err;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	err = lookup_locked(fs, parent, name, e);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	return err;
+}
+
+static int lookup_locked(struct fs *fs, struct fs_inode *parent,
+			 const char *name, struct fuse_entry_param *e)
 {
 	char key[KVFS_KEY_MAX + 1];
 	struct kvfs_stat ks;

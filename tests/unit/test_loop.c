@@ -7,7 +7,11 @@
  * must not hang the loop: another worker reads and serves that request,
  * whether the waiting worker still held the reader role (the watchdog
  * passes it on) or had handed it over already. Once the wait is over, the
- * worker started beyond max_threads ends after a second idle.
+ * worker started beyond max_threads ends after a second idle. When the
+ * session ends while a handler still waits for the kernel, which waits
+ * for a request nobody reads any more, the loop calls its stuck callback
+ * (which aborts the connection in the daemon) instead of waiting for
+ * ever to join that worker.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,11 +40,14 @@ static pthread_cond_t freed = PTHREAD_COND_INITIALIZER;
 static bool hand_off_first; /* the WAITS handler hands the role over */
 static bool free_served;    /* the FREES request was served */
 static bool saw_free;       /* ... while the WAITS handler waited */
+static bool waiting_now;    /* the WAITS handler is in its wait */
+static int stuck_calls;     /* the loop's stuck callback was called */
 
 /* The handler of WAITS stands for a publish waiting for the kernel, which
  * waits for the FREES request (a READ holding a page lock) to be
- * answered. It gives up after 5 s, so that a loop that cannot serve FREES
- * meanwhile fails the test instead of hanging it. */
+ * answered, or for the connection to be aborted (the stuck callback). It
+ * gives up after 5 s, so that a loop that cannot serve FREES meanwhile
+ * fails the test instead of hanging it. */
 static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -62,10 +69,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 			kvfs_fs_loop_hand_off(); /* at max_threads: none reads */
 		kvfs_fs_loop_wait_begin();
 		pthread_mutex_lock(&lock);
-		while (!free_served &&
+		waiting_now = true;
+		pthread_cond_broadcast(&freed);
+		while (!free_served && !stuck_calls &&
 		       pthread_cond_timedwait(&freed, &lock, &until) == 0)
 			;
 		saw_free = free_served;
+		waiting_now = false;
 		pthread_mutex_unlock(&lock);
 		kvfs_fs_loop_wait_end();
 	}
@@ -101,11 +111,22 @@ struct session {
 	int rc;
 };
 
+/* What aborting the connection does to a handler waiting for the kernel:
+ * the wait ends. */
+static void on_stuck(void *ctx)
+{
+	(void)ctx;
+	pthread_mutex_lock(&lock);
+	stuck_calls++;
+	pthread_cond_broadcast(&freed);
+	pthread_mutex_unlock(&lock);
+}
+
 static void *run_loop(void *arg)
 {
 	struct session *s = arg;
 
-	s->rc = kvfs_fs_loop(s->se, 1, 0, NULL, NULL);
+	s->rc = kvfs_fs_loop(s->se, 1, 0, on_stuck, NULL);
 	return NULL;
 }
 
@@ -248,11 +269,47 @@ static void test_wait_after_hand_off(void **state)
 	wait_for_kernel_lets_another_read(true);
 }
 
+/* The session ends (a signal) while WAITS waits for a request that nobody
+ * will read now: the loop calls its stuck callback, once, the wait ends,
+ * and the loop returns in well under the handler's own 5 s. */
+static void test_exit_while_waiting(void **state)
+{
+	struct fuse_getattr_in getattr = { 0 };
+	struct timespec t0, t1, until;
+	struct session s;
+
+	(void)state;
+	hand_off_first = false;
+	free_served = saw_free = false;
+	stuck_calls = 0;
+	start(&s);
+	send_request(&s, FUSE_GETATTR, 2, WAITS, &getattr, sizeof(getattr));
+	pthread_mutex_lock(&lock);
+	while (!waiting_now)
+		pthread_cond_wait(&freed, &lock);
+	pthread_mutex_unlock(&lock);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	fuse_session_exit(s.se);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	assert_int_equal(pthread_timedjoin_np(s.loop, NULL, &until), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(stuck_calls, 1);
+	assert_false(saw_free);
+	/* The loop looks for the end once a second, then 0.2 s of patience. */
+	assert_true((double)(t1.tv_sec - t0.tv_sec) +
+			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 < 3.0);
+	assert_int_equal(next_reply(&s), 2);
+	close(s.kernel);
+	fuse_session_destroy(s.se);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wait_holding_the_role),
 		cmocka_unit_test(test_wait_after_hand_off),
+		cmocka_unit_test(test_exit_while_waiting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
