@@ -6,7 +6,7 @@ KVFS_DEB_PACKAGES=(
 	libcmocka-dev libconfig-dev libcurl4-openssl-dev libjansson-dev
 	libsqlite3-dev
 	etcd-server etcd-client
-	attr gcovr openssl python3 systemd
+	attr gcovr openssl python3 systemd zsh
 )
 
 kvfs_install_deps() {

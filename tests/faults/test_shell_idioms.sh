@@ -1,0 +1,139 @@
+#!/bin/bash
+# One write, one value: every usual way of writing a file from a shell or
+# a script truncates it and then writes, and must publish exactly one new
+# value. While each idiom rewrites the key k over and over, one reader
+# loop on the mount and one on ROOT/k (the stored file underneath) count
+# every read that is not the whole value: none may be empty or different.
+# A command that only truncates (`: > f`, `truncate -s 0`) still empties
+# the file at once, and a new file never appears empty in ROOT.
+. "$(dirname "$0")/../mount/lib.sh"
+. "$(dirname "$0")/faults.sh"
+command -v python3 >/dev/null || skip "python3 is missing"
+command -v dash >/dev/null || skip "dash is missing"
+
+faults_mount
+K=$MNT/k
+EXPECT=$TEST_TMP/expect
+printf 'hello-world\n' >"$EXPECT"
+cp "$EXPECT" "$K"
+total_bad=0
+summary=
+
+# idiom NAME CMD...: run CMD (which rewrites $K with the expected value a
+# number of times) while both readers count; fail later if any read was bad.
+idiom() {
+	local name=$1 start end rc=0 m r bad bm br
+	shift
+	rm -f "$TEST_TMP/stop"
+	timeout -k 5 40 "$STRESS" watch "$K" "$EXPECT" "$TEST_TMP/stop" 30 \
+		>"$TEST_TMP/mnt.log" 2>&1 &
+	local pm=$!
+	timeout -k 5 40 "$STRESS" watch "$ROOT/k" "$EXPECT" "$TEST_TMP/stop" 30 \
+		>"$TEST_TMP/root.log" 2>&1 &
+	local pr=$!
+	EXTRA_PIDS="$pm $pr"
+	start=$(date +%s%N)
+	timeout -k 5 20 "$@" || rc=$?
+	end=$(date +%s%N)
+	touch "$TEST_TMP/stop"
+	wait "$pm" "$pr" || true
+	EXTRA_PIDS=
+	[ $rc = 0 ] || fail "$name: the writing command failed (status $rc)"
+	m=$(grep '^watch' "$TEST_TMP/mnt.log") || fail "$name: mount reader: $(cat "$TEST_TMP/mnt.log")"
+	r=$(grep '^watch' "$TEST_TMP/root.log") || fail "$name: root reader: $(cat "$TEST_TMP/root.log")"
+	bm=$(($(figure "$m" empty) + $(figure "$m" other) + $(figure "$m" errors)))
+	br=$(($(figure "$r" empty) + $(figure "$r" other) + $(figure "$r" errors)))
+	bad=$((bm + br))
+	printf '%-22s %5d ms  mount: %s\n%-22s %8s  root:  %s\n' "$name" \
+		$(((end - start) / 1000000)) "${m#watch * }" "" "" "${r#watch * }"
+	[ "$(cat "$K")" = hello-world ] || fail "$name: the value afterwards"
+	[ "$(figure "$m" whole)" -gt 0 ] || fail "$name: the mount reader never read the value"
+	summary+="$name: mount $bm bad of $(figure "$m" reads) reads, ROOT $br bad of $(figure "$r" reads) ($((bad * 60000000000 / (end - start))) bad reads a minute)"$'\n'
+	total_bad=$((total_bad + bad))
+}
+
+N=400 # rewrites by shell built-ins and by Python
+X=150 # rewrites that start a program each time
+idiom "bash echo >" bash -c \
+	'for ((i = 0; i < $1; i++)); do echo hello-world >"$2"; done' bash $N "$K"
+idiom "dash echo >" dash -c \
+	'i=0; while [ $i -lt "$1" ]; do echo hello-world >"$2"; i=$((i + 1)); done' \
+	dash $N "$K"
+if command -v zsh >/dev/null; then
+	idiom "zsh echo >" zsh -c \
+		'for ((i = 0; i < $1; i++)); do echo hello-world >"$2"; done' zsh $N "$K"
+else
+	echo "zsh echo >: skipped, zsh is not installed"
+	summary+="zsh echo >: skipped (zsh is not installed)"$'\n'
+fi
+idiom "/bin/echo >" bash -c \
+	'for ((i = 0; i < $1; i++)); do /bin/echo hello-world >"$2"; done' bash $X "$K"
+idiom "| tee" bash -c \
+	'for ((i = 0; i < $1; i++)); do echo hello-world | tee "$2" >/dev/null; done' \
+	bash $X "$K"
+idiom "python open().write()" python3 -c '
+import sys
+for i in range(int(sys.argv[1])):
+    open(sys.argv[2], "w").write("hello-world\n")
+' $N "$K"
+idiom "cp" bash -c \
+	'for ((i = 0; i < $1; i++)); do cp "$3" "$2"; done' bash $X "$K" "$EXPECT"
+idiom "dd" bash -c \
+	'for ((i = 0; i < $1; i++)); do dd if="$3" of="$2" status=none; done' \
+	bash $X "$K" "$EXPECT"
+
+# Truncating alone publishes the empty value: seen on the mount when the
+# command returns, and in the store underneath soon after.
+root_empty() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(stat -c %s "$ROOT/$1")" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+trunc_bad=0
+for how in colon truncate; do
+	echo hello-world >"$MNT/t"
+	[ "$(stat -c %s "$MNT/t")" = 12 ] || fail "size before truncating"
+	case $how in
+	colon) : >"$MNT/t" ;;
+	truncate) truncate -s 0 "$MNT/t" ;;
+	esac
+	size=$(stat -c %s "$MNT/t")
+	content=$(wc -c <"$MNT/t")
+	if [ "$size" != 0 ] || [ "$content" != 0 ]; then
+		echo "$how: the mount shows $size bytes (reads $content) right after"
+		trunc_bad=$((trunc_bad + 1))
+	elif ! root_empty t; then
+		echo "$how: the store still holds $(stat -c %s "$ROOT/t") bytes after 5 s"
+		trunc_bad=$((trunc_bad + 1))
+	else
+		echo "$how: empty on the mount at once and in the store"
+	fi
+done
+
+# A new file: a reader polling ROOT/new sees it absent or whole.
+rm -f "$TEST_TMP/stop"
+timeout -k 5 40 "$STRESS" watch "$ROOT/new" "$EXPECT" "$TEST_TMP/stop" 30 \
+	absent-ok >"$TEST_TMP/new.log" 2>&1 &
+EXTRA_PIDS=$!
+timeout -k 5 20 bash -c 'for ((i = 0; i < $1; i++)); do
+	echo hello-world >"$2"; rm "$2"; done' bash $X "$MNT/new" ||
+	fail "creating and removing new files"
+touch "$TEST_TMP/stop"
+wait "$EXTRA_PIDS" || true
+EXTRA_PIDS=
+new=$(grep '^watch' "$TEST_TMP/new.log") || fail "new-file reader: $(cat "$TEST_TMP/new.log")"
+echo "new files: ${new#watch * }"
+new_bad=$(($(figure "$new" empty) + $(figure "$new" other) + $(figure "$new" errors)))
+
+echo "--- summary"
+printf '%s' "$summary"
+echo "truncation: $trunc_bad failures; new files: $new_bad bad reads in ROOT"
+[ "$total_bad" = 0 ] || fail "$total_bad reads saw something other than the whole value"
+[ "$trunc_bad" = 0 ] || fail "truncating did not empty the file"
+[ "$new_bad" = 0 ] || fail "a new file appeared empty or wrong in the store"
+[ "$(figure "$new" whole)" -gt 0 ] || fail "the new-file reader never saw a new file"
+kvfs_unmount || fail "daemon exit status"
+echo PASS
