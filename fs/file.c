@@ -277,6 +277,33 @@ static void drop_writer(struct fs *fs, struct fs_handle *h)
 }
 
 /*
+ * A failed write or publish loses data the program may have counted on
+ * (a short or early-answered write, a copy of the old value that could
+ * not be made, a value the backend refused at commit): the handle is
+ * marked failed for good, its writer is discarded, and nothing of it is
+ * ever published, so the stored value stays the previous whole one, and
+ * no later write builds on a base that lacks what was lost. Caller holds
+ * ns_lock and inode->lock.
+ */
+static void fail_handle(struct fs *fs, struct fs_handle *h, int err)
+{
+	struct fs_inode *inode = h->inode;
+
+	h->failed = err;
+	if (h->writer) {
+		kvfs_writer_abort(h->writer);
+		drop_writer(fs, h);
+	}
+	h->commit_pending = false;
+	/* The kernel has the size, maybe pages, of a value that will never
+	 * be published. */
+	if (h->page_writer)
+		inode->cache_suspect = true;
+	inode->size_suspect = true;
+	inode->size_events++;
+}
+
+/*
  * Publish the handle's writer. Caller holds ns_lock and inode->lock.
  * *raced is set when another handle published since this one's snapshot,
  * so that the kernel's cached size and pages must go; *attrs_stale when
@@ -297,25 +324,17 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 		return 0;
 	if (is_unlinked(fs, inode))
 		return 0; /* never published; discarded at release */
-	if (!h->writer) {
-		err = ensure_writer(fs, h);
-		if (err)
-			return err;
+	err = h->writer ? 0 : ensure_writer(fs, h);
+	if (!err)
+		err = kvfs_fs_key(fs, inode, NULL, key);
+	if (!err) {
+		rc = kvfs_writer_commit(h->writer); /* frees it either way */
+		drop_writer(fs, h);
+		h->commit_pending = false;
+		err = kvfs_fs_errno(fs, rc, key);
 	}
-	err = kvfs_fs_key(fs, inode, NULL, key);
-	if (err)
-		return err;
-	rc = kvfs_writer_commit(h->writer);
-	drop_writer(fs, h);
-	h->commit_pending = false;
-	err = kvfs_fs_errno(fs, rc, key);
 	if (err) {
-		/* The kernel has the size, maybe pages, of a value never
-		 * published. */
-		if (h->page_writer)
-			inode->cache_suspect = true;
-		inode->size_suspect = true;
-		inode->size_events++;
+		fail_handle(fs, h, err);
 		return err;
 	}
 	if (h->gen != inode->data_gen || inode->handles != h || h->next) {
@@ -376,6 +395,26 @@ bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode)
 	return p;
 }
 
+bool kvfs_fs_pending_set_attr(struct fs_inode *inode, int to_set,
+			      const struct stat *attr)
+{
+	bool pending;
+
+	pthread_mutex_lock(&inode->lock);
+	pending = inode->pending;
+	if (pending && (to_set & FUSE_SET_ATTR_MODE))
+		inode->pending_mode = attr->st_mode & KVFS_MODE_KEPT;
+	if (pending && (to_set & FUSE_SET_ATTR_MTIME_NOW)) {
+		inode->has_mtime_override = true;
+		clock_gettime(CLOCK_REALTIME, &inode->mtime_override);
+	} else if (pending && (to_set & FUSE_SET_ATTR_MTIME)) {
+		inode->has_mtime_override = true;
+		inode->mtime_override = attr->st_mtim;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	return pending;
+}
+
 int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode)
 {
 	char key[KVFS_KEY_MAX + 1];
@@ -387,7 +426,14 @@ int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode)
 	level = kvfs_fs_level(fs, inode);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	pthread_mutex_lock(&inode->lock);
-	if (inode->pending && !is_unlinked(fs, inode)) {
+	/* An open file that has written gives the value its contents so
+	 * far (cp -a sets xattrs on the copy before it closes it), which
+	 * publishes it; else it is empty. */
+	for (struct fs_handle *h = inode->handles;
+	     h && inode->pending && !err; h = h->next)
+		if (h->writer)
+			err = commit_handle(fs, h, NULL, NULL);
+	if (!err && inode->pending && !is_unlinked(fs, inode)) {
 		err = kvfs_fs_key(fs, inode, NULL, key);
 		if (!err)
 			err = kvfs_fs_errno(fs, kvfs_store_put(fs->store, key,
@@ -661,6 +707,48 @@ void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 }
 
+/* Undo attach and free h: its writer (unlinked, or its publish failed)
+ * is discarded. A file created here that its last handle leaves never
+ * published (its writes failed) is gone: no file is left behind that the
+ * store never had. Caller holds nothing. */
+static void detach(struct fs *fs, struct fs_handle *h)
+{
+	struct fs_inode *inode = h->inode;
+	char name[KVFS_NAME_MAX + 1];
+	fuse_ino_t parent;
+	bool vanish;
+
+	pthread_mutex_lock(&inode->lock);
+	if (h->writer) {
+		kvfs_writer_abort(h->writer);
+		drop_writer(fs, h);
+	}
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		inode->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	if (is_writable(h)) {
+		inode->nwriters--;
+		if (inode->handles)
+			clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
+	}
+	if (!inode->nwriters)
+		inode->has_mtime_override = false;
+	vanish = inode->pending && !inode->handles;
+	if (vanish) {
+		inode->pending = false;
+		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&inode->lock);
+	if (vanish && kvfs_fs_inode_unhash_named(fs, inode, &parent, name))
+		kvfs_fs_notify_entry(fs, parent, name, false);
+	kvfs_reader_close(h->reader);
+	free(h);
+	kvfs_fs_inode_put(fs, inode);
+}
+
 /* create(2) of a name that exists: O_EXCL fails, anything else looks it
  * up into e and opens it. Returns an errno. */
 static int create_existing(struct fs *fs, struct fs_inode *parent,
@@ -778,7 +866,9 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	h->events_mark = inode->size_events; /* that reply comes first */
 	pthread_mutex_unlock(&inode->lock);
 	if (err) {
-		/* Not reached for a pending inode; undo the open. */
+		/* The kernel will send no release for a failed create. */
+		detach(fs, h);
+		kvfs_fs_inode_forget(fs, inode, 1);
 		goto out;
 	}
 	e.attr_timeout = e.entry_timeout = kvfs_fs_timeout(fs, inode);
@@ -900,31 +990,6 @@ static int store_all(struct fs *fs, struct kvfs_writer *writer,
 		*done += (size_t)n;
 	}
 	return 0;
-}
-
-/*
- * A failed write loses data the program may have counted on (a short or
- * early-answered write, a copy of the old value that could not be made):
- * the handle is marked failed for good, its writer is discarded, and
- * nothing of it is ever published, so the stored value stays the previous
- * whole one. Caller holds ns_lock and inode->lock.
- */
-static void fail_handle(struct fs *fs, struct fs_handle *h, int err)
-{
-	struct fs_inode *inode = h->inode;
-
-	h->failed = err;
-	if (h->writer) {
-		kvfs_writer_abort(h->writer);
-		drop_writer(fs, h);
-	}
-	h->commit_pending = false;
-	/* The kernel has the size, maybe pages, of a value that will never
-	 * be published. */
-	if (h->page_writer)
-		inode->cache_suspect = true;
-	inode->size_suspect = true;
-	inode->size_events++;
 }
 
 /*
@@ -1165,23 +1230,27 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
  * Every close(2) sends a FLUSH, also the close of a duplicate descriptor
  * before anything was written: a shell's `echo x > f` opens f with
  * O_TRUNC, dup2s it onto stdout and closes the original first. So a flush
- * publishes what was written; a truncation (O_TRUNC, a new file) with
- * nothing written since is published by fsync or at release, the
- * kernel's word that the last descriptor is gone (`: > f`), and until
- * then every other open sees the value from before. One write, one new
- * value.
+ * publishes what was written, and a truncation (O_TRUNC, a new file) with
+ * nothing written since only when the closing process holds no other
+ * descriptor of the file (descriptors.c): `touch f`, and `: > f` at its
+ * last close, publish before close returns; the first close of
+ * `echo x > f` does not. A truncation left is published by fsync or at
+ * release, the kernel's word that the last descriptor is gone; until then
+ * every other open sees the value from before. One write, one new value.
  */
 void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = handle_of(fi);
-	bool wrote;
+	bool wrote, truncated;
 	int err;
 
 	pthread_mutex_lock(&h->inode->lock);
 	wrote = h->writer != NULL;
+	truncated = h->commit_pending;
 	err = h->failed;
 	pthread_mutex_unlock(&h->inode->lock);
-	if (wrote)
+	if (wrote || (truncated && !kvfs_fs_still_open_in(
+				fuse_req_ctx(req)->pid, h->inode->ino)))
 		err = publish(fs_of(req), h, true);
 	fuse_reply_err(req, err);
 }
@@ -1197,7 +1266,6 @@ void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = handle_of(fi);
-	struct fs_inode *inode = h->inode;
 
 	/* Nobody waits for a release (close returned long ago), and it must
 	 * not wait for the kernel: it is a background request, as a
@@ -1205,43 +1273,8 @@ void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 	 * taken by releases, a READ holding a page lock that one of them
 	 * waits for could not even reach the daemon. So nothing is pushed
 	 * into the page cache here, and notifications are only queued. */
-	char name[KVFS_NAME_MAX + 1];
-	fuse_ino_t parent;
-	bool vanish;
-
 	publish(fs, h, false);
-	pthread_mutex_lock(&inode->lock);
-	if (h->writer) {
-		/* Unlinked, or publishing failed: discard. */
-		kvfs_writer_abort(h->writer);
-		drop_writer(fs, h);
-	}
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		inode->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	if (is_writable(h)) {
-		inode->nwriters--;
-		if (inode->handles)
-			clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
-	}
-	if (!inode->nwriters)
-		inode->has_mtime_override = false;
-	/* Created here and never published (its writes failed): leave no
-	 * file behind that the store never had. */
-	vanish = inode->pending && !inode->handles;
-	if (vanish) {
-		inode->pending = false;
-		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&inode->lock);
-	if (vanish && kvfs_fs_inode_unhash_named(fs, inode, &parent, name))
-		kvfs_fs_notify_entry(fs, parent, name, false);
-	kvfs_reader_close(h->reader);
-	free(h);
-	kvfs_fs_inode_put(fs, inode);
+	detach(fs, h);
 	fuse_reply_err(req, 0);
 }
 

@@ -167,6 +167,10 @@ struct fs {
 	struct fs_notify *notify;     /* invalidation queue */
 	struct fuse_conn_info_opts *conn_opts; /* -o max_write= etc. */
 
+	int ready_fd;                 /* detach.c: the starting process
+	                                 waits on it until INIT is
+	                                 answered; -1 in the foreground */
+
 	/* session_io.c: the kernel's INIT request until it is answered. */
 	uint64_t init_unique;         /* atomic; 0 once answered */
 	const char *mountpoint;       /* set once mounted */
@@ -184,6 +188,18 @@ struct fs {
  * and set-group-ID bits are dropped (fs/README.md, "Other operations"),
  * so a write never has one to clear (session_io.c). */
 #define KVFS_MODE_KEPT 01777
+
+/* ----------------------------------------------------------- detach.c */
+
+/* Fork; the parent waits for the child's word (kvfs_fs_detach_end) and
+ * exits 0, or exits with the child's status when it ends first. In the
+ * child, returns the descriptor to give that word on; -1 (the error
+ * printed) when it cannot. Call before any thread starts. */
+int kvfs_fs_detach_begin(void);
+/* Mounted and served: the daemon leaves the terminal (stdio to
+ * /dev/null, a session of its own, logs to syslog) and lets the parent
+ * return. */
+void kvfs_fs_detach_end(int ready);
 
 /* ------------------------------------------------------- session_io.c */
 
@@ -306,10 +322,15 @@ void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode);
 
 /* ------------------------------------------------------------ loop.c */
 
+/* pthread_create with every signal blocked in the new thread, so that
+ * the main thread takes them (its handler ends the session); logged on
+ * failure. Returns 0 or an errno. */
+int kvfs_fs_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
+
 /* Serve requests until the session ends, with up to max_threads workers
  * (0: 10) reading and serving, not counting those waiting for the kernel;
  * a worker that answered one watches for the next for spin seconds (0:
- * never). At the end, when a worker still waits for the kernel a second
+ * never). At the end, when a worker still waits for the kernel 0.2 s
  * after the others stopped reading, stuck(ctx) is called (may be NULL)
  * to end that wait. Returns 0 or a negative errno. */
 int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
@@ -329,15 +350,23 @@ void kvfs_fs_loop_wait_end(void);
 size_t kvfs_fs_loop_splice_max(void);
 void kvfs_fs_loop_splice_writes(size_t max_write);
 
+/* ------------------------------------------------------ descriptors.c */
+
+/* Does process (or thread) pid, which just closed a descriptor of the
+ * file whose node id is ino, hold another descriptor of it? True also
+ * when that cannot be told. */
+bool kvfs_fs_still_open_in(pid_t pid, uint64_t ino);
+
 /* ------------------------------------------------------------ file.c */
 
 /* Publish every uncommitted writer of inode (caller holds ns_lock shared
  * or exclusive and inode->lock). Returns 0 or a positive errno. */
 int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode);
 /* Make a name that create left pending (it exists only in the inode
- * table until its first publish) exist in the store as an empty value,
- * for operations that look at the store. Caller holds nothing. Returns
- * 0 or a positive errno. */
+ * table until its first publish) exist in the store, for operations that
+ * change it there: with what an open file of it has written so far (that
+ * file is published), else as an empty value. Caller holds nothing.
+ * Returns 0 or a positive errno. */
 int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode);
 /* Materialize inode, then write its key into key (KVFS_KEY_MAX + 1
  * bytes): the key of an inode that exists in the store. Caller holds
@@ -345,6 +374,11 @@ int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode);
 int kvfs_fs_stored_key(struct fs *fs, struct fs_inode *inode, char *key);
 /* True when inode is pending (takes inode->lock). */
 bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode);
+/* For a pending inode, remember a new mode and mtime (FUSE_SET_ATTR_*
+ * bits of to_set) for its first publish instead of publishing it now.
+ * False when inode is not pending (the store must be changed). */
+bool kvfs_fs_pending_set_attr(struct fs_inode *inode, int to_set,
+			      const struct stat *attr);
 /* Size and mtime of the value as open file h sees it, when that differs
  * from the store (an uncommitted writer, an older snapshot). Caller holds
  * inode->lock. */
@@ -431,7 +465,12 @@ void kvfs_fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* Start the invalidation thread and ask the backend for change
  * notifications. Call after the session is mounted. */
 int kvfs_fs_notify_start(struct fs *fs);
+/* Stop the thread (it calls the kernel through the session's device:
+ * before the unmount closes that); later items are dropped. */
 void kvfs_fs_notify_stop(struct fs *fs);
+/* Free the queue, once the store (whose watch reports into it) is
+ * closed. Stops the thread first if need be. */
+void kvfs_fs_notify_free(struct fs *fs);
 /* Queue an invalidation of inode's attributes (and pages, when pages is
  * true); when wait is true, return once the kernel has been told. Call
  * with no lock held. */

@@ -75,6 +75,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,8 +127,7 @@ struct worker {
 	                        for a debug line; or 0 */
 	pthread_t thread;
 	double handed_off;   /* when its handler gave the role up, or 0 */
-	struct fuse_buf buf; /* freed after the join: a worker may be
-	                        cancelled in read(2) */
+	struct fuse_buf buf; /* the request buffer, freed after the join */
 	int pipe[2];         /* for splice, or -1; closed after the join */
 	char *small;         /* a small request read out of the pipe
 	                        (SPLICE_FROM bytes), freed after the join */
@@ -139,6 +139,9 @@ struct loop {
 	size_t pipe_size;     /* bytes a worker's pipe holds, 0: no splice;
 	                         set before the first worker starts */
 	sem_t finished;       /* posted by a worker that saw the end */
+	int wake;             /* eventfd, readable once the loop ends: the
+	                         reader sleeps in poll(2) on it and the
+	                         device, never in read(2) */
 	pthread_t watchdog;
 
 	pthread_mutex_t lock;
@@ -185,22 +188,38 @@ static struct timespec deadline(long ns)
 	return ts;
 }
 
-/* Watch /dev/fuse for up to lp->spin seconds: back as soon as a request
- * is there (or not, at the end). */
-static void watch(struct loop *lp)
+/* Watch /dev/fuse for up to lp->spin seconds: true as soon as a request
+ * is there, false when none came. */
+static bool watch(struct loop *lp)
 {
 	struct pollfd p = { .fd = fuse_session_fd(lp->se), .events = POLLIN };
 	double until = now() + lp->spin;
 
 	do {
 		if (poll(&p, 1, 0) != 0)
-			break;
+			return true;
 	} while (now() < until);
+	return false;
 }
 
-/* Start a thread with every signal blocked, so that the main thread takes
- * them. */
-static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+/* Sleep until the device has a request (or an error: unmounted) or the
+ * loop ends; false at the end. The device is non-blocking, so that a
+ * read after a request was withdrawn meanwhile (interrupted) comes back
+ * with EAGAIN instead of sleeping where the end could not wake it. */
+static bool await_request(struct loop *lp)
+{
+	struct pollfd p[2] = {
+		{ .fd = fuse_session_fd(lp->se), .events = POLLIN },
+		{ .fd = lp->wake, .events = POLLIN },
+	};
+
+	while (poll(p, 2, -1) < 0)
+		if (errno != EINTR)
+			return true; /* let the read report it */
+	return !(p[1].revents & POLLIN);
+}
+
+int kvfs_fs_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	int rc;
@@ -239,7 +258,7 @@ static int start_worker(struct loop *lp)
 	w->pipe[0] = w->pipe[1] = -1;
 	if (lp->workers >= lp->max_workers)
 		w->beyond = lp->workers + 1;
-	rc = start_thread(&w->thread, work, w);
+	rc = kvfs_fs_thread_start(&w->thread, work, w);
 	if (rc) {
 		free(w);
 		return rc;
@@ -411,21 +430,6 @@ static void reap(struct loop *lp)
 	pthread_mutex_lock(&lp->lock);
 }
 
-/* splice(2) of the next request from /dev/fuse into a pipe, where the
- * loop's end may cancel the thread; errno kept. */
-static ssize_t cancellable_splice(int fd, int pipe_in, size_t len)
-{
-	ssize_t n;
-	int err;
-
-	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
-	n = splice(fd, NULL, pipe_in, NULL, len, 0);
-	err = errno;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	errno = err;
-	return n;
-}
-
 /*
  * Read the next request by splice into w's pipe: into *buf as the pipe
  * (a large write, left there for the handler) or, when small, read out
@@ -453,7 +457,7 @@ static int splice_receive(struct worker *w, struct fuse_buf *buf)
 	/* Copied requests fill whole pages, referenced pages one slot each
 	 * (at most max_write / 4096 + 2): less than a page short of the
 	 * pipe always fits. */
-	n = cancellable_splice(fd, w->pipe[1], lp->pipe_size - 4096);
+	n = splice(fd, NULL, w->pipe[1], NULL, lp->pipe_size - 4096, 0);
 	if (fuse_session_exited(lp->se))
 		return 0;
 	if (n < 0) {
@@ -496,11 +500,7 @@ static int receive(struct worker *w, bool by_splice, struct fuse_buf *buf)
 		w->lp->splice = false; /* not here, then: read from now on */
 		pthread_mutex_unlock(&w->lp->lock);
 	}
-	/* Where the loop's end may cancel it (and nowhere else, lest a
-	 * cancelled close leave a descriptor to be closed twice). */
-	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	res = fuse_session_receive_buf(w->lp->se, &w->buf);
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	*buf = w->buf;
 	return res;
 }
@@ -523,7 +523,6 @@ static void *work(void *arg)
 	bool awaited = false;
 
 	current = w;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	if (w->beyond)
 		kvfs_log(KVFS_LOG_DEBUG,
 			 "thread %u started, beyond max_threads=%u: others "
@@ -575,8 +574,12 @@ static void *work(void *arg)
 
 		/* Watch for the next request after one the kernel sent on
 		 * somebody's behalf, who may well send another at once. */
-		if (awaited && lp->spin > 0)
-			watch(lp);
+		if (!(awaited && lp->spin > 0 && watch(lp)) &&
+		    !await_request(lp)) {
+			pthread_mutex_lock(&lp->lock);
+			lp->reader = NULL;
+			break;
+		}
 		res = receive(w, by_splice, &buf);
 
 		pthread_mutex_lock(&lp->lock);
@@ -695,9 +698,9 @@ static void *watchdog(void *arg)
 /*
  * The end: join every worker. One may be waiting for the kernel, and the
  * kernel for a request that nobody reads any more (the directory lock of
- * a CREATE a process sent, the page lock of a READ): after a second with
- * a worker in such a wait (STUCK_AFTER), stuck() ends it (by aborting
- * the connection, which the daemon's exit would do anyway). Workers busy
+ * a CREATE a process sent, the page lock of a READ): STUCK_AFTER into
+ * the end with a worker in such a wait, stuck() ends it (by aborting the
+ * connection, which the daemon's exit would do anyway). Workers busy
  * with the store are waited for as long as they take.
  */
 static void join_all(struct loop *lp, void (*stuck)(void *ctx), void *ctx)
@@ -742,8 +745,17 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	};
 	pthread_condattr_t attr;
 	bool watching = false;
+	int fd = fuse_session_fd(se), fd_flags = fcntl(fd, F_GETFL);
 	int rc;
 
+	lp.wake = eventfd(0, EFD_CLOEXEC);
+	if (lp.wake < 0 || fd_flags < 0 ||
+	    fcntl(fd, F_SETFL, fd_flags | O_NONBLOCK)) {
+		rc = -errno;
+		if (lp.wake >= 0)
+			close(lp.wake);
+		return rc;
+	}
 	pthread_mutex_init(&lp.lock, NULL);
 	/* Timed waits count on the monotonic clock. */
 	pthread_condattr_init(&attr);
@@ -757,7 +769,7 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	rc = start_worker(&lp);
 	pthread_mutex_unlock(&lp.lock);
 	if (!rc) {
-		rc = start_thread(&lp.watchdog, watchdog, &lp);
+		rc = kvfs_fs_thread_start(&lp.watchdog, watchdog, &lp);
 		watching = rc == 0;
 	}
 	if (!rc) {
@@ -778,11 +790,11 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	lp.exiting = true;
 	pthread_cond_broadcast(&lp.turn);
 	pthread_cond_broadcast(&lp.tick);
-	/* The reader may sleep in read(2) or splice(2), the only places a
-	 * worker can be cancelled. */
-	for (struct worker *w = lp.all; w; w = w->next)
-		pthread_cancel(w->thread);
 	pthread_mutex_unlock(&lp.lock);
+	/* The reader may sleep in poll(2): wake it for good. */
+	if (write(lp.wake, &(uint64_t){ 1 }, sizeof(uint64_t)) < 0)
+		fuse_log(FUSE_LOG_ERR, "kvfs: waking the reader: %s\n",
+			 strerror(errno));
 	/* The watchdog first: it may be taking ended workers off the list. */
 	if (watching)
 		pthread_join(lp.watchdog, NULL);
@@ -790,6 +802,8 @@ int kvfs_fs_loop(struct fuse_session *se, unsigned int max_threads,
 	if (!rc)
 		rc = lp.error;
 	sem_destroy(&lp.finished);
+	close(lp.wake);
+	fcntl(fd, F_SETFL, fd_flags);
 	pthread_cond_destroy(&lp.tick);
 	pthread_cond_destroy(&lp.turn);
 	pthread_mutex_destroy(&lp.lock);

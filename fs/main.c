@@ -13,7 +13,6 @@
  * option: a one-line message, exit status 1, nothing mounted.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,8 +20,6 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "kvfs_fs.h"
@@ -147,19 +144,6 @@ static void fuse_to_kvfs_log(enum fuse_log_level level, const char *fmt,
 	kvfs_log(mine, "%s", text);
 }
 
-/* In the background nobody reads stderr: log lines go to syslog. */
-static void syslog_handler(enum kvfs_log_level level, const char *message,
-			   void *ctx)
-{
-	static const int priority[] = {
-		[KVFS_LOG_ERROR] = LOG_ERR, [KVFS_LOG_WARNING] = LOG_WARNING,
-		[KVFS_LOG_INFO] = LOG_INFO, [KVFS_LOG_DEBUG] = LOG_DEBUG,
-	};
-
-	(void)ctx;
-	syslog(priority[level], "%s", message);
-}
-
 static void usage(const char *prog)
 {
 	printf(
@@ -250,9 +234,14 @@ static int check_not_mounted(const struct fuse_args *args)
 	char abs[PATH_MAX], *copy, *slash;
 	int rc = 0;
 
-	for (int i = 1; i < args->argc && !mnt; i++)
-		if (args->argv[i][0] != '-')
+	/* What fuse_opt_parse left: options, "-o" with the FUSE options
+	 * kept as the next argument, and the mount point. */
+	for (int i = 1; i < args->argc && !mnt; i++) {
+		if (!strcmp(args->argv[i], "-o"))
+			i++;
+		else if (args->argv[i][0] != '-')
 			mnt = args->argv[i];
+	}
 	if (!mnt || !(copy = strdup(mnt)))
 		return 0;
 	/* The path of the mount point itself, resolved through its parent
@@ -337,23 +326,6 @@ static unsigned int max_threads(const struct fuse_cmdline_opts *opts)
 		       : 0;
 }
 
-/* The signals that end the session (fuse_set_signal_handlers). Threads
- * that the store and the daemon start must not take them: the main
- * thread's handler ends the session, and the session loop's wait there
- * ends at once only when the signal interrupts it. So they are blocked
- * while those threads start (they inherit the mask) and let through in
- * the main thread once the loop begins. */
-static void hold_signals(bool hold)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
-}
-
 static void abort_session(void *fs)
 {
 	kvfs_fs_session_abort(fs, "at exit a request still waited for the "
@@ -381,77 +353,11 @@ static int libfuse_loop(struct fuse_session *se,
 	return ret;
 }
 
-/* ------------------------------------------------------------ detaching */
-
-/*
- * Without -f the daemon detaches, but only once the mount is in place and
- * served, so that a script, mount(8) or systemd can use the mount as soon
- * as kvfs returns, and every error before that reaches the terminal and
- * the exit status. It forks before anything has started a thread (the
- * store's journal and watch threads, libcurl's): threads do not survive
- * fork(2), and a lock one of them held would stay locked in the child.
- * So the child does all the work, and the parent waits for one byte on a
- * pipe (mounted) or for the child's end, then exits with 0 or the child's
- * status. Returns the pipe's write end, in the child; -1 on failure.
- */
-static int detach_begin(void)
-{
-	int ready[2], st;
-	pid_t child;
-	ssize_t n;
-	char byte;
-
-	if (pipe2(ready, O_CLOEXEC))
-		return fail("cannot detach: pipe: %s", strerror(errno), NULL),
-		       -1;
-	child = fork();
-	if (child < 0)
-		return fail("cannot detach: fork: %s", strerror(errno), NULL),
-		       -1;
-	if (child == 0) {
-		close(ready[0]);
-		setsid();
-		return ready[1];
-	}
-	close(ready[1]);
-	do
-		n = read(ready[0], &byte, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1)
-		_exit(0);
-	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-		;
-	/* _exit: nothing of the parent's needs tearing down. */
-	_exit(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
-}
-
-/* Mounted and about to serve: from now on nobody reads the terminal; log
- * lines go to syslog. Then the parent may return. */
-static void detach_end(int ready)
-{
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		if (null > STDERR_FILENO)
-			close(null);
-	}
-	if (chdir("/"))
-		kvfs_log(KVFS_LOG_WARNING, "chdir /: %s", strerror(errno));
-	openlog("kvfs", LOG_PID, LOG_DAEMON);
-	kvfs_log_set_handler(syslog_handler, NULL);
-	if (write(ready, "", 1) != 1)
-		kvfs_log(KVFS_LOG_WARNING, "telling the starting process: %s",
-			 strerror(errno));
-	close(ready);
-}
-
 static int run(struct fs *fs, struct fuse_args *args,
 	       struct fuse_cmdline_opts *opts, struct fuse_conn_info_opts *copts,
 	       int ready)
 {
+	fs->ready_fd = ready;
 	int ret = 1;
 
 	fs->se = fuse_session_new(args, &kvfs_fs_ops, sizeof(kvfs_fs_ops), fs);
@@ -467,9 +373,6 @@ static int run(struct fs *fs, struct fuse_args *args,
 		goto out_unmount;
 	if (kvfs_fs_notify_start(fs))
 		goto out_unmount;
-	if (ready >= 0)
-		detach_end(ready);
-	hold_signals(false);
 	/* -s on the local backend: one request served at a time, by the
 	 * loop that still reads while a request waits for the kernel. */
 	if (fs->exclusive)
@@ -480,6 +383,10 @@ static int run(struct fs *fs, struct fuse_args *args,
 		ret = fuse_session_loop(fs->se);
 	else
 		ret = libfuse_loop(fs->se, opts);
+	/* libfuse's loops return the signal that ended them: an end asked
+	 * for, as an unmount is. */
+	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
+		ret = 0;
 	if (fs->init_error) {
 		fuse_log(FUSE_LOG_ERR,
 			 "kvfs: the kernel and the daemon could not agree on "
@@ -493,6 +400,7 @@ static int run(struct fs *fs, struct fuse_args *args,
 	 * would, before joining threads that might wait for the kernel. */
 	kvfs_fs_session_abort(fs, NULL);
 out_unmount:
+	kvfs_fs_notify_stop(fs);
 	fuse_session_unmount(fs->se);
 out_signals:
 	fuse_remove_signal_handlers(fs->se);
@@ -500,7 +408,7 @@ out_destroy:
 	kvfs_fs_inode_each(fs, drop_handles, fs);
 	kvfs_store_close(fs->store);
 	fs->store = NULL;
-	kvfs_fs_notify_stop(fs);
+	kvfs_fs_notify_free(fs);
 	fuse_session_destroy(fs->se);
 	return ret;
 }
@@ -592,11 +500,10 @@ int main(int argc, char *argv[])
 	if (check_mountpoint(opts.mountpoint))
 		goto out_free;
 	if (!opts.foreground) {
-		ready = detach_begin();
+		ready = kvfs_fs_detach_begin();
 		if (ready < 0)
 			goto out_free;
 	}
-	hold_signals(true);
 	if (open_store(d.kv, &fs.store))
 		goto out_free;
 	fs.cfg = d.cfg;

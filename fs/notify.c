@@ -286,7 +286,7 @@ int kvfs_fs_notify_start(struct fs *fs)
 	n->watch.changed = watch_changed;
 	n->watch.attrs_changed = watch_attrs_changed;
 	n->watch.ctx = n;
-	if (pthread_create(&n->thread, NULL, notify_main, n)) {
+	if (kvfs_fs_thread_start(&n->thread, notify_main, n)) {
 		free(n);
 		return -1;
 	}
@@ -320,11 +320,24 @@ void kvfs_fs_notify_stop(struct fs *fs)
 	if (!n)
 		return;
 	pthread_mutex_lock(&n->lock);
+	if (n->stop) {
+		pthread_mutex_unlock(&n->lock);
+		return;
+	}
 	n->stop = true;
 	pthread_cond_broadcast(&n->wake);
 	pthread_cond_broadcast(&n->done_cv);
 	pthread_mutex_unlock(&n->lock);
 	join_notifier(fs, n);
+}
+
+void kvfs_fs_notify_free(struct fs *fs)
+{
+	struct fs_notify *n = fs->notify;
+
+	if (!n)
+		return;
+	kvfs_fs_notify_stop(fs);
 	fs->notify = NULL;
 	pthread_mutex_destroy(&n->lock);
 	pthread_cond_destroy(&n->wake);

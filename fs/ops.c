@@ -406,17 +406,30 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino,
 	enum kvfs_consistency level = kvfs_fs_level(fs, inode);
 	struct stat st;
 	bool own_view = false;
-	int err;
+	int err = 0;
 
-	err = kvfs_fs_stored_key(fs, inode, key);
-	if (err)
-		goto out;
 	/* Owners are not stored: accept only what changes nothing. */
 	if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != fs->uid) ||
 	    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != fs->gid)) {
 		err = EPERM;
 		goto out;
 	}
+	/* A file created here and not yet published keeps a new mode and
+	 * mtime for its first publish (cp -p, install -m set them on the
+	 * open copy), and is truncated through its open file: its name
+	 * reaches the store with its contents, never empty first. */
+	if ((fi || !(to_set & FUSE_SET_ATTR_SIZE)) &&
+	    kvfs_fs_pending_set_attr(inode, to_set, attr)) {
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			err = kvfs_fs_truncate(fs, inode, fi,
+					       (uint64_t)attr->st_size);
+		if (!err)
+			err = kvfs_fs_getattr_of(fs, inode, fi, &st, &own_view);
+		goto out;
+	}
+	err = kvfs_fs_stored_key(fs, inode, key);
+	if (err)
+		goto out;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store, key,
 				KVFS_ATTR_MODE, attr->st_mode & KVFS_MODE_KEPT,
@@ -725,8 +738,9 @@ static bool is_pending_child(const struct fs_inode *inode, void *dir)
 {
 	/* pending is read without inode->lock here: a stale answer adds or
 	 * skips a name created or published just as the listing is taken,
-	 * which either listing order allows. */
-	return inode->parent == dir &&
+	 * which either listing order allows. A node whose name is gone
+	 * (moved away for a writer) has no name to list. */
+	return inode->parent == dir && inode->hashed &&
 	       __atomic_load_n(&inode->pending, __ATOMIC_RELAXED);
 }
 

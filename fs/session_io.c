@@ -64,12 +64,15 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count,
 {
 	struct fs *fs = userdata;
 	uint64_t init = __atomic_load_n(&fs->init_unique, __ATOMIC_ACQUIRE);
+	bool accepted = false;
+	ssize_t n;
 
 	if (init && count >= 2 &&
 	    iov[0].iov_len >= sizeof(struct fuse_out_header)) {
 		const struct fuse_out_header *out = iov[0].iov_base;
 
 		if (out->unique == init) {
+			accepted = out->error == 0;
 			__atomic_store_n(&fs->init_unique, 0,
 					 __ATOMIC_RELAXED);
 			/* libfuse refused the kernel's terms and ends the
@@ -85,7 +88,14 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count,
 			}
 		}
 	}
-	return writev(fd, iov, count);
+	n = writev(fd, iov, count);
+	/* The kernel took the mount's settings: a detaching daemon lets
+	 * the command that started it return now (detach.c). */
+	if (accepted && n >= 0 && fs->ready_fd >= 0) {
+		kvfs_fs_detach_end(fs->ready_fd);
+		fs->ready_fd = -1;
+	}
+	return n;
 }
 
 /* Without this hook libfuse would stop splicing replies (reads, pushes

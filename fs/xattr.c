@@ -136,7 +136,13 @@ void kvfs_fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, ENODATA);
 		return;
 	}
-	err = kvfs_fs_stored_key(fs, inode, key);
+	/* Created here and not yet published: it has none, and looking
+	 * does not publish it. */
+	if (kvfs_fs_is_pending(fs, inode)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	err = kvfs_fs_key(fs, inode, NULL, key);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_getxattr(fs->store, key,
 				name, &buf), key);
@@ -237,7 +243,12 @@ void kvfs_fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	size_t len = 0;
 	int err;
 
-	err = kvfs_fs_stored_key(fs, kvfs_fs_inode(fs, ino), key);
+	/* Nothing is stored yet of a file created here and not published. */
+	if (kvfs_fs_is_pending(fs, kvfs_fs_inode(fs, ino))) {
+		reply_value(req, "", 0, size);
+		return;
+	}
+	err = kvfs_fs_key(fs, kvfs_fs_inode(fs, ino), NULL, key);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_listxattr(fs->store, key,
 				&buf), key);

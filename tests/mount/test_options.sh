@@ -56,6 +56,8 @@ echo hello >"$MNT/f" && [ "$(cat "$MNT/f")" = hello ] || fail "spin=0 mount"
 # root, so that only the mount point is in the way.)
 mkdir "$TEST_TMP/root2"
 start_fails "mount point '$MNT/' is a FUSE mount already" "$MNT/" -o "root=$TEST_TMP/root2"
+start_fails "mount point '$MNT' is a FUSE mount already" -o default_permissions "$MNT" \
+	-o "root=$TEST_TMP/root2,allow_other"
 [ "$(cat "$MNT/f")" = hello ] || fail "the live mount stopped serving"
 
 # Over the dead mount a crashed daemon leaves: refused with the way out.

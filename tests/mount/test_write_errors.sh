@@ -3,18 +3,22 @@
 # a large write, answered before it is stored, fails the next write, fsync
 # and close of that file. Either way the file's every later write, fsync
 # and close fails too, nothing of it is published, and the stored value
-# stays the previous whole one. The daemon runs with a file size limit (ulimit -f, SIGXFSZ
-# ignored), so that its writes past 2 MiB fail with EFBIG, as a full disk
-# fails them with ENOSPC.
+# stays the previous whole one. The daemon runs with a file size limit
+# (ulimit -f, SIGXFSZ ignored), so that its writes past 2 MiB fail with
+# EFBIG, as a full disk fails them with ENOSPC; a shim (failsync.c) fails
+# one fsync of the daemon on demand: a publish the backend refuses.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 is missing"
 
 REAL_BIN=$KVFS_BIN
 KVFS_BIN=$TEST_TMP/kvfs-limited
+FAIL_FSYNC=$TEST_TMP/fail-fsync # while it exists, the daemon's next fsync fails
 cat >"$KVFS_BIN" <<EOF
 #!/bin/bash
 trap '' XFSZ
 ulimit -f 2048
+export LD_PRELOAD=$KVFS_FAILSYNC KVFS_FAIL_FSYNC=$FAIL_FSYNC
+export ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}verify_asan_link_order=0
 exec "$REAL_BIN" "\$@"
 EOF
 chmod +x "$KVFS_BIN"
@@ -76,6 +80,38 @@ head -c $((3 * MIB)) /dev/zero >"$TEST_TMP/big"
 expect_fail "File too large" cp "$TEST_TMP/big" "$MNT/f"
 [ "$(stat -c %s "$MNT/f")" = $MIB ] || fail "size after dd and cp"
 cmp -s "$MNT/f" "$ROOT/f" || fail "mount and root differ"
+
+# A publish the backend fails (an fsync that fails, as a failing disk's
+# does): the file's later writes and its close fail too, so that nothing
+# built on the lost write is ever published; a truncation whose publish
+# fails at close reports it. The value stays the previous one.
+printf 0123456789 >"$MNT/g"
+python3 - "$MNT/g" "$FAIL_FSYNC" <<'EOF' || fail "a failed publish (see above)"
+import errno, os, sys
+
+path, flag = sys.argv[1:]
+def fails(what, call):
+    try:
+        call()
+    except OSError as e:
+        if e.errno != errno.EIO:
+            raise
+        return
+    sys.exit(what + " succeeded")
+
+fd = os.open(path, os.O_RDWR)
+os.pwrite(fd, b"AAAA", 0)
+open(flag, "w").close()
+fails("fsync that the backend failed", lambda: os.fsync(fd))
+fails("a write after a failed publish", lambda: os.pwrite(fd, b"BBBB", 4))
+fails("close after a failed publish", lambda: os.close(fd))
+open(flag, "w").close()
+f = open(path, "w")
+fails("close of a truncation whose publish failed", f.close)
+EOF
+[ "$(cat "$ROOT/g")" = 0123456789 ] || fail "stored after failed publishes: $(cat "$ROOT/g")"
+[ "$(cat "$MNT/g")" = 0123456789 ] || fail "read after failed publishes: $(cat "$MNT/g")"
+[ ! -e "$FAIL_FSYNC" ] || fail "the daemon never fsync'd"
 
 kvfs_unmount || fail "daemon exit status"
 echo PASS

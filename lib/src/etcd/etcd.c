@@ -694,7 +694,7 @@ static int start_watch(struct etcd *e, struct kvfs_watch *watch)
 	/* Attribute keys live apart (P a/): tell them apart. */
 	if (watch->attrs_changed)
 		watch->attrs_apart = true;
-	err = pthread_create(&e->watch_thread, NULL, watch_main, e);
+	err = etcd_thread_start(&e->watch_thread, watch_main, e);
 	e->watch_running = err == 0;
 	pthread_mutex_unlock(&e->watch_lock);
 	return err ? kvfs_error_from_errno(err, "etcd: watch thread") : 0;

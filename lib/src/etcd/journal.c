@@ -591,7 +591,7 @@ int etcd_journal_open(struct etcd *e, const char *dir,
 		rc = load(j);
 	if (rc)
 		goto out_close;
-	err = pthread_create(&j->thread, NULL, replicate_main, j);
+	err = etcd_thread_start(&j->thread, replicate_main, j);
 	if (err) {
 		rc = kvfs_error_from_errno(err, "etcd journal thread");
 		goto out_close;

@@ -201,19 +201,26 @@ static void *probe_main(void *arg)
 	return NULL;
 }
 
-/* Start the probe thread unless it runs; caller holds probe_lock. It
- * takes no signals: the daemon's threads leave them to the main one. */
-static int start_prober(struct etcd *e)
+int etcd_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	int err;
 
-	if (e->probe_running || e->probe_stop)
-		return 0;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&e->probe_thread, NULL, probe_main, e);
+	err = pthread_create(thread, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+/* Start the probe thread unless it runs; caller holds probe_lock. */
+static int start_prober(struct etcd *e)
+{
+	int err;
+
+	if (e->probe_running || e->probe_stop)
+		return 0;
+	err = etcd_thread_start(&e->probe_thread, probe_main, e);
 	e->probe_running = err == 0;
 	return err;
 }

@@ -118,18 +118,29 @@ kt_cleanup() {
 			fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
 		fi
 	done
-	for d in "${kt_daemons[@]+"${kt_daemons[@]}"}"; do
-		kt_daemon_ours "${d%:*}" "${d#*:}" && kill -TERM "${d%:*}" 2>/dev/null
-	done
 	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
 		kt_ours "$p" && kill -TERM "$p" 2>/dev/null
 	done
+	# Each daemon ends on its own once unmounted; one that does not gets
+	# TERM, then KILL. Its reap gives its exit status, which must be 0.
 	for d in "${kt_daemons[@]+"${kt_daemons[@]}"}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kt_daemon_ours "${d%:*}" "${d#*:}" || break
+		local pid=${d%:*} reap=${d#*:} st=0
+		for _ in $(seq 25); do
+			kt_daemon_ours "$pid" "$reap" || break
 			sleep 0.2
 		done
-		kt_daemon_ours "${d%:*}" "${d#*:}" && kill -KILL "${d%:*}" 2>/dev/null
+		if kt_daemon_ours "$pid" "$reap"; then
+			echo "FAIL: kvfs pid $pid still runs 5 s after its unmount" >&2
+			[ $rc = 0 ] && rc=1
+			kill -TERM "$pid" 2>/dev/null
+			sleep 2
+			kt_daemon_ours "$pid" "$reap" && kill -KILL "$pid" 2>/dev/null
+		fi
+		wait "$reap" 2>/dev/null || st=$?
+		if [ $st != 0 ] && [ $rc = 0 ]; then
+			echo "FAIL: kvfs pid $pid exited with status $st" >&2
+			rc=1
+		fi
 	done
 	for p in "${kt_pids[@]+"${kt_pids[@]}"}"; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
@@ -210,12 +221,13 @@ kt_mount() {
 	"$KT_REAP" "$kt_work/$name.pid" "$KT_KVFS" "$mnt" -o "$opts" \
 		>>"$kt_work/$name.log" 2>&1 &
 	reap=$!
-	kt_pids+=("$reap")
 	kt_mounts+=("$mnt")
 	deadline=$(($(kt_now_ms) + 30000))
 	until [ -s "$kt_work/$name.pid" ]; do
-		kill -0 "$reap" 2>/dev/null ||
+		kill -0 "$reap" 2>/dev/null || {
+			wait "$reap"
 			kt_fail "kvfs for $name failed: $(tail -n 3 "$kt_work/$name.log")"
+		}
 		[ "$(kt_now_ms)" -lt $deadline ] || kt_fail "kvfs for $name did not return in 30 s"
 		sleep 0.05
 	done
@@ -224,6 +236,16 @@ kt_mount() {
 	printf -v "KT_PID_$var" %s "$pid"
 	printf -v "KT_REAP_$var" %s "$reap"
 	kt_is_mounted "$mnt" || kt_fail "kvfs for $name returned 0 but nothing is mounted"
+}
+
+# Forget daemon $1 (collected by kt_umount or kt_crash): the cleanup
+# waits for the others only.
+kt_forget_daemon() {
+	local d left=()
+	for d in "${kt_daemons[@]+"${kt_daemons[@]}"}"; do
+		[ "${d%:*}" = "$1" ] || left+=("$d")
+	done
+	kt_daemons=("${left[@]+"${left[@]}"}")
 }
 
 # Unmount NAME and wait for its daemon to exit (TERM, then KILL); returns
@@ -247,6 +269,7 @@ kt_umount() {
 		kt_daemon_ours "$pid" "$reap" && kill -KILL "$pid" 2>/dev/null
 	fi
 	wait "$reap" 2>/dev/null || rc=$?
+	kt_forget_daemon "$pid"
 	printf -v "$pidvar" %s ""
 	return $rc
 }
@@ -257,6 +280,7 @@ kt_crash() {
 	local pidvar="KT_PID_$var" reapvar="KT_REAP_$var"
 	kt_daemon_ours "${!pidvar}" "${!reapvar}" && kill -KILL "${!pidvar}" 2>/dev/null
 	wait "${!reapvar}" 2>/dev/null
+	kt_forget_daemon "${!pidvar}"
 	printf -v "$pidvar" %s ""
 	fusermount3 -uz "$mnt" 2>/dev/null
 	return 0

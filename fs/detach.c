@@ -1,0 +1,84 @@
+/*
+ * detach.c - running in the background, as kvfs does without -f.
+ *
+ * The daemon detaches, but only once the mount is in place and the kernel
+ * has accepted its settings (INIT answered), so that a script, mount(8)
+ * or systemd can use the mount as soon as kvfs returns, and every error
+ * before that reaches the terminal and the exit status. It forks before
+ * anything has started a thread (the store's journal and watch threads,
+ * libcurl's): threads do not survive fork(2), and a lock one of them held
+ * would stay locked in the child. So the child does all the work, and the
+ * parent waits for one byte on a pipe or for the child's end, then exits
+ * with 0 or the child's status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "kvfs_fs.h"
+
+int kvfs_fs_detach_begin(void)
+{
+	int ready[2], st = 0;
+	pid_t child;
+	ssize_t n;
+	char byte;
+
+	if (pipe2(ready, O_CLOEXEC) || (child = fork()) < 0) {
+		fprintf(stderr, "kvfs: cannot detach: %s\n", strerror(errno));
+		return -1;
+	}
+	if (child == 0) {
+		close(ready[0]);
+		return ready[1];
+	}
+	close(ready[1]);
+	do
+		n = read(ready[0], &byte, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		_exit(0);
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	/* _exit: nothing of the parent's needs tearing down. */
+	_exit(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
+}
+
+/* In the background nobody reads stderr: log lines go to syslog. */
+static void syslog_handler(enum kvfs_log_level level, const char *message,
+			   void *ctx)
+{
+	static const int priority[] = {
+		[KVFS_LOG_ERROR] = LOG_ERR, [KVFS_LOG_WARNING] = LOG_WARNING,
+		[KVFS_LOG_INFO] = LOG_INFO, [KVFS_LOG_DEBUG] = LOG_DEBUG,
+	};
+
+	(void)ctx;
+	syslog(priority[level], "%s", message);
+}
+
+void kvfs_fs_detach_end(int ready)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	setsid();
+	if (chdir("/"))
+		kvfs_log(KVFS_LOG_WARNING, "chdir /: %s", strerror(errno));
+	openlog("kvfs", LOG_PID, LOG_DAEMON);
+	kvfs_log_set_handler(syslog_handler, NULL);
+	if (write(ready, "", 1) != 1)
+		kvfs_log(KVFS_LOG_WARNING, "telling the starting process: %s",
+			 strerror(errno));
+	close(ready);
+}
