@@ -54,7 +54,6 @@
 /* How long an open waits for a root held by another store, by default:
  * an unmount returns before its daemon has ended and let go of the root. */
 #define LOCK_WAIT_DEFAULT_MS 2000
-#define LOCK_RETRY_NS 20000000L
 /* Tries of an attribute change on a value whose file has other links,
  * each lost to a concurrent write or rename of the same key. */
 #define CHANGE_TRIES 3
@@ -1403,67 +1402,6 @@ static int open_tmp_dir(struct local_backend *lb)
 	return 0;
 }
 
-/* The live process whose pid the holder of the lock file wrote in it, or
- * 0 when there is none. */
-static long lock_holder(int lock_fd)
-{
-	char text[32];
-	ssize_t n = pread(lock_fd, text, sizeof(text) - 1, 0);
-	long pid;
-
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
-	pid = strtol(text, NULL, 10);
-	if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
-		return 0;
-	return pid;
-}
-
-static int refuse_in_use(struct local_backend *lb, const char *root)
-{
-	long pid = lock_holder(lb->lock_fd);
-
-	if (pid)
-		return kvfs_error_set(KVFS_EINVAL,
-			"root=%s: in use by kvfs pid %ld (one mount per root)",
-			root, pid);
-	return kvfs_error_set(KVFS_EINVAL,
-		"root=%s: in use by another kvfs process (one mount per root)",
-		root);
-}
-
-static int64_t ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)(now.tv_sec - start->tv_sec) * 1000 +
-	       (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-/* flock ROOT/.kvfs/lock, waiting up to wait_ms for a holder to let go:
- * 0, or the refusal naming the holder. */
-static int flock_root(struct local_backend *lb, const char *root,
-		      uint64_t wait_ms)
-{
-	struct timespec start, retry = { 0, LOCK_RETRY_NS };
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (flock(lb->lock_fd, LOCK_EX | LOCK_NB)) {
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK)
-			return kvfs_error_set(KVFS_EINVAL,
-				"root=%s: cannot lock .kvfs/lock: %s", root,
-				strerror(errno));
-		if (ms_since(&start) >= (int64_t)wait_ms)
-			return refuse_in_use(lb, root);
-		nanosleep(&retry, NULL);
-	}
-	return 0;
-}
-
 /*
  * One store per root: the daemon lets the kernel cache what it serves for
  * a long time, trusting that nobody else writes the root, so a second
@@ -1477,8 +1415,8 @@ static int lock_root(struct local_backend *lb, const char *root,
 		     uint64_t wait_ms)
 {
 	struct stat st;
-	char pid[32];
-	int len, rc;
+	char what[PATH_MAX + 8];
+	int len;
 
 	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDWR | O_CREAT | O_NONBLOCK,
 			      0600);
@@ -1491,16 +1429,12 @@ static int lock_root(struct local_backend *lb, const char *root,
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: .kvfs/lock is not "
 				      "a plain file of its own; remove it",
 				      root);
-	rc = flock_root(lb, root, wait_ms);
-	if (rc)
-		return rc;
-	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (pwrite(lb->lock_fd, pid, (size_t)len, 0) != len ||
-	    ftruncate(lb->lock_fd, len))
-		return kvfs_error_set(KVFS_EINVAL,
-				      "root=%s: writing .kvfs/lock: %s", root,
-				      strerror(errno));
-	return 0;
+	len = snprintf(what, sizeof(what), "root=%s", root);
+	if (len < 0 || (size_t)len >= sizeof(what))
+		return kvfs_error_set(KVFS_EINVAL, "root=%s: path too long",
+				      root);
+	return kvfs_pidlock_take(lb->lock_fd, wait_ms, what,
+				 " (one mount per root)");
 }
 
 int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)

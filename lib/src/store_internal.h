@@ -1,6 +1,7 @@
 /*
- * store_internal.h - what store.c shares with the fallback module: the
- * library's own reader and writer for backends without ranged I/O.
+ * store_internal.h - what the library's modules share: the library's own
+ * reader and writer for backends without ranged I/O, the registry, and
+ * the lock of a directory the library owns.
  */
 #ifndef KVFS_STORE_INTERNAL_H
 #define KVFS_STORE_INTERNAL_H
@@ -30,5 +31,12 @@ int kvfs_writer_copy_from(struct kvfs_writer *w, struct kvfs_reader *base);
 /* Backend registry: open the backend named `name` with opts. */
 int kvfs_registry_open(const char *name, struct kvfs_options *opts,
 		       struct kvfs_backend **out);
+
+/* Lock the lock file fd exclusively, waiting up to wait_ms for another
+ * holder to let go, and write this process's pid into it. 0, or
+ * KVFS_EINVAL with "WHAT: in use by kvfs pid N" + hint (the holder's pid
+ * as it wrote it) or another failure, WHAT first. */
+int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
+		      const char *hint);
 
 #endif

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 #include "etcd_internal.h"
+#include "store_internal.h"
 
 #define HEADER_SIZE 40
 #define ATTR_SIZE 20
@@ -502,31 +504,12 @@ static void *replicate_main(void *arg)
 
 /* ------------------------------------------------------------- lock */
 
-/* The live process whose pid the holder of the lock wrote into it, or 0
- * when there is none (it has not written it yet). */
-static long lock_holder(int fd)
-{
-	char text[32];
-	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-	long pid;
-
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
-	pid = strtol(text, NULL, 10);
-	if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
-		return 0;
-	return pid;
-}
-
 /* One mount per journal: an flock on DIR/lock, which goes with the
  * close or the end of the process (SIGKILL too). The holder writes its
  * pid into the file, so that a second mount's refusal names it. */
 static int lock_journal(struct etcd_journal *j)
 {
-	char text[32];
-	long holder;
-	int len;
+	char what[PATH_MAX + 16];
 
 	j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
 			   0600);
@@ -534,28 +517,9 @@ static int lock_journal(struct etcd_journal *j)
 		return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: "
 				      "cannot open its lock: %s", j->dir,
 				      strerror(errno));
-	while (flock(j->lockfd, LOCK_EX | LOCK_NB)) {
-		if (errno == EINTR)
-			continue;
-		if (errno != EWOULDBLOCK)
-			return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: "
-					      "cannot lock it: %s", j->dir,
-					      strerror(errno));
-		holder = lock_holder(j->lockfd);
-		if (holder)
-			return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: "
-				"in use by kvfs pid %ld; give each mount its "
-				"own journal=", j->dir, holder);
-		return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: in use "
-			"by another kvfs mount; give each mount its own "
-			"journal=", j->dir);
-	}
-	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (pwrite(j->lockfd, text, (size_t)len, 0) != len ||
-	    ftruncate(j->lockfd, len))
-		return kvfs_error_set(KVFS_EINVAL, "etcd: journal=%s: writing "
-				      "its lock: %s", j->dir, strerror(errno));
-	return 0;
+	snprintf(what, sizeof(what), "etcd: journal=%s", j->dir);
+	return kvfs_pidlock_take(j->lockfd, 0, what,
+				 "; give each mount its own journal=");
 }
 
 /* ------------------------------------------------------------- public */
