@@ -27,15 +27,16 @@ kvfs_mount
 MIB=$((1 << 20))
 head -c $MIB /dev/zero | tr '\0' a >"$MNT/f"
 
-python3 - "$MNT/f" <<'EOF' || fail "write errors (see above)"
+printf 0123456789 >"$MNT/g"
+python3 - "$MNT/f" "$MNT/g" "$FAIL_FSYNC" <<'EOF' || fail "write errors (see above)"
 import errno, os, sys
 
-path = sys.argv[1]
-def fails(what, call):
+path, other, flag = sys.argv[1:]
+def fails(what, call, err=errno.EFBIG):
     try:
         call()
     except OSError as e:
-        if e.errno != errno.EFBIG:
+        if e.errno != err:
             raise
         return
     sys.exit(what + " succeeded")
@@ -68,6 +69,21 @@ fails("fsync after a lost write", lambda: os.fsync(fd))
 fails("a write after a lost write", lambda: os.write(fd, b"c"))
 fails("ftruncate after a lost write", lambda: os.ftruncate(fd, 10))
 fails("close after a lost write", lambda: os.close(fd))
+
+# A publish the backend fails (an fsync that fails, as a failing disk's
+# does): the file's later writes and its close fail too, so that nothing
+# built on the lost write is ever published; a truncation whose publish
+# fails at close reports it.
+fd = os.open(other, os.O_RDWR)
+os.pwrite(fd, b"AAAA", 0)
+open(flag, "w").close()
+fails("fsync that the backend failed", lambda: os.fsync(fd), errno.EIO)
+fails("a write after a failed publish",
+      lambda: os.pwrite(fd, b"BBBB", 4), errno.EIO)
+fails("close after a failed publish", lambda: os.close(fd), errno.EIO)
+open(flag, "w").close()
+f = open(other, "w")
+fails("close of a truncation whose publish failed", f.close, errno.EIO)
 EOF
 [ "$(stat -c %s "$MNT/f")" = $MIB ] || fail "size after lost writes"
 [ "$(tr -d a <"$MNT/f" | wc -c)" = 0 ] || fail "content after lost writes"
@@ -81,34 +97,7 @@ expect_fail "File too large" cp "$TEST_TMP/big" "$MNT/f"
 [ "$(stat -c %s "$MNT/f")" = $MIB ] || fail "size after dd and cp"
 cmp -s "$MNT/f" "$ROOT/f" || fail "mount and root differ"
 
-# A publish the backend fails (an fsync that fails, as a failing disk's
-# does): the file's later writes and its close fail too, so that nothing
-# built on the lost write is ever published; a truncation whose publish
-# fails at close reports it. The value stays the previous one.
-printf 0123456789 >"$MNT/g"
-python3 - "$MNT/g" "$FAIL_FSYNC" <<'EOF' || fail "a failed publish (see above)"
-import errno, os, sys
-
-path, flag = sys.argv[1:]
-def fails(what, call):
-    try:
-        call()
-    except OSError as e:
-        if e.errno != errno.EIO:
-            raise
-        return
-    sys.exit(what + " succeeded")
-
-fd = os.open(path, os.O_RDWR)
-os.pwrite(fd, b"AAAA", 0)
-open(flag, "w").close()
-fails("fsync that the backend failed", lambda: os.fsync(fd))
-fails("a write after a failed publish", lambda: os.pwrite(fd, b"BBBB", 4))
-fails("close after a failed publish", lambda: os.close(fd))
-open(flag, "w").close()
-f = open(path, "w")
-fails("close of a truncation whose publish failed", f.close)
-EOF
+# After the failed publishes g keeps its value.
 [ "$(cat "$ROOT/g")" = 0123456789 ] || fail "stored after failed publishes: $(cat "$ROOT/g")"
 [ "$(cat "$MNT/g")" = 0123456789 ] || fail "read after failed publishes: $(cat "$MNT/g")"
 [ ! -e "$FAIL_FSYNC" ] || fail "the daemon never fsync'd"
