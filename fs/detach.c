@@ -33,8 +33,16 @@ int kvfs_fs_detach_begin(void)
 		return -1;
 	}
 	if (child == 0) {
+		int fd = ready[1];
+
 		close(ready[0]);
-		return ready[1];
+		/* Started with stdin or stdout closed, the pipe may be
+		 * descriptor 0 or 1, which detaching points at /dev/null. */
+		if (fd <= STDERR_FILENO) {
+			fd = fcntl(ready[1], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+			close(ready[1]);
+		}
+		return fd;
 	}
 	close(ready[1]);
 	do

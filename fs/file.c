@@ -395,6 +395,20 @@ bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode)
 	return p;
 }
 
+bool kvfs_fs_drop_pending(struct fs *fs, struct fs_inode *inode)
+{
+	bool pending;
+
+	pthread_mutex_lock(&inode->lock);
+	pending = inode->pending;
+	if (pending) {
+		inode->pending = false;
+		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&inode->lock);
+	return pending;
+}
+
 bool kvfs_fs_pending_set_attr(struct fs_inode *inode, int to_set,
 			      const struct stat *attr)
 {
@@ -428,10 +442,15 @@ int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode)
 	pthread_mutex_lock(&inode->lock);
 	/* An open file that has written gives the value its contents so
 	 * far (cp -a sets xattrs on the copy before it closes it), which
-	 * publishes it; else it is empty. */
+	 * publishes it; else the creator's truncation does; else it is
+	 * empty. Either way no handle is left to publish it again. */
 	for (struct fs_handle *h = inode->handles;
 	     h && inode->pending && !err; h = h->next)
 		if (h->writer)
+			err = commit_handle(fs, h, NULL, NULL);
+	for (struct fs_handle *h = inode->handles;
+	     h && inode->pending && !err; h = h->next)
+		if (h->commit_pending)
 			err = commit_handle(fs, h, NULL, NULL);
 	if (!err && inode->pending && !is_unlinked(fs, inode)) {
 		err = kvfs_fs_key(fs, inode, NULL, key);
@@ -615,13 +634,15 @@ static int attach(struct fs *fs, struct fs_handle *h,
 	return 0;
 }
 
-static struct fs_handle *handle_new(struct fs_inode *inode, int flags,
-				    enum kvfs_consistency level)
+/* A handle of inode for the open request req. */
+static struct fs_handle *handle_new(fuse_req_t req, struct fs_inode *inode,
+				    int flags, enum kvfs_consistency level)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
+	h->opener = fuse_req_ctx(req)->pid;
 	h->inode = inode;
 	h->flags = flags;
 	h->level = level;
@@ -675,15 +696,15 @@ static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 }
 
 /* Open an existing file of the inode table. */
-static int open_existing(struct fs *fs, struct fs_inode *inode,
-			 struct fuse_file_info *fi)
+static int open_existing(fuse_req_t req, struct fs *fs,
+			 struct fs_inode *inode, struct fuse_file_info *fi)
 {
 	struct fs_handle *h;
 	int err;
 
 	if (inode->is_dir)
 		return EISDIR;
-	h = handle_new(inode, fi->flags, kvfs_fs_level(fs, inode));
+	h = handle_new(req, inode, fi->flags, kvfs_fs_level(fs, inode));
 	if (!h)
 		return ENOMEM;
 	err = open_snapshot(fs, h, fi->flags);
@@ -699,7 +720,7 @@ static int open_existing(struct fs *fs, struct fs_inode *inode,
 void kvfs_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	int err = open_existing(fs, kvfs_fs_inode(fs, ino), fi);
+	int err = open_existing(req, fs, kvfs_fs_inode(fs, ino), fi);
 
 	if (err)
 		fuse_reply_err(req, err);
@@ -751,7 +772,8 @@ static void detach(struct fs *fs, struct fs_handle *h)
 
 /* create(2) of a name that exists: O_EXCL fails, anything else looks it
  * up into e and opens it. Returns an errno. */
-static int create_existing(struct fs *fs, struct fs_inode *parent,
+static int create_existing(fuse_req_t req, struct fs *fs,
+			   struct fs_inode *parent,
 			   const char *name, struct fuse_file_info *fi,
 			   struct fuse_entry_param *e)
 {
@@ -764,7 +786,7 @@ static int create_existing(struct fs *fs, struct fs_inode *parent,
 	if (err)
 		return err;
 	inode = kvfs_fs_inode(fs, e->ino);
-	err = open_existing(fs, inode, fi);
+	err = open_existing(req, fs, inode, fi);
 	if (err)
 		kvfs_fs_inode_forget(fs, inode, 1);
 	return err;
@@ -794,7 +816,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	if (rc == 0) {
 		/* It exists after all (created behind a cached negative
 		 * entry). */
-		err = create_existing(fs, parent, name, fi, &e);
+		err = create_existing(req, fs, parent, name, fi, &e);
 		goto out;
 	}
 	if (rc != KVFS_ENOTFOUND) {
@@ -809,7 +831,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 
 		kvfs_fs_inode_put(fs, inode);
 		if (pending) {
-			err = create_existing(fs, parent, name, fi, &e);
+			err = create_existing(req, fs, parent, name, fi, &e);
 			goto out;
 		}
 	}
@@ -825,7 +847,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		goto out;
 	}
 	kvfs_fs_level_prime(fs, inode, level, gen);
-	h = handle_new(inode, fi->flags, level);
+	h = handle_new(req, inode, fi->flags, level);
 	if (!h) {
 		kvfs_fs_inode_forget(fs, inode, 1);
 		err = ENOMEM;
@@ -1229,14 +1251,16 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 /*
  * Every close(2) sends a FLUSH, also the close of a duplicate descriptor
  * before anything was written: a shell's `echo x > f` opens f with
- * O_TRUNC, dup2s it onto stdout and closes the original first. So a flush
- * publishes what was written, and a truncation (O_TRUNC, a new file) with
- * nothing written since only when the closing process holds no other
- * descriptor of the file (descriptors.c): `touch f`, and `: > f` at its
- * last close, publish before close returns; the first close of
- * `echo x > f` does not. A truncation left is published by fsync or at
- * release, the kernel's word that the last descriptor is gone; until then
- * every other open sees the value from before. One write, one new value.
+ * O_TRUNC, dup2s it onto stdout and closes the original first, and a
+ * child that inherited the descriptor closes it at exec or exit. So a
+ * flush publishes what was written, and a truncation (O_TRUNC, a new
+ * file) with nothing written since only when the process that opened the
+ * file closed its last descriptor of it (descriptors.c): `touch f`, and
+ * `: > f` at its last close, publish before close returns; the first
+ * close of `echo x > f` does not. A truncation left is published by
+ * fsync or at release, the kernel's word that the last descriptor is
+ * gone; until then every other open sees the value from before. One
+ * write, one new value.
  */
 void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -1249,8 +1273,9 @@ void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	truncated = h->commit_pending;
 	err = h->failed;
 	pthread_mutex_unlock(&h->inode->lock);
-	if (wrote || (truncated && !kvfs_fs_still_open_in(
-				fuse_req_ctx(req)->pid, h->inode->ino)))
+	if (wrote || (truncated && kvfs_fs_last_close(fuse_req_ctx(req)->pid,
+						      h->opener,
+						      h->inode->ino)))
 		err = publish(fs_of(req), h, true);
 	fuse_reply_err(req, err);
 }

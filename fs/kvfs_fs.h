@@ -120,6 +120,7 @@ struct fs_handle {
 	                               publish of it fails with this */
 	enum kvfs_consistency level;
 	int flags;                  /* open(2) flags */
+	pid_t opener;               /* the thread that opened it */
 };
 
 /* Daemon options that the fuse_opt table fills in (see main.c). */
@@ -322,9 +323,10 @@ void kvfs_fs_level_changed(struct fs *fs, struct fs_inode *inode);
 
 /* ------------------------------------------------------------ loop.c */
 
-/* pthread_create with every signal blocked in the new thread, so that
- * the main thread takes them (its handler ends the session); logged on
- * failure. Returns 0 or an errno. */
+/* pthread_create with the signals that end the session (SIGTERM,
+ * SIGINT, SIGHUP, SIGQUIT) blocked in the new thread, so that the main
+ * thread takes them (its handler ends the session); logged on failure.
+ * Returns 0 or an errno. */
 int kvfs_fs_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* Serve requests until the session ends, with up to max_threads workers
@@ -352,10 +354,11 @@ void kvfs_fs_loop_splice_writes(size_t max_write);
 
 /* ------------------------------------------------------ descriptors.c */
 
-/* Does process (or thread) pid, which just closed a descriptor of the
- * file whose node id is ino, hold another descriptor of it? True also
- * when that cannot be told. */
-bool kvfs_fs_still_open_in(pid_t pid, uint64_t ino);
+/* Was the close that thread `closer` just made of the file whose node id
+ * is ino the last of the open file that thread `opener` opened: the same
+ * process, holding no other descriptor of it? False when that cannot be
+ * told. Called from a worker; may read /proc for a while. */
+bool kvfs_fs_last_close(pid_t closer, pid_t opener, uint64_t ino);
 
 /* ------------------------------------------------------------ file.c */
 
@@ -374,6 +377,11 @@ int kvfs_fs_materialize(struct fs *fs, struct fs_inode *inode);
 int kvfs_fs_stored_key(struct fs *fs, struct fs_inode *inode, char *key);
 /* True when inode is pending (takes inode->lock). */
 bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode);
+/* A pending inode's name goes away before it was ever published (unlink,
+ * replaced by a rename): it is not pending any more, and the store has
+ * nothing to remove. True when it was pending. Caller holds ns_lock
+ * exclusively. */
+bool kvfs_fs_drop_pending(struct fs *fs, struct fs_inode *inode);
 /* For a pending inode, remember a new mode and mtime (FUSE_SET_ATTR_*
  * bits of to_set) for its first publish instead of publishing it now.
  * False when inode is not pending (the store must be changed). */

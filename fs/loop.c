@@ -224,7 +224,13 @@ int kvfs_fs_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 	sigset_t all, old;
 	int rc;
 
-	sigfillset(&all);
+	/* The signals that end a session (as libfuse's own threads do);
+	 * faults such as SIGSEGV stay deliverable where they happen. */
+	sigemptyset(&all);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	rc = pthread_create(thread, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -512,15 +512,18 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent_ino,
 		return;
 	}
 	level = level_of_child(fs, parent, name, &victim);
-	if (victim)
-		kvfs_fs_materialize(fs, victim);
 	pthread_rwlock_wrlock(&fs->ns_lock);
-	if (victim && !dir)
-		kvfs_fs_keep_snapshots(fs, victim, false);
-	if (dir)
+	/* A file created here and never published (a temporary file
+	 * removed while open) goes without a word to the store. */
+	if (dir) {
 		rc = kvfs_store_rmdir(fs->store, key, level);
-	else
+	} else if (victim && kvfs_fs_drop_pending(fs, victim)) {
+		rc = 0;
+	} else {
+		if (victim)
+			kvfs_fs_keep_snapshots(fs, victim, false);
 		rc = kvfs_store_delete(fs->store, key, level);
+	}
 	err = kvfs_fs_errno(fs, rc, key);
 	if (!err && victim)
 		kvfs_fs_inode_unhash(fs, victim);
@@ -579,6 +582,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	struct kvfs_reader *replaced = NULL;
 	char from[KVFS_KEY_MAX + 1], to[KVFS_KEY_MAX + 1];
 	enum kvfs_consistency level;
+	bool dst_pending;
 	int err;
 
 	/* RENAME_EXCHANGE cannot be atomic on a key-value store. */
@@ -599,19 +603,29 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	dst = kvfs_fs_inode_find(fs, newparent, newname);
 	if (src)
 		kvfs_fs_materialize(fs, src);
-	if (dst)
-		kvfs_fs_materialize(fs, dst);
+	if (dst == src) {
+		kvfs_fs_inode_put(fs, dst);
+		dst = NULL;
+	}
 	pthread_rwlock_wrlock(&fs->ns_lock);
-	if (src)
+	/* A destination created here and never published exists for this
+	 * mount only: it is replaced without a word to the store, but it is
+	 * there for RENAME_NOREPLACE. */
+	dst_pending = dst && kvfs_fs_is_pending(fs, dst);
+	if (dst_pending && (flags & RENAME_NOREPLACE))
+		err = EEXIST;
+	if (!err && src)
 		err = commit_below(fs, src);
-	if (!err && dst && dst != src && !dst->is_dir)
+	if (!err && dst && !dst_pending && !dst->is_dir)
 		replaced = kvfs_fs_keep_snapshots(fs, dst, true);
 	if (!err)
 		err = kvfs_fs_errno(fs, kvfs_store_rename(fs->store, from, to,
 				(flags & RENAME_NOREPLACE) ?
 				KVFS_RENAME_NOREPLACE : 0, level), from);
 	if (!err) {
-		if (dst && dst != src) {
+		if (dst) {
+			if (dst_pending)
+				kvfs_fs_drop_pending(fs, dst);
 			kvfs_fs_retire(dst, replaced);
 			replaced = NULL;
 			kvfs_fs_inode_unhash(fs, dst);

@@ -10,9 +10,16 @@
 
 #include <kvfs/kvfs.h>
 
-/* Set at start-up, read by every thread that logs. */
-static kvfs_log_fn log_handler;
-static void *log_ctx;
+/* The handler and its argument, set together (a daemon switches to syslog
+ * when it detaches, while other threads may log): read by every thread
+ * that logs. */
+struct log_target {
+	kvfs_log_fn fn;
+	void *ctx;
+};
+static struct log_target targets[2];
+static _Atomic(struct log_target *) log_target;
+static atomic_int log_slot;
 static atomic_int log_level = KVFS_LOG_WARNING;
 
 static const char *const level_names[] = {
@@ -24,8 +31,13 @@ static const char *const level_names[] = {
 
 void kvfs_log_set_handler(kvfs_log_fn fn, void *ctx)
 {
-	log_handler = fn;
-	log_ctx = ctx;
+	/* Two slots, used in turn: a thread still holding the one in use
+	 * when the next is set reads a whole pair either way. */
+	struct log_target *t = &targets[atomic_fetch_add(&log_slot, 1) & 1];
+
+	t->fn = fn;
+	t->ctx = ctx;
+	atomic_store(&log_target, fn ? t : NULL);
 }
 
 void kvfs_log_set_level(enum kvfs_log_level level)
@@ -53,6 +65,7 @@ int kvfs_log_level_parse(const char *text, enum kvfs_log_level *out)
 
 void kvfs_log(enum kvfs_log_level level, const char *fmt, ...)
 {
+	struct log_target *t;
 	char line[2048];
 	va_list ap;
 	size_t n;
@@ -65,8 +78,9 @@ void kvfs_log(enum kvfs_log_level level, const char *fmt, ...)
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
-	if (log_handler)
-		log_handler(level, line, log_ctx);
+	t = atomic_load(&log_target);
+	if (t)
+		t->fn(level, line, t->ctx);
 	else
 		fprintf(stderr, "kvfs: %s\n", line);
 }

@@ -339,9 +339,10 @@ int etcd_journal_drain(struct etcd_journal *j, uint64_t timeout_ms);
 bool etcd_journal_empty(struct etcd_journal *j);
 int etcd_journal_stats(struct etcd_journal *j, struct kvfs_buf *out);
 
-/* pthread_create with every signal blocked in the new thread: a library
- * thread takes none of its process's signals (a daemon's handler runs in
- * the thread that waits for them). */
+/* pthread_create with the signals that end a daemon (SIGTERM, SIGINT,
+ * SIGHUP, SIGQUIT) blocked in the new thread: a library thread takes
+ * none of them (a daemon's handler runs in the thread that waits for
+ * them). */
 int etcd_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 #endif

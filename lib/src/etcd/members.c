@@ -206,8 +206,14 @@ int etcd_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 	sigset_t all, old;
 	int err;
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* The signals that end a session (as libfuse's own threads do);
+	 * faults such as SIGSEGV stay deliverable where they happen. */
+	sigemptyset(&all);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = pthread_create(thread, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;
