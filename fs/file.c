@@ -605,12 +605,17 @@ static int attach(struct fs *fs, struct fs_handle *h,
 		 (is_writable(h) && (inode->handles ||
 				     (h->flags & O_APPEND))) ||
 		 h->gen != inode->data_gen || recently_shared(fs, inode);
+	/* A handle of another snapshot may fill the page cache with it:
+	 * the kernel serves MAP_PRIVATE maps of direct I/O files from the
+	 * page cache, filled through the mapping handle. */
 	for (struct fs_handle *o = inode->handles; o && !direct; o = o->next)
-		if (o->cached && o->gen != h->gen)
+		if (o->gen != h->gen)
 			direct = true;
 	if (!direct)
 		direct = kvfs_fs_inode_superseded_within(fs, inode,
 							 RETRY_WINDOW);
+	if (direct && !is_writable(h) && h->gen != inode->pc_gen)
+		inode->cache_suspect = true; /* its private maps (above) */
 	h->next = inode->handles;
 	if (h->next)
 		h->next->prev = h;

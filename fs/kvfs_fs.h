@@ -71,7 +71,9 @@ struct fs_inode {
 	                              writer session sets it right (file.c) */
 	uint64_t size_events;      /* what may change the kernel's size
 	                              behind a writer: attribute replies
-	                              (kvfs_fs_attr_reply), writable opens,
+	                              of a size other than the page
+	                              writer's (kvfs_fs_attr_reply, getattr
+	                              in ops.c), writable opens,
 	                              failed publishes, pushes (file.c) */
 	uint64_t pc_gen;           /* data_gen whose pages the kernel keeps */
 	bool storing;              /* a publish is filling the page cache */
@@ -447,8 +449,9 @@ int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
 int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
 		       struct fuse_file_info *fi, struct stat *st,
 		       bool *own_view);
-/* A reply with attributes read from the store (lookup, getattr and
- * setattr, create, mkdir, mknod, readdirplus) is being built for inode:
+/* A reply with attributes read from the store (lookup, create, mkdir,
+ * mknod, readdirplus; getattr and setattr count their own, as they know
+ * when the size is the page writer's) is being built for inode:
  * counted before the store is asked, so that a writer session can tell
  * whether the kernel may have been given a size older than what it
  * publishes (file.c). */

@@ -84,6 +84,23 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 			  struct fuse_file_info *fi, struct stat *st,
 			  bool *own_view);
 
+/* Whether an attribute reply shows the one open file's view of inode:
+ * shown, that handle's own size; else (NULL) the stored size, which is
+ * the snapshot of a handle that has not written and saw the latest
+ * publish. Caller holds inode->lock. */
+static bool sole_view(const struct fs_inode *inode,
+		      const struct fs_handle *shown)
+{
+	const struct fs_handle *only = inode->handles;
+
+	if (!only || only->next)
+		return false;
+	if (shown)
+		return shown == only;
+	return !only->writer && !only->commit_pending &&
+	       only->gen == inode->data_gen;
+}
+
 /* Under ns_lock, so that no rename or unlink moves the name between the
  * look at the inode and the look at the store: a reply about a node
  * describes that node's value, never the value of whatever has its name
@@ -116,7 +133,6 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 	pthread_mutex_lock(&fs->table_lock);
 	unlinked = inode->unlinked;
 	pthread_mutex_unlock(&fs->table_lock);
-	kvfs_fs_attr_reply(inode);
 	if (own_view)
 		*own_view = false;
 	if (!inode->is_dir) {
@@ -136,6 +152,14 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 			own = kvfs_fs_handle_size(h, &hsize);
 		}
 		writing = own && h->writer;
+		/* The page writer's size, or the view of a file open once,
+		 * is the kernel's own (tar and cp -p set times and modes
+		 * while writing, `cat >>` asks before it appends): only a
+		 * reply with another size may change the kernel's. Counted
+		 * before the store is read, so that a publish after that
+		 * read sees it. */
+		if (!(own && h == owner) && !sole_view(inode, own ? h : NULL))
+			inode->size_events++;
 		pthread_mutex_unlock(&inode->lock);
 	}
 	if (!unlinked && !inode->is_dir && pending_stat(inode, &ks)) {
