@@ -194,11 +194,10 @@ static void usage(const char *prog)
 }
 
 /*
- * Every open file costs the daemon descriptors (a writer several: the
- * snapshot of the old value and the new value's temporary file among
- * them), and the soft limit a service starts with is 1024 (systemd's
- * default, kept low for programs that still use select(2)): past it opens
- * fail with EIO. The daemon polls and never selects, so it takes all of
+ * Every open file costs the daemon a descriptor or more (a writer's
+ * temporary file, a reader's snapshot), and the soft limit a service
+ * starts with is 1024 (systemd's default, kept low for programs that
+ * still use select(2)): past it opens fail with EIO. The daemon polls and never selects, so it takes all of
  * the hard limit. Not being able to is no reason not to mount.
  */
 static void raise_descriptor_limit(void)
