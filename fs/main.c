@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,6 +191,42 @@ static void usage(const char *prog)
 "user.kvfs.consistency.effective (read-only), user.kvfs.causal-token and\n"
 "user.kvfs.stats (mount root). See fs/README.md.\n"
 "\n", prog);
+}
+
+/*
+ * Every open file costs the daemon a descriptor or more (a writer's
+ * temporary file, a reader's snapshot), and the soft limit a service
+ * starts with is 1024 (systemd's default, kept low for programs that
+ * still use select(2)): past it opens fail with EIO. The daemon polls and never selects, so it takes all of
+ * the hard limit. Not being able to is no reason not to mount.
+ */
+static void raise_descriptor_limit(void)
+{
+	struct rlimit lim;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim)) {
+		kvfs_log(KVFS_LOG_DEBUG, "open files: getrlimit: %s",
+			 strerror(errno));
+		return;
+	}
+	was = lim.rlim_cur;
+	if (lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim)) {
+			kvfs_log(KVFS_LOG_WARNING,
+				 "open files: cannot raise the limit from %llu "
+				 "to %llu: %s; raise it for the daemon "
+				 "(LimitNOFILE=, ulimit -n)",
+				 (unsigned long long)was,
+				 (unsigned long long)lim.rlim_max,
+				 strerror(errno));
+			return;
+		}
+	}
+	kvfs_log(KVFS_LOG_DEBUG, "open files: limit %llu (was %llu, hard "
+		 "limit %llu)", (unsigned long long)lim.rlim_cur,
+		 (unsigned long long)was, (unsigned long long)lim.rlim_max);
 }
 
 /* A message line and failure, for everything before the mount. */
@@ -444,6 +481,10 @@ int main(int argc, char *argv[])
 		goto out_free;
 	}
 	if (opts.show_version) {
+		/* Unbuffered: fuse_lowlevel_version() runs fusermount3
+		 * --version, whose line would otherwise come out before
+		 * ours, still in the buffer when stdout is a pipe. */
+		setvbuf(stdout, NULL, _IONBF, 0);
 		printf("kvfs version %s\n", KVFS_VERSION_STRING);
 		printf("FUSE library version %s\n", fuse_pkgversion());
 		fuse_lowlevel_version();
@@ -472,6 +513,7 @@ int main(int argc, char *argv[])
 		kvfs_log_set_level(KVFS_LOG_DEBUG);
 	}
 	fuse_set_log_func(fuse_to_kvfs_log);
+	raise_descriptor_limit();
 	fs.mount_level = KVFS_CONSISTENCY_DEFAULT;
 	text = kvfs_options_peek(d.kv, "consistency");
 	if (text && kvfs_consistency_parse(text, &fs.mount_level)) {

@@ -7,6 +7,7 @@ KVFS_DEB_PACKAGES=(
 	libsqlite3-dev
 	etcd-server etcd-client
 	attr gcovr openssl python3 systemd zsh
+	dpkg-dev man-db util-linux # the package: dpkg-shlibdeps, man -w, prlimit
 )
 
 kvfs_install_deps() {

@@ -40,7 +40,12 @@ help=$("$KVFS_BIN" --help)
 for o in root= consistency= backend= sync= timeout= weak_timeout= writeback spin= allow_other; do
 	grep -q -- "$o" <<<"$help" || fail "--help does not list $o"
 done
-"$KVFS_BIN" --version | grep -q "kvfs version" || fail "--version"
+# kvfs's own version first, whatever libfuse and fusermount3 add after it
+# (read through a pipe, where stdout is buffered)
+version=$("$KVFS_BIN" --version | cat)
+[[ $(head -n 1 <<<"$version") == "kvfs version "[0-9]* ]] ||
+	fail "--version does not start with kvfs's version: $version"
+grep -q "^FUSE library version " <<<"$version" || fail "--version: libfuse's"
 
 # FUSE's own options still reach FUSE
 kvfs_mount "fsname=kvfs-test,default_permissions,sync=false"

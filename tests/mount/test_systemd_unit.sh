@@ -12,8 +12,13 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/kvfs-unit.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 grep -q '^ExecStart=/.*/kvfs %f -f -o ${KVFS_OPTIONS}$' "$KVFS_UNIT" ||
 	{ echo "FAIL: ExecStart does not name an absolute daemon path"; exit 1; }
+grep -q '^LimitNOFILE=[0-9]' "$KVFS_UNIT" ||
+	{ echo "FAIL: the unit sets no LimitNOFILE (the daemon needs descriptors)"; exit 1; }
 # An instance of the template, by path, so that no other copy is read.
-sed "s|^ExecStart=[^ ]*|ExecStart=$KVFS_BIN|" "$KVFS_UNIT" >"$dir/kvfs@mnt-kv.service"
+# Its man pages exist once installed (tests/package/test_deb.sh verifies
+# the installed unit with them), not here.
+sed -e "s|^ExecStart=[^ ]*|ExecStart=$KVFS_BIN|" -e '/^Documentation=/d' \
+	"$KVFS_UNIT" >"$dir/kvfs@mnt-kv.service"
 if ! out=$(cd "$dir" && systemd-analyze verify "$dir/kvfs@mnt-kv.service" 2>&1) ||
    grep -q 'kvfs@' <<<"$out"; then
 	echo "FAIL: systemd-analyze verify: $out"
