@@ -51,6 +51,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -375,9 +376,16 @@ static int commit_handle(struct fs *fs, struct fs_handle *h, bool *raced,
 	kvfs_reader_close(h->reader);
 	h->reader = NULL;
 	h->need_reader = true;
-	if (!err && inode->has_mtime_override) {
-		rc = kvfs_store_set_attr(fs->store, key, KVFS_ATTR_MTIME, 0,
-					 &inode->mtime_override, h->level);
+	if (!err && (inode->has_mtime_override || inode->has_atime_override)) {
+		/* Times set on the open file (cp -p): kept by the publish. */
+		struct timespec times[2] = { inode->mtime_override,
+					     inode->atime_override };
+		unsigned int fields =
+			(inode->has_mtime_override ? KVFS_ATTR_MTIME : 0) |
+			(inode->has_atime_override ? KVFS_ATTR_ATIME : 0);
+
+		rc = kvfs_store_set_attr(fs->store, key, fields, 0, times,
+					 h->level);
 		err = kvfs_fs_errno(fs, rc, key);
 	}
 	return err;
@@ -424,6 +432,13 @@ bool kvfs_fs_pending_set_attr(struct fs_inode *inode, int to_set,
 	} else if (pending && (to_set & FUSE_SET_ATTR_MTIME)) {
 		inode->has_mtime_override = true;
 		inode->mtime_override = attr->st_mtim;
+	}
+	if (pending && (to_set & FUSE_SET_ATTR_ATIME_NOW)) {
+		inode->has_atime_override = true;
+		clock_gettime(CLOCK_REALTIME, &inode->atime_override);
+	} else if (pending && (to_set & FUSE_SET_ATTR_ATIME)) {
+		inode->has_atime_override = true;
+		inode->atime_override = attr->st_atim;
 	}
 	pthread_mutex_unlock(&inode->lock);
 	return pending;
@@ -494,9 +509,13 @@ int kvfs_fs_commit_inode(struct fs *fs, struct fs_inode *inode)
 	return err;
 }
 
+/* Does the open file change the value: open for writing, or with
+ * O_TRUNC, which Linux honours on a read-only open too (POSIX leaves it
+ * open): `O_RDONLY | O_TRUNC` empties the file, published like any
+ * truncation at the opener's last close. */
 static bool is_writable(const struct fs_handle *h)
 {
-	return (h->flags & O_ACCMODE) != O_RDONLY;
+	return (h->flags & O_ACCMODE) != O_RDONLY || (h->flags & O_TRUNC);
 }
 
 static double mono_now(void)
@@ -581,19 +600,13 @@ static int attach(struct fs *fs, struct fs_handle *h,
 		return move_name_away(fs, inode);
 	}
 	kvfs_fs_inode_hold(fs, inode);
-	if (is_writable(h) || (h->flags & O_TRUNC))
+	if (is_writable(h))
 		inode->size_events++; /* O_TRUNC, writes past the end */
 	h->events_mark = inode->size_events;
 	/* O_TRUNC and create make the kernel's size 0, as this writer's -
 	 * unless a push into the page cache may stretch it again. */
 	h->size_ok = (h->empty_base || !inode->size_suspect) &&
 		     !inode->storing;
-	if ((h->flags & O_TRUNC) && !is_writable(h)) {
-		/* The kernel truncates its size and pages; the value is not
-		 * (kvfs does not truncate on a read-only open). */
-		inode->size_suspect = true;
-		inode->cache_suspect = true;
-	}
 	if (inode->handles && (is_writable(h) || inode->nwriters > 0))
 		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
 	/* A writer through the page cache must agree with the kernel on
@@ -666,7 +679,7 @@ static struct fs_handle *handle_new(fuse_req_t req, struct fs_inode *inode,
 static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 {
 	struct fs_inode *inode = h->inode;
-	bool writable = (flags & O_ACCMODE) != O_RDONLY;
+	bool writable = is_writable(h);
 	char key[KVFS_KEY_MAX + 1];
 	bool gone, pending;
 	int err = 0;
@@ -685,7 +698,7 @@ static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 	pthread_mutex_unlock(&inode->lock);
 	if (gone) {
 		err = h->reader ? 0 : ESTALE;
-	} else if ((flags & O_TRUNC) && writable) {
+	} else if (flags & O_TRUNC) {
 		h->empty_base = true;
 		h->commit_pending = true;
 	} else if (pending) {
@@ -761,7 +774,7 @@ static void detach(struct fs *fs, struct fs_handle *h)
 			clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
 	}
 	if (!inode->nwriters)
-		inode->has_mtime_override = false;
+		inode->has_mtime_override = inode->has_atime_override = false;
 	vanish = inode->pending && !inode->handles;
 	if (vanish) {
 		inode->pending = false;
@@ -1374,4 +1387,74 @@ out:
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	return err;
+}
+
+/* A descriptor of its own (O_RDONLY, its own offset) of the file behind
+ * the handle's value, where the backend lends one: the writer's, else
+ * the snapshot's; -1 when there is none. Caller holds inode->lock. */
+static int value_fd(struct fs *fs, struct fs_handle *h)
+{
+	struct kvfs_writer_fd wf = { .writer = h->writer, .fd = -1 };
+	struct kvfs_reader_fd rf = { .reader = h->reader, .fd = -1 };
+	char path[32];
+	int fd = -1;
+
+	if (h->writer &&
+	    kvfs_store_control(fs->store, KVFS_CTL_WRITER_FD, &wf) == 0)
+		fd = wf.fd;
+	else if (!h->writer && h->reader &&
+		 kvfs_store_control(fs->store, KVFS_CTL_READER_FD, &rf) == 0)
+		fd = rf.fd;
+	if (fd < 0)
+		return -1;
+	/* Lent descriptors must not move: seek a copy with an offset of
+	 * its own. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd;
+}
+
+/*
+ * lseek(2) with SEEK_DATA or SEEK_HOLE (the kernel answers the others
+ * itself): the holes of the value this open file sees, from the file
+ * behind it where the backend lends one (the local backend), else the
+ * whole value is data, as the kernel would say on its own.
+ */
+void kvfs_fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		   struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = handle_of(fi);
+	struct fs_inode *inode = h->inode;
+	off_t res = -1;
+	uint64_t size;
+	int err = 0, fd;
+
+	(void)ino;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_mutex_lock(&inode->lock);
+	if (!h->writer)
+		err = ensure_reader(fs, h);
+	size = kvfs_fs_handle_view(h);
+	fd = err ? -1 : value_fd(fs, h);
+	if (fd >= 0) {
+		res = lseek(fd, off, whence);
+		if (res < 0)
+			err = errno;
+		close(fd);
+	} else if (!err && (off < 0 || (uint64_t)off >= size)) {
+		err = ENXIO;
+	} else if (!err) {
+		res = whence == SEEK_DATA ? off : (off_t)size;
+	}
+	pthread_mutex_unlock(&inode->lock);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_lseek(req, res);
 }

@@ -87,6 +87,8 @@ struct fs_inode {
 	uint32_t pending_mode;     /* its mode, applied when published */
 	bool has_mtime_override;   /* utimens while open for writing */
 	struct timespec mtime_override;
+	bool has_atime_override;   /* the same for the atime */
+	struct timespec atime_override;
 
 	/* Level cache, protected by lock: valid while level_gen equals
 	 * fs->level_gen. own_state: 0 unknown, 1 none, 2 own xattr set. */
@@ -384,7 +386,7 @@ bool kvfs_fs_is_pending(struct fs *fs, struct fs_inode *inode);
  * nothing to remove. True when it was pending. Caller holds ns_lock
  * exclusively. */
 bool kvfs_fs_drop_pending(struct fs *fs, struct fs_inode *inode);
-/* For a pending inode, remember a new mode and mtime (FUSE_SET_ATTR_*
+/* For a pending inode, remember a new mode and times (FUSE_SET_ATTR_*
  * bits of to_set) for its first publish instead of publishing it now.
  * False when inode is not pending (the store must be changed). */
 bool kvfs_fs_pending_set_attr(struct fs_inode *inode, int to_set,
@@ -436,6 +438,8 @@ void kvfs_fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		   struct fuse_file_info *fi);
 void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 		     struct fuse_file_info *fi);
+void kvfs_fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		   struct fuse_file_info *fi);
 /* Truncate through a handle (ftruncate) or the key; positive errno. */
 int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
 		     struct fuse_file_info *fi, uint64_t size);

@@ -36,28 +36,36 @@ double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
 	return fs->cfg.weak_timeout;
 }
 
+/*
+ * What the store knows, as stat(2) shows it (fs/README.md, "Attributes"):
+ * what the backend does not say (kvfs_stat.valid) gets a default - the
+ * mode 0755 or 0644, atime and ctime the mtime, the blocks the size
+ * rounded up, a directory's link count 1 ("unknown" to find(1), where
+ * 2 would claim it had no subdirectories).
+ */
 static void fill_stat(struct fs *fs, struct fs_inode *inode,
 		      const struct kvfs_stat *ks, struct stat *st)
 {
+	bool dir = ks->kind == KVFS_KIND_DIR;
+	uint32_t mode = ks->mode;
+
+	if (!mode && !(ks->valid & KVFS_STAT_MODE))
+		mode = dir ? 0755 : 0644;
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->ino;
-	if (ks->kind == KVFS_KIND_DIR) {
-		st->st_mode = S_IFDIR |
-			      ((ks->mode ? ks->mode : 0755) & KVFS_MODE_KEPT);
-		st->st_nlink = 2;
-	} else {
-		st->st_mode = S_IFREG |
-			      ((ks->mode ? ks->mode : 0644) & KVFS_MODE_KEPT);
-		st->st_nlink = 1;
-	}
+	st->st_mode = (dir ? S_IFDIR : S_IFREG) | (mode & KVFS_MODE_KEPT);
+	st->st_nlink = 1;
+	if (dir && (ks->valid & KVFS_STAT_NLINK))
+		st->st_nlink = ks->nlink;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_size = (off_t)ks->size;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((ks->size + 511) / 512);
+	st->st_blocks = (ks->valid & KVFS_STAT_BLOCKS)
+		? (blkcnt_t)ks->blocks : (blkcnt_t)((ks->size + 511) / 512);
 	st->st_mtim = ks->mtime;
-	st->st_ctim = ks->mtime;
-	st->st_atim = ks->mtime;
+	st->st_atim = (ks->valid & KVFS_STAT_ATIME) ? ks->atime : ks->mtime;
+	st->st_ctim = (ks->valid & KVFS_STAT_CTIME) ? ks->ctime : ks->mtime;
 }
 
 /* The attributes of a file created here and not yet published (empty,
@@ -72,9 +80,13 @@ static bool pending_stat(struct fs_inode *inode, struct kvfs_stat *ks)
 		memset(ks, 0, sizeof(*ks));
 		ks->kind = KVFS_KIND_FILE;
 		ks->mode = inode->pending_mode;
+		ks->valid = KVFS_STAT_MODE | KVFS_STAT_ATIME | KVFS_STAT_CTIME;
 		clock_gettime(CLOCK_REALTIME, &ks->mtime);
+		ks->atime = ks->ctime = ks->mtime;
 		if (inode->has_mtime_override)
 			ks->mtime = inode->mtime_override;
+		if (inode->has_atime_override)
+			ks->atime = inode->atime_override;
 	}
 	pthread_mutex_unlock(&inode->lock);
 	return pending;
@@ -174,6 +186,8 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 		 * take the size for its end of file. */
 		ks.kind = inode->is_dir ? KVFS_KIND_DIR : KVFS_KIND_FILE;
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
+		ks.valid = KVFS_STAT_CTIME;
+		ks.ctime = ks.mtime;
 		if (!inode->is_dir) {
 			pthread_mutex_lock(&inode->lock);
 			/* A page-cache reader's or writer's view first,
@@ -207,10 +221,19 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 		ks.size = hsize;
 		inode->size_suspect = true;
 	}
-	if (writing)
+	if (own)
+		ks.valid &= ~KVFS_STAT_BLOCKS; /* the stored value's */
+	if (writing) {
+		/* Unpublished writes: changed now, as far as stat knows. */
 		clock_gettime(CLOCK_REALTIME, &ks.mtime);
+		ks.ctime = ks.mtime;
+	}
 	if (inode->has_mtime_override)
 		ks.mtime = inode->mtime_override;
+	if (inode->has_atime_override) {
+		ks.atime = inode->atime_override;
+		ks.valid |= KVFS_STAT_ATIME;
+	}
 	pthread_mutex_unlock(&inode->lock);
 	fill_stat(fs, inode, &ks, st);
 	return 0;
@@ -398,11 +421,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 				own_view ? 0 : kvfs_fs_timeout(fs, inode));
 }
 
-/* utimens: set the stored mtime; while the file is open for writing,
- * remember it so that a later publish keeps it (cp -p sets times before
- * it closes the copy). */
-static int set_mtime(struct fs *fs, struct fs_inode *inode, const char *key,
-		     enum kvfs_consistency level, const struct timespec *t)
+/* utimens: set the stored times (KVFS_ATTR_MTIME, KVFS_ATTR_ATIME in
+ * fields; times[0] the mtime, times[1] the atime); while the file is
+ * open for writing, remember them so that a later publish keeps them (cp
+ * -p sets times before it closes the copy). */
+static int set_times(struct fs *fs, struct fs_inode *inode, const char *key,
+		     enum kvfs_consistency level, unsigned int fields,
+		     const struct timespec times[2])
 {
 	bool writing = false;
 	int rc;
@@ -411,12 +436,16 @@ static int set_mtime(struct fs *fs, struct fs_inode *inode, const char *key,
 	for (struct fs_handle *h = inode->handles; h; h = h->next)
 		if ((h->flags & O_ACCMODE) != O_RDONLY)
 			writing = true;
-	if (writing) {
+	if (writing && (fields & KVFS_ATTR_MTIME)) {
 		inode->has_mtime_override = true;
-		inode->mtime_override = *t;
+		inode->mtime_override = times[0];
+	}
+	if (writing && (fields & KVFS_ATTR_ATIME)) {
+		inode->has_atime_override = true;
+		inode->atime_override = times[1];
 	}
 	pthread_mutex_unlock(&inode->lock);
-	rc = kvfs_store_set_attr(fs->store, key, KVFS_ATTR_MTIME, 0, t, level);
+	rc = kvfs_store_set_attr(fs->store, key, fields, 0, times, level);
 	return kvfs_fs_errno(fs, rc, key);
 }
 
@@ -466,12 +495,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino,
 		if (err)
 			goto out;
 	}
-	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
-		struct timespec t = attr->st_mtim;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW |
+		      FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		struct timespec now, times[2] = { attr->st_mtim, attr->st_atim };
+		unsigned int fields = 0;
 
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+			fields |= KVFS_ATTR_MTIME;
 		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			clock_gettime(CLOCK_REALTIME, &t);
-		err = set_mtime(fs, inode, key, level, &t);
+			times[0] = now;
+		if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+			fields |= KVFS_ATTR_ATIME;
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			times[1] = now;
+		err = set_times(fs, inode, key, level, fields, times);
 		if (err)
 			goto out;
 	}
@@ -496,10 +534,18 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent_ino,
 	err = kvfs_fs_errno(fs, kvfs_key_check_name(name), name);
 	if (!err)
 		err = kvfs_fs_key(fs, parent, name, key);
-	if (!err)
+	if (!err) {
+		enum kvfs_consistency level =
+			kvfs_fs_level_new_child(fs, parent, name);
+
 		err = kvfs_fs_errno(fs, kvfs_store_mkdir(fs->store, key,
-				mode & KVFS_MODE_KEPT,
-				kvfs_fs_level_new_child(fs, parent, name)), key);
+				mode & KVFS_MODE_KEPT, level), key);
+		/* Mode 0 asks mkdir for the backend's default. */
+		if (!err && !(mode & KVFS_MODE_KEPT))
+			err = kvfs_fs_errno(fs, kvfs_store_set_attr(fs->store,
+					key, KVFS_ATTR_MODE, 0, NULL, level),
+					key);
+	}
 	if (!err)
 		err = kvfs_fs_do_lookup(fs, parent, name, &e);
 	if (err)
@@ -740,6 +786,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bfree = sv.f_bavail = sp.blocks_free;
 	sv.f_files = sp.files;
 	sv.f_ffree = sv.f_favail = sp.files_free;
+	if (sp.valid & KVFS_SPACE_AVAIL) {
+		/* df's "used" is blocks - bfree, its "available" bavail. */
+		sv.f_bavail = sp.blocks_avail;
+		sv.f_favail = sp.files_avail;
+	}
 	sv.f_namemax = KVFS_NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }
@@ -1062,4 +1113,5 @@ const struct fuse_lowlevel_ops kvfs_fs_ops = {
 	.listxattr = kvfs_fs_listxattr,
 	.removexattr = kvfs_fs_removexattr,
 	.create = kvfs_fs_create,
+	.lseek = kvfs_fs_lseek,
 };

@@ -342,7 +342,8 @@ static int copy_metadata(int old_path_fd, int new_fd)
 
 /* Give the temporary file the metadata of the value it replaces, if key
  * names a value: a planted symlink, fifo or device gives none, and the
- * new value starts with the default mode like a new key. */
+ * new value starts with the default mode like a new key. The atime too:
+ * a write does not move it (only set_attr does; see fill_stat). */
 static int carry_metadata(struct local_backend *lb, const char *key, int tmp_fd)
 {
 	struct stat st;
@@ -350,8 +351,14 @@ static int carry_metadata(struct local_backend *lb, const char *key, int tmp_fd)
 
 	if (old_fd < 0)
 		return 0;
-	if (fstat(old_fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (fstat(old_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		struct timespec times[2] = { st.st_atim,
+					     { .tv_nsec = UTIME_OMIT } };
+
 		rc = copy_metadata(old_fd, tmp_fd);
+		if (rc == 0 && futimens(tmp_fd, times))
+			rc = kvfs_error_from_errno(errno, "copying the atime");
+	}
 	close(old_fd);
 	return rc;
 }
@@ -445,8 +452,13 @@ static int open_value(struct local_backend *lb, const char *key,
 	if (fd)
 		return fd;
 	/* O_NONBLOCK: a fifo planted in the root must not hang the open; it
-	 * is refused below, and the flag cleared for a value. */
-	fd = resolve(lb, key, O_RDONLY | O_NONBLOCK, 0);
+	 * is refused below, and the flag cleared for a value. O_NOATIME: a
+	 * read through kvfs, by a program or by kvfs itself, does not move
+	 * the atime (see fill_stat); it needs the file's owner or
+	 * CAP_FOWNER, which a value planted by someone else may lack. */
+	fd = resolve(lb, key, O_RDONLY | O_NONBLOCK | O_NOATIME, 0);
+	if (fd == -EPERM)
+		fd = resolve(lb, key, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return kvfs_error_from_errno(-fd, key);
 	if (fstat(fd, st)) {
@@ -461,7 +473,7 @@ static int open_value(struct local_backend *lb, const char *key,
 				      : KVFS_EINVALKEY,
 				      "%s is not a value", key);
 	}
-	if (fcntl(fd, F_SETFL, 0)) {
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & O_NOATIME)) {
 		int rc = kvfs_error_from_errno(errno, key);
 
 		close(fd);
@@ -552,7 +564,18 @@ static uint64_t version_of(const struct stat *st)
 	return v ? v : 1;
 }
 
-static void fill_stat(const struct stat *st, struct kvfs_stat *out)
+/*
+ * The key's attributes are its file's: the mode, the times (kvfs reads
+ * values with O_NOATIME and carries the atime over to each new value, so
+ * atime moves only by set_attr; every change kvfs makes to a value or its
+ * attributes moves the file's ctime, a publish by the rename that puts
+ * the new file in place), the blocks it takes, and a directory's link
+ * count, 2 plus its subdirectories on the filesystems that count them
+ * (ext4, xfs, tmpfs; not btrfs, which says 1). The root's own .kvfs is
+ * not a subdirectory of the store.
+ */
+static void fill_stat(const struct stat *st, bool is_root,
+		      struct kvfs_stat *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->kind = S_ISDIR(st->st_mode) ? KVFS_KIND_DIR : KVFS_KIND_FILE;
@@ -560,6 +583,15 @@ static void fill_stat(const struct stat *st, struct kvfs_stat *out)
 	out->mtime = st->st_mtim;
 	out->mode = st->st_mode & 07777;
 	out->version = version_of(st);
+	out->valid = KVFS_STAT_MODE | KVFS_STAT_ATIME | KVFS_STAT_CTIME |
+		     KVFS_STAT_BLOCKS;
+	out->atime = st->st_atim;
+	out->ctime = st->st_ctim;
+	out->blocks = (uint64_t)st->st_blocks;
+	if (S_ISDIR(st->st_mode) && st->st_nlink >= 2 + (is_root ? 1 : 0)) {
+		out->nlink = (uint32_t)st->st_nlink - (is_root ? 1 : 0);
+		out->valid |= KVFS_STAT_NLINK;
+	}
 }
 
 /* stat of the last component, not followed, in its parent resolved
@@ -587,7 +619,7 @@ static int local_stat(struct kvfs_backend *b, const char *key,
 		rc = kvfs_error_set(KVFS_ENOTFOUND,
 			"%s is neither a value nor a directory", key);
 	else
-		fill_stat(&st, out);
+		fill_stat(&st, !key[0], out);
 	close_parent(lb, dir_fd);
 	return rc;
 }
@@ -651,6 +683,125 @@ static int rename_entry(int from_fd, const char *from_name, int to_fd,
 	return 0;
 }
 
+/* The names in directory `dir_fd` that are keys, into *names (NUL after
+ * each, malloc'd), subdirectories marked by a leading '/'. Closes dir_fd. */
+static int list_names(int dir_fd, char **names, size_t *len)
+{
+	DIR *dir = fdopendir(dir_fd);
+	size_t cap = 0;
+	struct dirent *de;
+
+	*names = NULL;
+	*len = 0;
+	if (!dir) {
+		close(dir_fd);
+		return kvfs_error_from_errno(errno, "listing");
+	}
+	while ((de = readdir(dir))) {
+		size_t n = strlen(de->d_name) + 2;
+		unsigned char type = de->d_type;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (type == DT_UNKNOWN) {
+			struct stat st;
+
+			if (fstatat(dirfd(dir), de->d_name, &st,
+				    AT_SYMLINK_NOFOLLOW))
+				continue;
+			type = S_ISDIR(st.st_mode) ? DT_DIR
+			     : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+		}
+		if (type != DT_DIR && type != DT_REG)
+			continue;
+		if (*len + n > cap) {
+			char *grown = realloc(*names, cap = (cap + n) * 2);
+
+			if (!grown) {
+				closedir(dir);
+				free(*names);
+				*names = NULL;
+				return kvfs_error_set(KVFS_EFAIL,
+						      "out of memory");
+			}
+			*names = grown;
+		}
+		(*names)[*len] = type == DT_DIR ? '/' : '.';
+		memcpy(*names + *len + 1, de->d_name, n - 1);
+		*len += n;
+	}
+	closedir(dir);
+	return 0;
+}
+
+/*
+ * Is every key below directory `path` (len bytes, in a buffer of
+ * 2 * PATH_MAX) at most `room` bytes longer than `base` bytes of it?
+ * 0 when so, KVFS_ENAMETOOLONG when not, or another error. Walks the
+ * tree holding no descriptor across levels, so depth costs no files.
+ */
+static int check_depth(struct local_backend *lb, char *path, size_t len,
+		       size_t base, size_t room)
+{
+	char *names = NULL;
+	size_t names_len = 0;
+	int fd, rc;
+
+	fd = resolve(lb, path, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, path);
+	rc = list_names(fd, &names, &names_len);
+	for (size_t off = 0; rc == 0 && off < names_len;
+	     off += strlen(names + off) + 1) {
+		const char *name = names + off + 1;
+		size_t n = strlen(name);
+
+		if (len + 1 + n - base > room) {
+			rc = kvfs_error_set(KVFS_ENAMETOOLONG,
+				"the rename would make a key below %.*s over "
+				"%d bytes", (int)base, path, KVFS_KEY_MAX);
+			break;
+		}
+		if (names[off] != '/')
+			continue;
+		path[len] = '/';
+		memcpy(path + len + 1, name, n + 1);
+		rc = check_depth(lb, path, len + 1 + n, base, room);
+		path[len] = '\0';
+	}
+	free(names);
+	return rc;
+}
+
+/* A directory rename to a longer name must not make any key below it
+ * longer than KVFS_KEY_MAX: such keys could not be named again, not
+ * even to remove them. KVFS_ENAMETOOLONG, and nothing changes. */
+static int check_rename_depth(struct local_backend *lb, const char *from,
+			      const char *to)
+{
+	size_t from_len = strlen(from), to_len = strlen(to);
+	char *path;
+	struct stat st;
+	int fd, rc;
+
+	if (to_len <= from_len)
+		return 0;
+	fd = open_own(lb, from, &st);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	path = malloc(2 * PATH_MAX);
+	if (!path)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	memcpy(path, from, from_len + 1);
+	rc = check_depth(lb, path, from_len, from_len,
+			 KVFS_KEY_MAX - to_len);
+	free(path);
+	return rc;
+}
+
 static int local_rename(struct kvfs_backend *b, const char *from,
 			const char *to, unsigned int flags,
 			enum kvfs_consistency level)
@@ -662,6 +813,8 @@ static int local_rename(struct kvfs_backend *b, const char *from,
 	rc = check_not_reserved(from);
 	if (rc == 0)
 		rc = check_not_reserved(to);
+	if (rc == 0)
+		rc = check_rename_depth(lb, from, to);
 	if (rc)
 		return rc;
 	from_fd = open_parent(lb, from, false, &from_name);
@@ -742,7 +895,7 @@ static int change_attrs(struct local_backend *lb, const char *key,
 struct attr_change {
 	unsigned int fields;
 	uint32_t mode;
-	const struct timespec *mtime;
+	const struct timespec *times; /* mtime, atime */
 };
 
 static int apply_attrs(const char *path, const char *key, void *arg)
@@ -752,10 +905,14 @@ static int apply_attrs(const char *path, const char *key, void *arg)
 	if ((a->fields & KVFS_ATTR_MODE) &&
 	    chmod(path, (mode_t)a->mode & LOCAL_MODE_KEPT))
 		return kvfs_error_from_errno(errno, key);
-	if (a->fields & KVFS_ATTR_MTIME) {
+	if (a->fields & (KVFS_ATTR_MTIME | KVFS_ATTR_ATIME)) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
-					     *a->mtime };
+					     { .tv_nsec = UTIME_OMIT } };
 
+		if (a->fields & KVFS_ATTR_ATIME)
+			times[0] = a->times[1];
+		if (a->fields & KVFS_ATTR_MTIME)
+			times[1] = a->times[0];
 		if (utimensat(AT_FDCWD, path, times, 0))
 			return kvfs_error_from_errno(errno, key);
 	}
@@ -764,11 +921,11 @@ static int apply_attrs(const char *path, const char *key, void *arg)
 
 static int local_set_attr(struct kvfs_backend *b, const char *key,
 			  unsigned int fields, uint32_t mode,
-			  const struct timespec *mtime,
+			  const struct timespec *times,
 			  enum kvfs_consistency level)
 {
 	struct attr_change a = { .fields = fields, .mode = mode,
-				 .mtime = mtime };
+				 .times = times };
 
 	return change_attrs(local_of(b), key, apply_attrs, &a);
 }
@@ -945,7 +1102,10 @@ static int local_list(struct kvfs_backend *b, const char *key,
 
 	if (rc)
 		return rc;
-	fd = resolve(local_of(b), key, O_RDONLY | O_DIRECTORY, 0);
+	/* A listing does not move the directory's atime (see fill_stat). */
+	fd = resolve(local_of(b), key, O_RDONLY | O_DIRECTORY | O_NOATIME, 0);
+	if (fd == -EPERM)
+		fd = resolve(local_of(b), key, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
 		return kvfs_error_from_errno(-fd, key[0] ? key : "root");
 	ll = calloc(1, sizeof(*ll));
@@ -1222,7 +1382,9 @@ static int copy_value_file(struct local_backend *lb, const char *key,
 	int rc;
 
 	proc_path(old_fd, path);
-	src.fd = open(path, O_RDONLY | O_CLOEXEC);
+	src.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (src.fd < 0 && errno == EPERM)
+		src.fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (src.fd < 0)
 		return kvfs_error_from_errno(errno, key);
 	rc = local_open_writer(&lb->base, key, KVFS_STRONG, &src.base, &w);
@@ -1317,9 +1479,12 @@ static int local_space(struct kvfs_backend *b, struct kvfs_space *space)
 		return kvfs_error_from_errno(errno, "statfs");
 	space->block_size = sv.f_frsize;
 	space->blocks = sv.f_blocks;
-	space->blocks_free = sv.f_bavail;
+	space->blocks_free = sv.f_bfree;
 	space->files = sv.f_files;
-	space->files_free = sv.f_favail;
+	space->files_free = sv.f_ffree;
+	space->valid = KVFS_SPACE_AVAIL;
+	space->blocks_avail = sv.f_bavail;
+	space->files_avail = sv.f_favail;
 	return 0;
 }
 

@@ -297,6 +297,8 @@ int kvfs_store_stat(struct kvfs_store *store, const char *key,
 
 	if (rc)
 		return rc;
+	/* A version 1 backend fills only the fields before `valid`. */
+	memset(st, 0, sizeof(*st));
 	if (b->ops->stat)
 		rc = b->ops->stat(b, key, level, st);
 	else if (!key[0])
@@ -386,7 +388,7 @@ int kvfs_store_rename(struct kvfs_store *store, const char *from,
 
 int kvfs_store_set_attr(struct kvfs_store *store, const char *key,
 			unsigned int fields, uint32_t mode,
-			const struct timespec *mtime,
+			const struct timespec *times,
 			enum kvfs_consistency level)
 {
 	uint64_t t0 = now_us();
@@ -394,13 +396,15 @@ int kvfs_store_set_attr(struct kvfs_store *store, const char *key,
 
 	if (rc)
 		return rc;
-	if ((fields & KVFS_ATTR_MTIME) && !mtime)
-		return kvfs_error_set(KVFS_EINVAL, "set_attr: mtime is NULL");
+	if ((fields & (KVFS_ATTR_MTIME | KVFS_ATTR_ATIME)) && !times)
+		return kvfs_error_set(KVFS_EINVAL, "set_attr: times is NULL");
+	if (store->backend->ops->version < 2)
+		fields &= ~KVFS_ATTR_ATIME; /* unknown to it */
 	if (!store->backend->ops->set_attr)
 		return not_supported(store, "changing modes and times");
 	return op_end(store, level, t0,
 		      store->backend->ops->set_attr(store->backend, key, fields,
-						    mode, mtime, level));
+						    mode, times, level));
 }
 
 /* ------------------------------------------------------------- xattrs */
@@ -706,6 +710,8 @@ int kvfs_store_space(struct kvfs_store *store, struct kvfs_space *space)
 {
 	if (!store->backend->ops->space)
 		return not_supported(store, "space figures");
+	/* A version 1 backend fills only the fields before `valid`. */
+	memset(space, 0, sizeof(*space));
 	return store->backend->ops->space(store->backend, space);
 }
 

@@ -795,6 +795,152 @@ static void test_set_attr(void **state)
 				     KVFS_STRONG), KVFS_ENOTFOUND);
 }
 
+static int64_t ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return ns_of(&t);
+}
+
+/* Mode 0 is a mode: a backend that says KVFS_STAT_MODE reports it. */
+static void test_mode_zero(void **state)
+{
+	struct kvfs_store *s = store_of(state);
+	struct kvfs_stat st;
+
+	put_str(s, "m0", "v");
+	SUPPORTED(kvfs_store_set_attr(s, "m0", KVFS_ATTR_MODE, 0, NULL,
+				      KVFS_STRONG), "changing modes");
+	MUST(kvfs_store_stat(s, "m0", KVFS_STRONG, &st));
+	if (!(st.valid & KVFS_STAT_MODE)) {
+		print_message("SKIPPED: backend %s does not report a mode of "
+			      "0 (no KVFS_STAT_MODE)\n", target->name);
+		skip();
+	}
+	assert_int_equal(st.mode & 07777, 0);
+	put_str(s, "m0", "rewritten");
+	MUST(kvfs_store_stat(s, "m0", KVFS_STRONG, &st));
+	assert_int_equal(st.mode & 07777, 0);
+}
+
+/* Times past 2038 (2^31 and 2^32 seconds) keep their nanoseconds. */
+static void test_times_past_2038(void **state)
+{
+	struct kvfs_store *s = store_of(state);
+	const struct timespec when[] = { { 2147483648, 123456789 },
+					 { 4294967296, 500000000 } };
+	struct kvfs_stat st;
+
+	put_str(s, "y2038", "v");
+	for (size_t i = 0; i < 2; i++) {
+		struct timespec times[2] = { when[i], when[1 - i] };
+
+		SUPPORTED(kvfs_store_set_attr(s, "y2038", KVFS_ATTR_MTIME |
+					      KVFS_ATTR_ATIME, 0, times,
+					      KVFS_STRONG), "changing times");
+		MUST(kvfs_store_stat(s, "y2038", KVFS_STRONG, &st));
+		assert_int_equal(ns_of(&st.mtime), ns_of(&when[i]));
+		if (st.valid & KVFS_STAT_ATIME)
+			assert_int_equal(ns_of(&st.atime), ns_of(&when[1 - i]));
+	}
+}
+
+/* ctime moves to now on every change and never backwards; atime moves
+ * only by set_attr (not by reads or writes). */
+static void test_atime_ctime(void **state)
+{
+	struct kvfs_store *s = store_of(state);
+	struct timespec times[2] = { { 1100000000, 0 }, { 1000000000, 250 } };
+	struct kvfs_buf got = { 0 };
+	struct kvfs_stat st;
+	int64_t before, last;
+
+	before = now_ns();
+	put_str(s, "tm", "v");
+	MUST(kvfs_store_stat(s, "tm", KVFS_STRONG, &st));
+	if (!(st.valid & KVFS_STAT_CTIME)) {
+		print_message("SKIPPED: backend %s keeps no ctime\n",
+			      target->name);
+		skip();
+	}
+	/* The coarse clock that stamps files may lag by a few ms. */
+	assert_true(ns_of(&st.ctime) >= before - 20000000);
+	assert_true(ns_of(&st.ctime) <= now_ns() + 1000000000);
+	last = ns_of(&st.ctime);
+#define CHANGED(what)                                                         	do {                                                                  		MUST(kvfs_store_stat(s, "tm", KVFS_STRONG, &st));             		if (ns_of(&st.ctime) <= last)                                 			fail_msg("%s: ctime did not move after %s",           				 target->name, what);                         		last = ns_of(&st.ctime);                                      		sleep_ms(20);                                                 	} while (0)
+	sleep_ms(20);
+	MUST(kvfs_store_set_attr(s, "tm", KVFS_ATTR_MTIME | KVFS_ATTR_ATIME, 0,
+				 times, KVFS_STRONG));
+	CHANGED("a utimens into the past");
+	assert_int_equal(ns_of(&st.mtime), ns_of(&times[0]));
+	if (st.valid & KVFS_STAT_ATIME)
+		assert_int_equal(ns_of(&st.atime), ns_of(&times[1]));
+	MUST(kvfs_store_set_attr(s, "tm", KVFS_ATTR_MODE, 0600, NULL,
+				 KVFS_STRONG));
+	CHANGED("a chmod");
+	MUST(kvfs_store_setxattr(s, "tm", "user.t", "1", 1, 0));
+	CHANGED("a setxattr");
+	put_str(s, "tm", "rewritten");
+	CHANGED("a put");
+	MUST(kvfs_store_rename(s, "tm", "tm2", 0, KVFS_STRONG));
+	MUST(kvfs_store_rename(s, "tm2", "tm", 0, KVFS_STRONG));
+	CHANGED("a rename");
+#undef CHANGED
+	MUST(kvfs_store_get(s, "tm", KVFS_STRONG, &got));
+	kvfs_buf_free(&got);
+	MUST(kvfs_store_stat(s, "tm", KVFS_STRONG, &st));
+	if (st.valid & KVFS_STAT_ATIME)
+		assert_int_equal(ns_of(&st.atime), ns_of(&times[1]));
+	assert_int_equal(ns_of(&st.ctime), last);
+}
+
+/* Free and available blocks are told apart where the backend knows. */
+static void test_space(void **state)
+{
+	struct kvfs_store *s = store_of(state);
+	struct kvfs_space sp;
+
+	SUPPORTED(kvfs_store_space(s, &sp), "space figures");
+	assert_true(sp.blocks_free <= sp.blocks);
+	if (sp.valid & KVFS_SPACE_AVAIL) {
+		assert_true(sp.blocks_avail <= sp.blocks_free);
+		assert_true(sp.files_avail <= sp.files_free);
+	}
+}
+
+/* A directory rename that would make a key below it longer than
+ * KVFS_KEY_MAX fails with KVFS_ENAMETOOLONG and changes nothing. */
+static void test_rename_key_length(void **state)
+{
+	struct kvfs_store *s = store_of(state);
+	static char deep[KVFS_KEY_MAX + 1], moved[2 * KVFS_KEY_MAX];
+	static char longer[KVFS_NAME_MAX + 1], shorter[64];
+	char *made = kvfs_test_key_of_len(KVFS_KEY_MAX - 100, 200);
+	struct kvfs_stat st;
+
+	/* "r/" then 200-byte components: 3996 bytes. */
+	memcpy(deep, made, strlen(made) + 1);
+	free(made);
+	deep[0] = 'r';
+	deep[1] = '/';
+	memset(longer, 'L', 201);
+	memset(shorter, 'S', 50);
+	put_str(s, deep, "deep");
+	CHECK_RC(SUPPORTED(kvfs_store_rename(s, "r", longer, 0, KVFS_STRONG),
+			   "renaming directories"), KVFS_ENAMETOOLONG);
+	expect_str(s, deep, "deep");
+	CHECK_RC(kvfs_store_stat(s, longer, KVFS_STRONG, &st), KVFS_ENOTFOUND);
+	MUST(kvfs_store_rename(s, "r", shorter, 0, KVFS_STRONG));
+	snprintf(moved, sizeof(moved), "%s%s", shorter, deep + 1);
+	expect_str(s, moved, "deep");
+}
+
 /* Assert that the NUL-separated list holds exactly the names given. */
 static void expect_xattr_names(const struct kvfs_buf *list, ...)
 {
@@ -1117,6 +1263,11 @@ int kvfs_conformance_run(const struct kvfs_conformance_target *t)
 		T(test_rename_directory),
 		T(test_delete),
 		T(test_set_attr),
+		T(test_mode_zero),
+		T(test_times_past_2038),
+		T(test_atime_ctime),
+		T(test_space),
+		T(test_rename_key_length),
 		T(test_xattrs),
 		T(test_invalid_keys),
 		T(test_longest_valid_key),

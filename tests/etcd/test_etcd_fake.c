@@ -402,6 +402,77 @@ static void test_journal_of_earlier_run(void **state)
 	kvfs_store_close(s);
 }
 
+/* The journal's little-endian integers and checksum (journal.c). */
+static void le(unsigned char *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t len)
+{
+	uint32_t crc = 0xffffffffu;
+
+	while (len--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? 0xedb88320u ^ (crc >> 1) : crc >> 1;
+	}
+	return ~crc;
+}
+
+/* Attribute changes in the journal keep their times: an atime set while
+ * the cluster has no leader reaches it, and an entry written before
+ * journals carried atimes (20 bytes: fields, mode, mtime) still
+ * replicates its mode and mtime. */
+static void test_journal_attr_times(void **state)
+{
+	struct etcd_test_fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "timeout=500ms");
+	const struct timespec times[2] = { { 4294967296, 5 },
+					   { 2147483648, 123456789 } };
+	unsigned char ent[40 + 5 + 20 + 4] = { 0 };
+	struct kvfs_stat st;
+
+	MUST(kvfs_store_put(s, "at", "a", 1, KVFS_STRONG));
+	MUST(kvfs_store_put(s, "old", "o", 1, KVFS_STRONG));
+	fake_set_mode(fx->fake, FAKE_NO_LEADER);
+	MUST(kvfs_store_set_attr(s, "at", KVFS_ATTR_MTIME | KVFS_ATTR_ATIME,
+				 0, times, KVFS_EVENTUAL));
+	kvfs_store_close(s);
+
+	/* "KVJ1" op 3, seq, time, key "old", 20 bytes: MODE | MTIME, 0600,
+	 * 1234567890.5 s. */
+	memcpy(ent, "KVJ1", 4);
+	ent[4] = 3;
+	le(ent + 8, 0x200, 8);
+	le(ent + 16, 1700000000, 8);
+	le(ent + 28, 3, 4);
+	le(ent + 32, 20, 8);
+	memcpy(ent + 40, "old", 3);
+	le(ent + 43, KVFS_ATTR_MODE | KVFS_ATTR_MTIME, 4);
+	le(ent + 47, 0600, 4);
+	le(ent + 51, 1234567890, 8);
+	le(ent + 59, 500000000, 4);
+	le(ent + 63, crc32_of(ent, 63), 4);
+	write_file(fx->journal, "0000000000000200.ent", ent, 67);
+
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	s = open_fake(fx, "timeout=2s");
+	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
+	MUST(kvfs_store_stat(s, "at", KVFS_STRONG, &st));
+	assert_true(st.valid & KVFS_STAT_ATIME);
+	assert_int_equal(st.atime.tv_sec, times[1].tv_sec);
+	assert_int_equal(st.atime.tv_nsec, times[1].tv_nsec);
+	assert_int_equal(st.mtime.tv_sec, times[0].tv_sec);
+	assert_int_equal(st.mtime.tv_nsec, times[0].tv_nsec);
+	MUST(kvfs_store_stat(s, "old", KVFS_STRONG, &st));
+	assert_int_equal(st.mode & 07777, 0600);
+	assert_int_equal(st.mtime.tv_sec, 1234567890);
+	assert_int_equal(st.mtime.tv_nsec, 500000000);
+	kvfs_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +482,7 @@ int main(void)
 		ETCD_FAKE_TEST(test_eventual_read_during_outage),
 		ETCD_FAKE_TEST(test_unreplicable_write_kept_aside),
 		ETCD_FAKE_TEST(test_journal_of_earlier_run),
+		ETCD_FAKE_TEST(test_journal_attr_times),
 	};
 
 	return cmocka_run_group_tests_name("etcd backend, refusals and outages",

@@ -25,8 +25,11 @@
 extern "C" {
 #endif
 
-/* Bumped when the vtable grows; the library accepts versions 1..this. */
-#define KVFS_BACKEND_VERSION 1
+/* Bumped when the vtable or a struct a backend fills grows; the library
+ * accepts versions 1..this. Version 2: kvfs_stat.valid and the fields
+ * after it, kvfs_space.valid and the fields after it, KVFS_ATTR_ATIME
+ * (a version 1 backend never sees it). */
+#define KVFS_BACKEND_VERSION 2
 
 /* ------------------------------------------------ reader, writer, lister */
 
@@ -111,7 +114,7 @@ struct kvfs_backend_ops {
 		     enum kvfs_consistency level);
 	int (*set_attr)(struct kvfs_backend *b, const char *key,
 			unsigned int fields, uint32_t mode,
-			const struct timespec *mtime,
+			const struct timespec *times,
 			enum kvfs_consistency level);
 	int (*getxattr)(struct kvfs_backend *b, const char *key,
 			const char *name, struct kvfs_buf *out);

@@ -206,7 +206,31 @@ struct kvfs_stat {
 	uint32_t mode;         /* permission bits (07777); 0 = backend default */
 	uint64_t version;      /* changes whenever the value changes; 0 when
 	                          the backend cannot tell */
+	/* The fields below hold only when their KVFS_STAT_* bit is in
+	 * `valid`; a backend that leaves `valid` 0 (as version 1 backends
+	 * do) gets the default named for each. */
+	unsigned int valid;
+	struct timespec atime; /* KVFS_STAT_ATIME: last access as set by
+	                          set_attr (reads do not move it); default
+	                          mtime */
+	struct timespec ctime; /* KVFS_STAT_CTIME: last change of the value
+	                          or of any attribute (mode, times, xattrs,
+	                          a rename); never moves backwards; default
+	                          mtime */
+	uint64_t blocks;       /* KVFS_STAT_BLOCKS: 512-byte blocks the
+	                          value takes (a sparse value takes less than
+	                          its size); default size rounded up */
+	uint32_t nlink;        /* KVFS_STAT_NLINK: for a directory, 2 plus
+	                          its subdirectories; default 1 ("unknown",
+	                          as find(1) reads it) */
 };
+
+/* Bits of kvfs_stat.valid. */
+#define KVFS_STAT_MODE   0x1u  /* mode is the key's, also when it is 0 */
+#define KVFS_STAT_ATIME  0x2u
+#define KVFS_STAT_CTIME  0x4u
+#define KVFS_STAT_BLOCKS 0x8u
+#define KVFS_STAT_NLINK  0x10u
 
 /* One child in a listing. */
 struct kvfs_dirent {
@@ -217,6 +241,7 @@ struct kvfs_dirent {
 /* Fields of a kvfs_store_set_attr call. */
 #define KVFS_ATTR_MODE  0x1u
 #define KVFS_ATTR_MTIME 0x2u
+#define KVFS_ATTR_ATIME 0x4u /* times[1] of kvfs_store_set_attr */
 
 /* kvfs_store_rename flags. */
 #define KVFS_RENAME_NOREPLACE 0x1u
@@ -288,9 +313,14 @@ int kvfs_store_rmdir(struct kvfs_store *store, const char *key,
 int kvfs_store_rename(struct kvfs_store *store, const char *from,
 		      const char *to, unsigned int flags,
 		      enum kvfs_consistency level);
+/* Change the KVFS_ATTR_* fields of key: its mode, its mtime (times[0])
+ * and its atime (times[1]; with KVFS_ATTR_ATIME, times must hold two
+ * entries). times may be NULL when neither time is set. A backend that
+ * keeps no atime (version 1, or one that does not say KVFS_STAT_ATIME)
+ * ignores KVFS_ATTR_ATIME. Every change moves the key's ctime to now. */
 int kvfs_store_set_attr(struct kvfs_store *store, const char *key,
 			unsigned int fields, uint32_t mode,
-			const struct timespec *mtime,
+			const struct timespec *times,
 			enum kvfs_consistency level);
 
 /* Extended attributes of a key (any name; the daemon passes "user.*").
@@ -354,10 +384,17 @@ void kvfs_writer_abort(struct kvfs_writer *writer);
 struct kvfs_space {
 	uint64_t block_size;
 	uint64_t blocks;
-	uint64_t blocks_free;
+	uint64_t blocks_free;  /* free blocks, also those kept for root */
 	uint64_t files;
 	uint64_t files_free;
+	/* Version 2: with KVFS_SPACE_AVAIL in valid, what an unprivileged
+	 * writer may still use (statvfs f_bavail, f_favail); without it,
+	 * the free figures above. */
+	unsigned int valid;
+	uint64_t blocks_avail;
+	uint64_t files_avail;
 };
+#define KVFS_SPACE_AVAIL 0x1u
 int kvfs_store_space(struct kvfs_store *store, struct kvfs_space *space);
 
 /* Backend-specific controls (causal tokens, change notifications, stats).

@@ -375,14 +375,20 @@ static bool pending_attrs(struct etcd *e, const char *key,
 {
 	unsigned int fields;
 	uint32_t mode = 0;
-	struct timespec mtime;
+	struct timespec times[2];
 
-	if (!etcd_journal_attrs(e->journal, key, &fields, &mode, &mtime))
+	if (!etcd_journal_attrs(e->journal, key, &fields, &mode, times))
 		return false;
-	if (fields & KVFS_ATTR_MODE)
+	if (fields & KVFS_ATTR_MODE) {
 		st->mode = mode & 07777;
+		st->valid |= KVFS_STAT_MODE;
+	}
 	if (fields & KVFS_ATTR_MTIME)
-		st->mtime = mtime;
+		st->mtime = times[0];
+	if (fields & KVFS_ATTR_ATIME) {
+		st->atime = times[1];
+		st->valid |= KVFS_STAT_ATIME;
+	}
 	return (fields & KVFS_ATTR_MODE) != 0;
 }
 
@@ -406,9 +412,17 @@ static int do_stat(struct kvfs_backend *b, const char *key,
 		st->kind = KVFS_KIND_FILE;
 		st->size = size;
 		st->mtime = mtime;
+		st->valid = KVFS_STAT_CTIME;
+		st->ctime = mtime; /* the pending put's time */
 		if (!pending_attrs(e, key, st) &&
-		    etcd_op_stat(e, key, KVFS_EVENTUAL, &remote) == 0)
+		    etcd_op_stat(e, key, KVFS_EVENTUAL, &remote) == 0) {
 			st->mode = remote.mode;
+			st->valid |= remote.valid & KVFS_STAT_MODE;
+			if (!(st->valid & KVFS_STAT_ATIME)) {
+				st->atime = remote.atime;
+				st->valid |= remote.valid & KVFS_STAT_ATIME;
+			}
+		}
 		return 0;
 	}
 	if (rc != KVFS_ENOTFOUND)
@@ -456,7 +470,7 @@ static int do_rmdir(struct kvfs_backend *b, const char *key,
 
 static int do_set_attr(struct kvfs_backend *b, const char *key,
 		       unsigned int fields, uint32_t mode,
-		       const struct timespec *mtime,
+		       const struct timespec *times,
 		       enum kvfs_consistency level)
 {
 	struct etcd *e = etcd_of(b);
@@ -482,10 +496,10 @@ static int do_set_attr(struct kvfs_backend *b, const char *key,
 			return rc;
 		}
 		return etcd_journal_append_attr(e->journal, key, fields, mode,
-						mtime);
+						times);
 	}
 	rc = drain_first(e);
-	return rc ? rc : etcd_op_set_attr(e, key, fields, mode, mtime);
+	return rc ? rc : etcd_op_set_attr(e, key, fields, mode, times);
 }
 
 /* A key that only the journal knows has no attributes yet. */
@@ -920,11 +934,11 @@ static int etcd_rmdir(struct kvfs_backend *b, const char *key,
 
 static int etcd_set_attr(struct kvfs_backend *b, const char *key,
 			 unsigned int fields, uint32_t mode,
-			 const struct timespec *mtime,
+			 const struct timespec *times,
 			 enum kvfs_consistency level)
 {
 	etcd_op_begin(etcd_of(b)->timeout_ms);
-	return etcd_op_end(do_set_attr(b, key, fields, mode, mtime, level));
+	return etcd_op_end(do_set_attr(b, key, fields, mode, times, level));
 }
 
 static int etcd_getxattr(struct kvfs_backend *b, const char *key,

@@ -244,6 +244,7 @@ struct etcd_file_meta {
 	enum kvfs_kind kind;
 	uint64_t size;
 	struct timespec mtime;
+	struct timespec ctime; /* when the value was put */
 	char gen[33];      /* chunk generation, "" when inline */
 	uint64_t chunks;
 	uint64_t version;  /* mod revision of the metadata */
@@ -260,8 +261,9 @@ int etcd_op_mkdir(struct etcd *e, const char *key, uint32_t mode);
 int etcd_op_rmdir(struct etcd *e, const char *key);
 int etcd_op_rename(struct etcd *e, const char *from, const char *to,
 		   unsigned int flags);
+/* times: mtime, atime (KVFS_ATTR_MTIME, KVFS_ATTR_ATIME). */
 int etcd_op_set_attr(struct etcd *e, const char *key, unsigned int fields,
-		     uint32_t mode, const struct timespec *mtime);
+		     uint32_t mode, const struct timespec *times);
 int etcd_op_getxattr(struct etcd *e, const char *key, const char *name,
 		     struct kvfs_buf *out);
 int etcd_op_setxattr(struct etcd *e, const char *key, const char *name,
@@ -291,7 +293,7 @@ void etcd_saw_read(struct etcd *e, uint64_t rev);
 enum etcd_journal_op {
 	ETCD_JOURNAL_PUT = 1,
 	ETCD_JOURNAL_DEL = 2,
-	ETCD_JOURNAL_ATTR = 3, /* mode and/or mtime (etcd_op_set_attr) */
+	ETCD_JOURNAL_ATTR = 3, /* mode and/or times (etcd_op_set_attr) */
 };
 
 /* Open (creating) the journal directory, load the entries left from
@@ -305,15 +307,17 @@ void etcd_journal_close(struct etcd_journal *j);
 int etcd_journal_append(struct etcd_journal *j, enum etcd_journal_op op,
 			const char *key, const void *value, size_t len);
 
-/* Append an attribute change (KVFS_ATTR_* fields) durably. */
+/* Append an attribute change (KVFS_ATTR_* fields; times: mtime, atime)
+ * durably. */
 int etcd_journal_append_attr(struct etcd_journal *j, const char *key,
 			     unsigned int fields, uint32_t mode,
-			     const struct timespec *mtime);
+			     const struct timespec *times);
 /* The attribute changes pending for key since its last delete: true with
- * *fields (and *mode, *mtime for the fields set) when there are any. */
+ * *fields (and *mode, times[0] the mtime, times[1] the atime for the
+ * fields set) when there are any. */
 bool etcd_journal_attrs(struct etcd_journal *j, const char *key,
 			unsigned int *fields, uint32_t *mode,
-			struct timespec *mtime);
+			struct timespec times[2]);
 
 /* The latest pending put or delete for key: 0 and *op (with value when out is
  * not NULL, size and mtime) when there is one, KVFS_ENOTFOUND when not. */

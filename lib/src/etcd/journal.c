@@ -12,7 +12,9 @@
  *   "KVJ1" op(1) 0(3) seq(8) mtime_sec(8) mtime_nsec(4) keylen(4)
  *   vallen(8) key value crc32(4)      (integers little-endian)
  * An attribute change (chmod, utimes of an eventual file) has op 3 and
- * the value fields(4) mode(4) mtime_sec(8) mtime_nsec(4).
+ * the value fields(4) mode(4) mtime_sec(8) mtime_nsec(4) atime_sec(8)
+ * atime_nsec(4); entries written before atimes were kept end after the
+ * mtime.
  *
  * DIR/lock is flock'ed by the one mount that uses the journal and holds
  * its pid, for the refusal a second mount gets.
@@ -39,7 +41,8 @@
 #include "store_internal.h"
 
 #define HEADER_SIZE 40
-#define ATTR_SIZE 20
+#define ATTR_SIZE 32
+#define ATTR_SIZE_V1 20 /* without the atime */
 #define RETRY_MS 500
 
 struct jentry {
@@ -53,6 +56,7 @@ struct jentry {
 	unsigned int attr_fields;
 	uint32_t attr_mode;
 	struct timespec attr_mtime;
+	struct timespec attr_atime;
 };
 
 struct etcd_journal {
@@ -234,7 +238,8 @@ static int read_entry(struct etcd_journal *j, const char *name,
 	    crc_update(0, p, got - 4) != (uint32_t)get_le(p + got - 4, 4) ||
 	    (p[4] != ETCD_JOURNAL_PUT && p[4] != ETCD_JOURNAL_DEL &&
 	     p[4] != ETCD_JOURNAL_ATTR) ||
-	    (p[4] == ETCD_JOURNAL_ATTR && vlen != ATTR_SIZE)) {
+	    (p[4] == ETCD_JOURNAL_ATTR && vlen != ATTR_SIZE &&
+	     vlen != ATTR_SIZE_V1)) {
 		rc = kvfs_error_set(KVFS_EFAIL, "journal entry %s/%s is "
 				    "corrupt", j->dir, name);
 		goto out_free;
@@ -254,6 +259,14 @@ static int read_entry(struct etcd_journal *j, const char *name,
 			ent->attr_mode = (uint32_t)get_le(v + 4, 4);
 			ent->attr_mtime.tv_sec = (time_t)get_le(v + 8, 8);
 			ent->attr_mtime.tv_nsec = (long)get_le(v + 16, 4);
+			if (vlen == ATTR_SIZE) {
+				ent->attr_atime.tv_sec =
+					(time_t)get_le(v + 20, 8);
+				ent->attr_atime.tv_nsec =
+					(long)get_le(v + 28, 4);
+			} else {
+				ent->attr_fields &= ~KVFS_ATTR_ATIME;
+			}
 		}
 		if (!ent->key)
 			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
@@ -407,8 +420,11 @@ static int apply(struct etcd_journal *j, const struct jentry *ent)
 	}
 	if (ent->op == ETCD_JOURNAL_ATTR) {
 		/* Gone since (a later delete): nothing to change. */
+		struct timespec times[2] = { ent->attr_mtime,
+					     ent->attr_atime };
+
 		rc = etcd_op_set_attr(j->e, ent->key, ent->attr_fields,
-				      ent->attr_mode, &ent->attr_mtime);
+				      ent->attr_mode, times);
 		return rc == KVFS_ENOTFOUND ? 0 : rc;
 	}
 	entry_name(name, ent->seq);
@@ -633,7 +649,7 @@ int etcd_journal_append(struct etcd_journal *j, enum etcd_journal_op op,
 
 int etcd_journal_append_attr(struct etcd_journal *j, const char *key,
 			     unsigned int fields, uint32_t mode,
-			     const struct timespec *mtime)
+			     const struct timespec *times)
 {
 	struct jentry *ent = calloc(1, sizeof(*ent));
 	unsigned char v[ATTR_SIZE] = { 0 };
@@ -645,18 +661,22 @@ int etcd_journal_append_attr(struct etcd_journal *j, const char *key,
 	ent->op = ETCD_JOURNAL_ATTR;
 	ent->attr_fields = fields;
 	ent->attr_mode = mode;
-	if (mtime && (fields & KVFS_ATTR_MTIME))
-		ent->attr_mtime = *mtime;
+	if (times && (fields & KVFS_ATTR_MTIME))
+		ent->attr_mtime = times[0];
+	if (times && (fields & KVFS_ATTR_ATIME))
+		ent->attr_atime = times[1];
 	put_le(v, fields, 4);
 	put_le(v + 4, mode, 4);
 	put_le(v + 8, (uint64_t)ent->attr_mtime.tv_sec, 8);
 	put_le(v + 16, (uint64_t)ent->attr_mtime.tv_nsec, 4);
+	put_le(v + 20, (uint64_t)ent->attr_atime.tv_sec, 8);
+	put_le(v + 28, (uint64_t)ent->attr_atime.tv_nsec, 4);
 	return append(j, ent, v, sizeof(v));
 }
 
 bool etcd_journal_attrs(struct etcd_journal *j, const char *key,
 			unsigned int *fields, uint32_t *mode,
-			struct timespec *mtime)
+			struct timespec times[2])
 {
 	*fields = 0;
 	if (!j)
@@ -673,7 +693,9 @@ bool etcd_journal_attrs(struct etcd_journal *j, const char *key,
 			if (ent->attr_fields & KVFS_ATTR_MODE)
 				*mode = ent->attr_mode;
 			if (ent->attr_fields & KVFS_ATTR_MTIME)
-				*mtime = ent->attr_mtime;
+				times[0] = ent->attr_mtime;
+			if (ent->attr_fields & KVFS_ATTR_ATIME)
+				times[1] = ent->attr_atime;
 			*fields |= ent->attr_fields;
 		}
 	}

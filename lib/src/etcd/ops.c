@@ -233,6 +233,13 @@ static int meta_parse(json_t *kv, struct etcd_file_meta *m)
 	m->size = etcd_json_u64(j, "s");
 	m->mtime.tv_sec = (time_t)etcd_json_u64(j, "ts");
 	m->mtime.tv_nsec = (long)etcd_json_u64(j, "tn");
+	/* When the value was put (a utimens moves ts, not this); records
+	 * written before ctimes were kept have only ts. */
+	m->ctime = m->mtime;
+	if (json_object_get(j, "cs")) {
+		m->ctime.tv_sec = (time_t)etcd_json_u64(j, "cs");
+		m->ctime.tv_nsec = (long)etcd_json_u64(j, "cn");
+	}
 	m->chunks = etcd_json_u64(j, "n");
 	if (gen)
 		snprintf(m->gen, sizeof(m->gen), "%s", gen);
@@ -248,14 +255,17 @@ static bool kv_is_file(json_t *kv)
 	return meta_parse(kv, &m) == 0 && m.kind == KVFS_KIND_FILE;
 }
 
-/* Metadata JSON text of a file or directory. */
+/* Metadata JSON text of a file or directory, put at mtime (also its
+ * ctime: "cs", "cn"). */
 static char *meta_text(enum kvfs_kind kind, uint64_t size,
 		       const struct timespec *mtime, const char *gen,
 		       uint64_t chunks)
 {
-	json_t *j = json_pack("{s:s, s:I, s:I}", "k",
+	json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I}", "k",
 			      kind == KVFS_KIND_DIR ? "d" : "f", "ts",
 			      (json_int_t)mtime->tv_sec, "tn",
+			      (json_int_t)mtime->tv_nsec, "cs",
+			      (json_int_t)mtime->tv_sec, "cn",
 			      (json_int_t)mtime->tv_nsec);
 	char *text;
 
@@ -877,6 +887,49 @@ out_free:
 
 /* ------------------------------------------------------------- stat */
 
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* What a key's attribute object adds to its stat: the mode (a mode of 0
+ * is a mode), the atime that set_attr stored, and the time of the last
+ * attribute change when that is later than the value's ctime. */
+static void attr_times(json_t *attr, struct kvfs_stat *st)
+{
+	if (json_object_get(attr, "mode")) {
+		st->mode = (uint32_t)etcd_json_u64(attr, "mode") & 07777;
+		st->valid |= KVFS_STAT_MODE;
+	}
+	if (json_object_get(attr, "as")) {
+		st->atime.tv_sec = (time_t)etcd_json_u64(attr, "as");
+		st->atime.tv_nsec = (long)etcd_json_u64(attr, "an");
+		st->valid |= KVFS_STAT_ATIME;
+	}
+	if (json_object_get(attr, "cs")) {
+		struct timespec c = {
+			.tv_sec = (time_t)etcd_json_u64(attr, "cs"),
+			.tv_nsec = (long)etcd_json_u64(attr, "cn"),
+		};
+
+		if (!(st->valid & KVFS_STAT_CTIME) || ts_before(&st->ctime, &c))
+			st->ctime = c;
+		st->valid |= KVFS_STAT_CTIME;
+	}
+}
+
+/* Every attribute change moves the key's ctime to now ("cs", "cn" of
+ * its attribute object; the value's own is in its metadata). */
+static void attr_changed_now(json_t *attr)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	json_object_set_new(attr, "cs", json_integer((json_int_t)now.tv_sec));
+	json_object_set_new(attr, "cn", json_integer((json_int_t)now.tv_nsec));
+}
+
 int etcd_op_stat(struct etcd *e, const char *key,
 		 enum kvfs_consistency level, struct kvfs_stat *st)
 {
@@ -907,6 +960,8 @@ int etcd_op_stat(struct etcd *e, const char *key,
 		st->kind = m.kind;
 		st->size = m.kind == KVFS_KIND_FILE ? m.size : 0;
 		st->mtime = m.mtime;
+		st->ctime = m.ctime;
+		st->valid |= KVFS_STAT_CTIME;
 		st->version = m.version;
 	} else if (parent[0] && kv_is_file(first_kv(resp, 2))) {
 		rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
@@ -917,7 +972,7 @@ int etcd_op_stat(struct etcd *e, const char *key,
 		goto out_free;
 	}
 	attr = kv_json(first_kv(resp, 0));
-	st->mode = (uint32_t)etcd_json_u64(attr, "mode") & 07777;
+	attr_times(attr, st);
 	json_decref(attr);
 out_free:
 	json_decref(resp);
@@ -1003,7 +1058,7 @@ out_free:
 struct set_attr_ctx {
 	unsigned int fields;
 	uint32_t mode;
-	const struct timespec *mtime;
+	const struct timespec *times; /* mtime, atime */
 };
 
 static int set_attr_fn(json_t *attr, json_t *meta, void *ctx, bool *changed)
@@ -1015,18 +1070,25 @@ static int set_attr_fn(json_t *attr, json_t *meta, void *ctx, bool *changed)
 				    json_integer((json_int_t)(c->mode & 07777)));
 	if (c->fields & KVFS_ATTR_MTIME) {
 		json_object_set_new(meta, "ts",
-				    json_integer((json_int_t)c->mtime->tv_sec));
+			json_integer((json_int_t)c->times[0].tv_sec));
 		json_object_set_new(meta, "tn",
-				    json_integer((json_int_t)c->mtime->tv_nsec));
+			json_integer((json_int_t)c->times[0].tv_nsec));
 	}
+	if (c->fields & KVFS_ATTR_ATIME) {
+		json_object_set_new(attr, "as",
+			json_integer((json_int_t)c->times[1].tv_sec));
+		json_object_set_new(attr, "an",
+			json_integer((json_int_t)c->times[1].tv_nsec));
+	}
+	attr_changed_now(attr);
 	*changed = true;
 	return 0;
 }
 
 int etcd_op_set_attr(struct etcd *e, const char *key, unsigned int fields,
-		     uint32_t mode, const struct timespec *mtime)
+		     uint32_t mode, const struct timespec *times)
 {
-	struct set_attr_ctx c = { fields, mode, mtime };
+	struct set_attr_ctx c = { fields, mode, times };
 
 	return update_attrs(e, key, set_attr_fn, &c,
 			    (fields & KVFS_ATTR_MTIME) != 0);
@@ -1065,6 +1127,7 @@ static int xattr_fn(json_t *attr, json_t *meta, void *ctx, bool *changed)
 					      c->name);
 		json_object_set_new(x, c->name, jb64(c->value, c->len));
 	}
+	attr_changed_now(attr);
 	*changed = true;
 	return 0;
 }
@@ -1256,6 +1319,17 @@ static void cmp_seen(json_t *cmp, const char *key, json_t *kv)
 	add(cmp, cmp_op(key, NULL, "MOD", "EQUAL", kv_mod(kv)));
 }
 
+/* Put the attribute object kv (NULL: none yet) to key, its ctime moved
+ * to now: a rename changes the renamed key, as on a POSIX filesystem. */
+static void copy_attr_op(json_t *ops, const char *key, json_t *kv)
+{
+	json_t *attr = kv_json(kv);
+
+	attr_changed_now(attr);
+	add(ops, put_json_op(key, attr));
+	json_decref(attr);
+}
+
 /* Put key to kv's value, or delete key when kv is NULL. */
 static void copy_op(json_t *ops, const char *key, json_t *kv)
 {
@@ -1305,7 +1379,7 @@ static int rename_file(struct etcd *e, const char *from, const char *to,
 		add(cmp, cmp_op(dtp ? dtp : "", NULL, "VERSION", "GREATER", 0));
 	copy_op(ok_ops, vt, first_kv(rd, R_VFROM));
 	copy_op(ok_ops, mt, first_kv(rd, R_MFROM));
-	copy_op(ok_ops, at, first_kv(rd, R_AFROM));
+	copy_attr_op(ok_ops, at, first_kv(rd, R_AFROM));
 	add(ok_ops, del_op(vf, NULL));
 	add(ok_ops, del_op(mf, NULL));
 	add(ok_ops, del_op(af, NULL));
@@ -1444,9 +1518,18 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 		rc = collect(resp_range(sub, 1), skip, true, &ents, &n);
 	if (rc)
 		goto out_free;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (depth_of(from) + depth_of(ents[i].rel) > maxdepth)
 			maxdepth = depth_of(from) + depth_of(ents[i].rel);
+		/* A key below that the move would make too long could not
+		 * be named again, not even to remove it. */
+		if (strlen(to) + 1 + strlen(ents[i].rel) > KVFS_KEY_MAX) {
+			rc = kvfs_error_set(KVFS_ENAMETOOLONG,
+				"the rename would make a key below %s over %d "
+				"bytes", to, KVFS_KEY_MAX);
+			goto out_free;
+		}
+	}
 	ops = 6 + 3 * n + 3 + (maxdepth > depth_of(from)
 				       ? maxdepth - depth_of(from) : 0);
 	if (ops > e->max_txn_ops || n + 8 > e->max_txn_ops) {
@@ -1555,7 +1638,7 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 		if (dt && mt && at && df && mf && af) {
 			add(ok_ops, put_op(dt, "", 0));
 			copy_op(ok_ops, mt, first_kv(rd, R_MFROM));
-			copy_op(ok_ops, at, first_kv(rd, R_AFROM));
+			copy_attr_op(ok_ops, at, first_kv(rd, R_AFROM));
 			add(ok_ops, del_op(df, NULL));
 			add(ok_ops, del_op(mf, NULL));
 			add(ok_ops, del_op(af, NULL));

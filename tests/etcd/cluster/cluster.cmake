@@ -51,3 +51,5 @@ kvfs_add_cluster_test(etcd_mount_helper test_mount_helper.sh 25080 120)
 set_property(TEST etcd_mount_helper APPEND PROPERTY ENVIRONMENT
              "KT_MOUNT_HELPER=${PROJECT_SOURCE_DIR}/mount-scripts/mount.kvfs")
 kvfs_add_cluster_test(etcd_frozen_member test_frozen_member.sh 25060 120)
+# Modes of 0000, link counts, atime/ctime, 2038, key length on etcd.
+kvfs_add_cluster_test(etcd_posix test_posix.sh 25090 180)
