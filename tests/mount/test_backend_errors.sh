@@ -207,6 +207,82 @@ fails("setting the consistency level",
 check("level unchanged", os.getxattr(m("d"),
       "user.kvfs.consistency.effective") == b"strong")
 
+# Truncating by path (truncate -s) and through a descriptor, when the
+# backend fails it: ENOSPC, and the value stays.
+set_rules("writer_truncate ENOSPACE 1\n")
+fails("truncate by path", lambda: os.truncate(m("k"), 2), errno.ENOSPC)
+check("value kept after a failed truncate", read(m("k")) == b"newer")
+set_rules("writer_truncate ENOSPACE 1\n")
+fd = os.open(m("k"), os.O_RDWR)
+fails("ftruncate", lambda: os.ftruncate(fd, 2), errno.ENOSPC)
+try:
+    os.close(fd)
+except OSError:
+    pass
+check("value kept after a failed ftruncate", read(m("k")) == b"newer")
+
+# fstat of an open file whose stat fails.
+fd = os.open(m("k"), os.O_RDONLY)
+set_rules("stat EUNAVAILABLE 1 k\n")
+fails("fstat", lambda: os.fstat(fd), errno.EIO)
+check("fstat works again", os.fstat(fd).st_size == len(b"newer"))
+os.close(fd)
+
+# A write after fsync needs the file's new snapshot; when it cannot be
+# read, the write fails and the published value stays.
+fd = os.open(m("k"), os.O_RDWR)
+os.pwrite(fd, b"N", 0)
+os.fsync(fd)
+set_rules("open_reader EUNAVAILABLE 1 k\n")
+fails("a write after fsync whose snapshot cannot be read",
+      lambda: os.pwrite(fd, b"M", 1), errno.EIO)
+try:
+    os.close(fd)
+except OSError:
+    pass
+check("fsynced value kept", read(m("k")) == b"Newer")
+
+# Creating a file when the store cannot tell whether the name exists:
+# the create fails with its errno and makes nothing. (The first rule
+# answers the kernel's lookup as the backend would, the second fails the
+# create's own check.)
+set_rules("stat ENOTFOUND 1 unsure\nstat ETIMEDOUT 1 unsure\n")
+fails("create when the store does not answer",
+      lambda: write(m("unsure"), b"x"), errno.ETIMEDOUT)
+check("nothing created", "unsure" not in listing(root))
+
+# A name that another writer creates between the lookup and the create:
+# O_EXCL fails with EEXIST and changes nothing; a plain O_CREAT opens the
+# file that is there, value and all.
+with open(os.path.join(root, "raced"), "w") as f:
+    f.write("theirs")
+set_rules("stat ENOTFOUND 1 raced\n")
+fails("O_EXCL create of a name made meanwhile",
+      lambda: os.open(m("raced"), os.O_WRONLY | os.O_CREAT | os.O_EXCL),
+      errno.EEXIST)
+check("their value kept", read(os.path.join(root, "raced")) == b"theirs")
+set_rules("stat ENOTFOUND 1 raced\n")
+fd = os.open(m("raced"), os.O_RDWR | os.O_CREAT, 0o644)
+check("O_CREAT opens the file made meanwhile", os.read(fd, 10) == b"theirs")
+os.close(fd)
+
+# mknod(2): a regular file is made empty with its mode; a fifo or device
+# is refused with EPERM; a name made meanwhile gives EEXIST.
+import stat as st_
+os.mknod(m("node"), 0o600 | st_.S_IFREG)
+check("mknod made an empty file", read(os.path.join(root, "node")) == b"")
+check("mknod kept the mode", os.stat(m("node")).st_mode & 0o777 == 0o600)
+fails("mkfifo", lambda: os.mkfifo(m("fifo")), errno.EPERM)
+set_rules("stat ENOTFOUND 1 raced\n")
+fails("mknod of a name made meanwhile",
+      lambda: os.mknod(m("raced"), 0o644 | st_.S_IFREG), errno.EEXIST)
+check("their value kept by mknod",
+      read(os.path.join(root, "raced")) == b"theirs")
+set_rules("put ENOSPACE 1 node2\n")
+fails("mknod that the backend cannot store",
+      lambda: os.mknod(m("node2"), 0o644 | st_.S_IFREG), errno.ENOSPC)
+check("no node made", "node2" not in listing(root))
+
 # Afterwards, with no rules, everything works.
 os.unlink(rules)
 write(m("k"), b"final")
