@@ -46,6 +46,27 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (4, 4))
 os.execv(sys.argv[1], sys.argv[1:])' "$KVFS_BIN" "$MNT" -o "root=$ROOT"
 fi
 
+# A mount point whose name needs escaping in /proc's mount tables (a
+# space, a tab): the mount works there, and a second kvfs over it is
+# refused as over any live mount.
+SAVED_MNT=$MNT
+MNT="$TEST_TMP/mnt with	space"
+mkdir "$MNT"
+kvfs_mount
+echo spaced >"$MNT/s"
+[ "$(cat "$ROOT/s")" = spaced ] || fail "write through the mount on '$MNT'"
+mkdir "$TEST_TMP/root2"
+rc=0
+out=$(timeout 10 "$KVFS_BIN" "$MNT" -o "root=$TEST_TMP/root2" 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "a second mount over '$MNT': status $rc ($out)"
+case $out in
+*"is a FUSE mount already"*) echo "ok: $out" ;;
+*) fail "a second mount over '$MNT' said: $out" ;;
+esac
+[ "$(cat "$MNT/s")" = spaced ] || fail "the mount on '$MNT' stopped serving"
+kvfs_unmount || fail "daemon exited with status $?"
+MNT=$SAVED_MNT
+
 # Started with stdin, stdout and stderr closed: the daemon's first
 # descriptors would be 0, 1 and 2; it detaches and serves all the same.
 REAL_BIN=$KVFS_BIN
