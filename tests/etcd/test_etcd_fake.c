@@ -448,6 +448,74 @@ static void test_journal_write_refused(void **state)
 	kvfs_store_close(s);
 }
 
+/* The journal directory that a second open of prefix refuses to share
+ * with the store already open (malloc'd, from the refusal's message). */
+static char *journal_in_use(struct etcd_test_fixture *fx, const char *extra)
+{
+	struct kvfs_store *s = NULL;
+	const char *msg, *at, *end;
+
+	assert_int_equal(etcd_test_open(fake_url(fx->fake), NULL, extra, &s),
+			 KVFS_EINVAL);
+	msg = kvfs_error_message();
+	at = strstr(msg, "journal=");
+	end = at ? strstr(at, ": in use by kvfs pid") : NULL;
+	if (!end)
+		fail_msg("not refused for its journal: %s", msg);
+	at += strlen("journal=");
+	return strndup(at, (size_t)(end - at));
+}
+
+/* Without journal=, a mount's journal is a directory of its own for the
+ * cluster's address list and the prefix (lib/docs/etcd.md): root's under
+ * /var/lib/kvfs/journal/, another user's under $XDG_STATE_HOME. A second
+ * mount of the same cluster and prefix is refused, naming it; another
+ * prefix gets another directory. */
+static void test_default_journal(void **state)
+{
+	struct etcd_test_fixture *fx = *state;
+	char *state_home = NULL, *dir = NULL, *other = NULL, want[4096];
+	struct kvfs_store *a = NULL, *c = NULL;
+
+	if (geteuid() != 0) {
+		state_home = kvfs_test_mkdtemp("etcd-state");
+		assert_non_null(state_home);
+		setenv("XDG_STATE_HOME", state_home, 1);
+		snprintf(want, sizeof(want), "%s/kvfs/journal/", state_home);
+	} else {
+		snprintf(want, sizeof(want), "/var/lib/kvfs/journal/");
+	}
+	MUST(etcd_test_open(fake_url(fx->fake), NULL, "prefix=dj/", &a));
+	dir = journal_in_use(fx, "prefix=dj/");
+	assert_non_null(dir);
+	if (strncmp(dir, want, strlen(want)) ||
+	    strlen(dir) != strlen(want) + 16)
+		fail_msg("default journal %s, want %s<16 hex digits>", dir,
+			 want);
+	MUST(etcd_test_open(fake_url(fx->fake), NULL, "prefix=other/", &c));
+	other = journal_in_use(fx, "prefix=other/");
+	assert_non_null(other);
+	assert_string_not_equal(dir, other);
+	/* Eventual writes wait there while the cluster takes none. */
+	fake_set_mode(fx->fake, FAKE_READ_ONLY);
+	MUST(kvfs_store_put(a, "k", "v", 1, KVFS_EVENTUAL));
+	assert_int_equal(count_files(dir), 2); /* lock and the entry */
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	MUST(kvfs_store_control(a, KVFS_CTL_DRAIN, NULL));
+	kvfs_store_close(a);
+	kvfs_store_close(c);
+	/* Both are this test's own: the fake's port is in the hash. */
+	kvfs_test_rmtree(dir);
+	kvfs_test_rmtree(other);
+	if (state_home) {
+		kvfs_test_rmtree(state_home);
+		unsetenv("XDG_STATE_HOME");
+		free(state_home);
+	}
+	free(dir);
+	free(other);
+}
+
 /* ---------------------------------------------------- an earlier run */
 
 /* Entries an earlier run left are replicated in order at the next open;
@@ -507,6 +575,7 @@ int main(void)
 		ETCD_FAKE_TEST(test_journal_of_earlier_run),
 		ETCD_FAKE_TEST(test_eventual_attrs_in_journal),
 		ETCD_FAKE_TEST(test_journal_write_refused),
+		ETCD_FAKE_TEST(test_default_journal),
 	};
 
 	return cmocka_run_group_tests_name("etcd backend, refusals and outages",

@@ -348,6 +348,55 @@ static void test_below_the_cache(void **state)
 	}
 }
 
+/* The cache passes the failures of the backend below it through, and
+ * what it serves after them is what the backend holds: a reader, a
+ * writer, a publish and space figures that fail there fail here. */
+static void test_cache_passes_failures_on(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = NULL;
+	struct kvfs_reader *r = NULL;
+	struct kvfs_writer *w = NULL;
+	struct kvfs_space space;
+	char path[4096], buf[16];
+	FILE *f;
+
+	kvfs_store_close(fx->store);
+	fx->store = NULL;
+	assert_int_equal(open_store(fx, "cache=64K", &s), 0);
+	fx->store = s;
+	/* Written behind the cache, as another writer would. */
+	snprintf(path, sizeof(path), "%s/other", fx->root);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("theirs", f);
+	assert_int_equal(fclose(f), 0);
+	set_rules(fx, "open_reader EUNAVAILABLE 1 other\n");
+	assert_int_equal(kvfs_store_open_reader(s, "other", KVFS_STRONG, &r),
+			 KVFS_EUNAVAILABLE);
+	assert_int_equal(kvfs_store_open_reader(s, "other", KVFS_STRONG, &r),
+			 0);
+	assert_int_equal(kvfs_reader_pread(r, buf, sizeof(buf), 0), 6);
+	assert_memory_equal(buf, "theirs", 6);
+	kvfs_reader_close(r);
+
+	put(s, "k", "old");
+	set_rules(fx, "open_writer ENOSPACE 1 k\n");
+	assert_int_equal(kvfs_store_open_writer(s, "k", KVFS_READ_YOUR_WRITES,
+						NULL, &w), KVFS_ENOSPACE);
+	set_rules(fx, "writer_commit ENOSPACE 1\n");
+	assert_int_equal(kvfs_store_open_writer(s, "k", KVFS_READ_YOUR_WRITES,
+						NULL, &w), 0);
+	assert_int_equal(kvfs_writer_pwrite(w, "new", 3, 0), 3);
+	assert_int_equal(kvfs_writer_commit(w), KVFS_ENOSPACE);
+	assert_stored(s, "k", "old");
+
+	set_rules(fx, "space ETIMEDOUT 1\n");
+	assert_int_equal(kvfs_store_space(s, &space), KVFS_ETIMEDOUT);
+	assert_int_equal(kvfs_store_space(s, &space), 0);
+	assert_true(space.blocks > 0);
+}
+
 /* faults= without a path is refused at open, naming the option. */
 static void test_empty_path_refused(void **state)
 {
@@ -376,6 +425,7 @@ int main(void)
 		T(test_wrong_lines_skipped),
 		T(test_counted_in_stats),
 		T(test_below_the_cache),
+		T(test_cache_passes_failures_on),
 		T(test_empty_path_refused),
 	};
 
