@@ -8,7 +8,9 @@
 # over-long level value is EINVAL and changes nothing; a level value
 # planted in ROOT behind kvfs's back that is no level is ignored (the
 # inherited level applies); a failing backend read of the level fails the
-# lookup instead of guessing a level (-o faults=, lib/docs/faults.md).
+# lookup instead of guessing a level (-o faults=, lib/docs/faults.md),
+# also when it is the directory's that the name would inherit; and a
+# level reaches files 70 directories down.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 is missing"
 command -v setfattr >/dev/null || skip "setfattr is missing (attr)"
@@ -41,6 +43,10 @@ def fails(what, call, err):
             e.errno, e.errno), errno.errorcode[err]), e.errno == err)
         return
     check("%s succeeded, expected %s" % (what, errno.errorcode[err]), False)
+
+def read_text(path):
+    with open(path) as f:
+        return f.read()
 
 def set_rules(text):
     with open(rules + ".new", "w") as f:
@@ -123,6 +129,30 @@ fails("lookup whose level cannot be read", lambda: os.stat(m("fresh")),
 time.sleep(0.35) # a lookup right after a failed one answers the same
 os.unlink(rules)
 check("lookup works again", os.stat(m("fresh")).st_size == 1)
+
+# A level set on a directory reaches a file 70 directories below it.
+deep = m("deep")
+os.makedirs(os.path.join(deep, *["d"] * 70))
+leaf = os.path.join(deep, *["d"] * 70, "leaf")
+with open(leaf, "w") as f:
+    f.write("l")
+os.setxattr(deep, "user.kvfs.consistency", b"causal")
+eff = os.getxattr(leaf, "user.kvfs.consistency.effective")
+check("level 70 directories down: %r" % eff, eff == b"causal")
+
+# When the level of the directory a new name is looked up in cannot be
+# read (after any level change, levels are read again), the lookup fails
+# with the backend's error instead of guessing.
+os.mkdir(m("lv"))
+with open(os.path.join(root, "lv", "unseen"), "w") as f:
+    f.write("u")
+os.setxattr(m("dir"), "user.kvfs.consistency", b"strong")
+set_rules("getxattr ENODATA 1 lv/unseen\ngetxattr ETIMEDOUT 1 lv\n")
+fails("lookup below a directory whose level cannot be read",
+      lambda: os.stat(m("lv/unseen")), errno.ETIMEDOUT)
+time.sleep(0.35) # a lookup right after a failed one answers the same
+os.unlink(rules)
+check("the lookup works again", read_text(m("lv/unseen")) == "u")
 sys.exit(1 if failures else 0)
 EOF
 kvfs_unmount || fail "daemon exited with status $?"
