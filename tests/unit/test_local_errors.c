@@ -4,7 +4,8 @@
  * ignored: writes past it fail with EFBIG, as a full disk fails them with
  * ENOSPC): a put, a writer's write and truncation, and a writer copying a
  * large base value each fail with KVFS_ETOOLARGE or a message, the stored
- * value stays the old one, and no temporary file is left behind.
+ * value stays the old one, and no temporary file is left behind. And a
+ * root whose lock file is no plain file of its own is refused.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -181,6 +182,57 @@ static void test_copy_of_base_refused(void **state)
 	free(big);
 }
 
+/* ROOT/.kvfs/lock that is no plain file of its own (a directory, or a
+ * file with another name too): the open is refused with a message saying
+ * what to do, and the other name's file is not written. */
+static void test_lock_file_not_plain(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_options *opts = NULL;
+	struct kvfs_store *s = NULL;
+	char *root = kvfs_test_mkdtemp("local-lock"), path[4096], other[4096];
+	char *text;
+	size_t len;
+
+	assert_non_null(root);
+	(void)fx;
+	for (int round = 0; round < 2; round++) {
+		snprintf(path, sizeof(path), "%s/.kvfs", root);
+		assert_int_equal(mkdir(path, 0700), 0);
+		snprintf(path, sizeof(path), "%s/.kvfs/lock", root);
+		snprintf(other, sizeof(other), "%s/precious", root);
+		if (round == 0) {
+			assert_int_equal(mkdir(path, 0700), 0);
+		} else {
+			FILE *f = fopen(other, "w");
+
+			assert_non_null(f);
+			fputs("precious", f);
+			assert_int_equal(fclose(f), 0);
+			assert_int_equal(link(other, path), 0);
+		}
+		assert_int_equal(kvfs_options_new(&opts), 0);
+		assert_int_equal(kvfs_options_set(opts, "root", root), 0);
+		assert_int_equal(kvfs_store_open(opts, &s), KVFS_EINVAL);
+		kvfs_options_free(opts);
+		/* A directory cannot even be opened as one. */
+		assert_non_null(strstr(kvfs_error_message(), round == 0
+				       ? ".kvfs/lock: Is a directory"
+				       : ".kvfs/lock is not a plain file of its "
+					 "own; remove it"));
+		if (round == 1) {
+			text = kvfs_test_read_file(other, &len);
+			assert_non_null(text);
+			assert_string_equal(text, "precious");
+			free(text);
+		}
+		snprintf(path, sizeof(path), "%s/.kvfs", root);
+		assert_int_equal(kvfs_test_rmtree(path), 0);
+	}
+	kvfs_test_rmtree(root);
+	free(root);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -189,6 +241,7 @@ int main(void)
 		T(test_put_refused),
 		T(test_writer_refused),
 		T(test_copy_of_base_refused),
+		T(test_lock_file_not_plain),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
