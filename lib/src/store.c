@@ -3,7 +3,8 @@
  * vtable. Each wrapper checks the key and the level, calls the backend or
  * its fallback when an optional method is NULL, and records the call in
  * the per-level statistics. Tracing, asserts and fault injection belong
- * here too.
+ * here too: with faults=PATH (faults.c), each wrapper asks first whether
+ * to fail the call instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@ struct level_counters {
 
 struct kvfs_store {
 	struct kvfs_backend *backend;
+	struct kvfs_faults *faults; /* NULL unless opened with faults=PATH */
 	struct level_counters levels[KVFS_CONSISTENCY_COUNT];
 };
 
@@ -68,13 +70,17 @@ int kvfs_store_from_backend(struct kvfs_backend *backend,
 }
 
 /* With cache=SIZE (not 0) in opts, the opened backend is wrapped in the
- * cache backend (cache.c, lib/docs/cache.md), whatever backend it is. */
+ * cache backend (cache.c, lib/docs/cache.md), whatever backend it is.
+ * With faults=PATH, the calls to the opened backend (below the cache)
+ * fail as the rules in PATH say (faults.c, lib/docs/faults.md). */
 int kvfs_store_open(struct kvfs_options *opts, struct kvfs_store **out)
 {
 	struct kvfs_backend *backend = NULL, *cache = NULL;
 	struct kvfs_store *inner = NULL;
+	struct kvfs_faults *faults = NULL;
 	const char *name = kvfs_options_take(opts, "backend");
 	const char *cache_size = kvfs_options_peek(opts, "cache");
+	const char *faults_path = kvfs_options_take(opts, "faults");
 	int rc;
 
 	if (!cache_size && kvfs_options_peek(opts, "cache_ttl"))
@@ -85,14 +91,20 @@ int kvfs_store_open(struct kvfs_options *opts, struct kvfs_store **out)
 		kvfs_options_take(opts, "cache_ttl");
 		cache_size = NULL;
 	}
-	rc = kvfs_registry_open(name ? name : "local", opts, &backend);
-	if (rc)
+	if (faults_path && (rc = kvfs_faults_open(faults_path, &faults)))
 		return rc;
+	rc = kvfs_registry_open(name ? name : "local", opts, &backend);
+	if (rc) {
+		kvfs_faults_close(faults);
+		return rc;
+	}
 	rc = kvfs_store_from_backend(backend, cache_size ? &inner : out);
 	if (rc) {
 		backend->ops->destroy(backend);
+		kvfs_faults_close(faults);
 		return rc;
 	}
+	(cache_size ? inner : *out)->faults = faults;
 	if (!cache_size)
 		return 0;
 	rc = kvfs_cache_open(inner, opts, &cache);
@@ -111,6 +123,7 @@ void kvfs_store_close(struct kvfs_store *store)
 	if (!store)
 		return;
 	store->backend->ops->destroy(store->backend);
+	kvfs_faults_close(store->faults);
 	free(store);
 }
 
@@ -204,6 +217,12 @@ void kvfs_store_level_stats(struct kvfs_store *store,
 
 /* -------------------------------------------------------- argument checks */
 
+/* 0, or the error an injected fault fails the call `op` on key with. */
+static int fault(struct kvfs_store *store, const char *op, const char *key)
+{
+	return store->faults ? kvfs_faults_hit(store->faults, op, key) : 0;
+}
+
 static int check_level(enum kvfs_consistency level)
 {
 	if ((unsigned int)level >= KVFS_CONSISTENCY_COUNT)
@@ -243,6 +262,9 @@ int kvfs_store_get(struct kvfs_store *store, const char *key,
 
 	if (rc)
 		return rc;
+	rc = fault(store, "get", key);
+	if (rc)
+		return op_end(store, level, t0, rc);
 	return op_end(store, level, t0,
 		      store->backend->ops->get(store->backend, key, level, out));
 }
@@ -255,6 +277,9 @@ int kvfs_store_put(struct kvfs_store *store, const char *key,
 
 	if (rc)
 		return rc;
+	rc = fault(store, "put", key);
+	if (rc)
+		return op_end(store, level, t0, rc);
 	return op_end(store, level, t0,
 		      store->backend->ops->put(store->backend, key, value, len,
 					       level));
@@ -268,6 +293,9 @@ int kvfs_store_delete(struct kvfs_store *store, const char *key,
 
 	if (rc)
 		return rc;
+	rc = fault(store, "delete", key);
+	if (rc)
+		return op_end(store, level, t0, rc);
 	return op_end(store, level, t0,
 		      store->backend->ops->del(store->backend, key, level));
 }
@@ -299,11 +327,12 @@ int kvfs_store_stat(struct kvfs_store *store, const char *key,
 		return rc;
 	/* A version 1 backend fills only the fields before `valid`. */
 	memset(st, 0, sizeof(*st));
-	if (b->ops->stat)
+	rc = fault(store, "stat", key);
+	if (rc == 0 && b->ops->stat)
 		rc = b->ops->stat(b, key, level, st);
-	else if (!key[0])
+	else if (rc == 0 && !key[0])
 		rc = not_supported(store, "stat of the root");
-	else
+	else if (rc == 0)
 		rc = stat_by_get(b, key, level, st);
 	return op_end(store, level, t0, rc);
 }
@@ -318,6 +347,9 @@ int kvfs_store_mkdir(struct kvfs_store *store, const char *key,
 		return rc;
 	if (!store->backend->ops->mkdir)
 		return not_supported(store, "directories");
+	rc = fault(store, "mkdir", key);
+	if (rc)
+		return op_end(store, level, t0, rc);
 	return op_end(store, level, t0,
 		      store->backend->ops->mkdir(store->backend, key, mode,
 						 level));
@@ -333,6 +365,9 @@ int kvfs_store_rmdir(struct kvfs_store *store, const char *key,
 		return rc;
 	if (!store->backend->ops->rmdir)
 		return not_supported(store, "directories");
+	rc = fault(store, "rmdir", key);
+	if (rc)
+		return op_end(store, level, t0, rc);
 	return op_end(store, level, t0,
 		      store->backend->ops->rmdir(store->backend, key, level));
 }
@@ -379,9 +414,10 @@ int kvfs_store_rename(struct kvfs_store *store, const char *from,
 	if (flags & ~KVFS_RENAME_NOREPLACE)
 		return kvfs_error_set(KVFS_EINVAL, "unknown rename flags %#x",
 				      flags);
-	if (b->ops->rename)
+	rc = fault(store, "rename", from);
+	if (rc == 0 && b->ops->rename)
 		rc = b->ops->rename(b, from, to, flags, level);
-	else
+	else if (rc == 0)
 		rc = rename_by_copy(b, from, to, flags, level);
 	return op_end(store, level, t0, rc);
 }
@@ -402,6 +438,9 @@ int kvfs_store_set_attr(struct kvfs_store *store, const char *key,
 		fields &= ~KVFS_ATTR_ATIME; /* unknown to it */
 	if (!store->backend->ops->set_attr)
 		return not_supported(store, "changing modes and times");
+	rc = fault(store, "set_attr", key);
+	if (rc)
+		return op_end(store, level, t0, rc);
 	return op_end(store, level, t0,
 		      store->backend->ops->set_attr(store->backend, key, fields,
 						    mode, times, level));
@@ -430,6 +469,9 @@ int kvfs_store_getxattr(struct kvfs_store *store, const char *key,
 		return rc;
 	if (!store->backend->ops->getxattr)
 		return not_supported(store, "extended attributes");
+	rc = fault(store, "getxattr", key);
+	if (rc)
+		return rc;
 	return store->backend->ops->getxattr(store->backend, key, name, out);
 }
 
@@ -445,6 +487,9 @@ int kvfs_store_setxattr(struct kvfs_store *store, const char *key,
 		return rc;
 	if (!store->backend->ops->setxattr)
 		return not_supported(store, "extended attributes");
+	rc = fault(store, "setxattr", key);
+	if (rc)
+		return rc;
 	return store->backend->ops->setxattr(store->backend, key, name, value,
 					     len, flags);
 }
@@ -458,6 +503,9 @@ int kvfs_store_listxattr(struct kvfs_store *store, const char *key,
 		return rc;
 	if (!store->backend->ops->listxattr)
 		return not_supported(store, "extended attributes");
+	rc = fault(store, "listxattr", key);
+	if (rc)
+		return rc;
 	return store->backend->ops->listxattr(store->backend, key, out);
 }
 
@@ -472,6 +520,9 @@ int kvfs_store_removexattr(struct kvfs_store *store, const char *key,
 		return rc;
 	if (!store->backend->ops->removexattr)
 		return not_supported(store, "extended attributes");
+	rc = fault(store, "removexattr", key);
+	if (rc)
+		return rc;
 	return store->backend->ops->removexattr(store->backend, key, name);
 }
 
@@ -487,6 +538,9 @@ int kvfs_store_list(struct kvfs_store *store, const char *key,
 		return rc;
 	if (!store->backend->ops->list)
 		return not_supported(store, "listing");
+	rc = fault(store, "list", key);
+	if (rc)
+		return op_end(store, level, t0, rc);
 	return op_end(store, level, t0,
 		      store->backend->ops->list(store->backend, key, level, out));
 }
@@ -514,9 +568,10 @@ int kvfs_store_open_reader(struct kvfs_store *store, const char *key,
 
 	if (rc)
 		return rc;
-	if (b->ops->open_reader)
+	rc = fault(store, "open_reader", key);
+	if (rc == 0 && b->ops->open_reader)
 		rc = b->ops->open_reader(b, key, level, out);
-	else
+	else if (rc == 0)
 		rc = kvfs_fallback_open_reader(b, key, level, out);
 	return op_end(store, level, t0, rc);
 }
@@ -551,9 +606,10 @@ int kvfs_store_open_writer(struct kvfs_store *store, const char *key,
 
 	if (rc)
 		return rc;
-	if (b->ops->open_writer)
+	rc = fault(store, "open_writer", key);
+	if (rc == 0 && b->ops->open_writer)
 		rc = b->ops->open_writer(b, key, level, base, out);
-	else
+	else if (rc == 0)
 		rc = kvfs_fallback_open_writer(b, key, level, base, out);
 	if (rc == 0) {
 		(*out)->store = store;
@@ -569,6 +625,8 @@ ssize_t kvfs_writer_pwrite(struct kvfs_writer *writer, const void *buf,
 
 	if (len == 0)
 		return 0;
+	if (writer->store && (n = fault(writer->store, "writer_pwrite", NULL)))
+		return n;
 	n = writer->ops->pwrite(writer, buf, len, off);
 	if (n > 0 && off + (uint64_t)n > writer->size)
 		writer->size = off + (uint64_t)n;
@@ -617,6 +675,8 @@ ssize_t kvfs_writer_pwrite_from(struct kvfs_writer *writer, int fd,
 
 	if (len == 0)
 		return 0;
+	if (writer->store && (n = fault(writer->store, "writer_pwrite", NULL)))
+		return n;
 	if (kvfs_store_control(writer->store, KVFS_CTL_WRITER_FD, &wf) != 0)
 		return write_from_fd(writer, fd, len, off);
 	do
@@ -644,8 +704,11 @@ ssize_t kvfs_writer_pread(struct kvfs_writer *writer, void *buf, size_t len,
 
 int kvfs_writer_truncate(struct kvfs_writer *writer, uint64_t size)
 {
-	int rc = writer->ops->truncate(writer, size);
+	int rc = writer->store ? fault(writer->store, "writer_truncate", NULL)
+			       : 0;
 
+	if (rc == 0)
+		rc = writer->ops->truncate(writer, size);
 	if (rc == 0)
 		writer->size = size;
 	return rc;
@@ -663,7 +726,13 @@ int kvfs_writer_commit(struct kvfs_writer *writer)
 	struct kvfs_store *store = writer->store;
 	enum kvfs_consistency level = writer->level;
 	uint64_t t0 = now_us();
-	int rc = writer->ops->commit(writer);
+	int rc = store ? fault(store, "writer_commit", NULL) : 0;
+
+	/* A failed commit frees the writer: so does an injected one. */
+	if (rc)
+		writer->ops->abort(writer);
+	else
+		rc = writer->ops->commit(writer);
 
 	return store ? op_end(store, level, t0, rc) : rc;
 }
@@ -708,11 +777,14 @@ int kvfs_writer_copy_from(struct kvfs_writer *w, struct kvfs_reader *base)
 
 int kvfs_store_space(struct kvfs_store *store, struct kvfs_space *space)
 {
+	int rc;
+
 	if (!store->backend->ops->space)
 		return not_supported(store, "space figures");
 	/* A version 1 backend fills only the fields before `valid`. */
 	memset(space, 0, sizeof(*space));
-	return store->backend->ops->space(store->backend, space);
+	rc = fault(store, "space", NULL);
+	return rc ? rc : store->backend->ops->space(store->backend, space);
 }
 
 int kvfs_store_control(struct kvfs_store *store, int op, void *arg)

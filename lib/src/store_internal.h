@@ -39,4 +39,18 @@ int kvfs_registry_open(const char *name, struct kvfs_options *opts,
 int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		      const char *hint);
 
+/* Fault injection (faults.c, lib/docs/faults.md), a testing aid. */
+struct kvfs_faults;
+
+/* Rules read from the file at path, when it exists, before each call;
+ * the file need not exist yet. KVFS_EINVAL for an empty path. */
+int kvfs_faults_open(const char *path, struct kvfs_faults **out);
+/* Accepts NULL. */
+void kvfs_faults_close(struct kvfs_faults *faults);
+/* 0, or the error code (with its message set) that the store call `op`
+ * on `key` (NULL for calls on readers and writers) is to fail with
+ * instead of calling the backend. Thread-safe. */
+int kvfs_faults_hit(struct kvfs_faults *faults, const char *op,
+		    const char *key);
+
 #endif

@@ -4,17 +4,21 @@
  * directories, what pending eventual writes look like while the cluster
  * takes no writes (directories, listings, attributes), eventual reads
  * served from the last value seen during an outage, a write the cluster
- * can never take kept aside in failed/, and a journal left by an earlier
- * run (with corrupt and unfinished entries) replicated at the next open.
+ * can never take kept aside in failed/, a journal left by an earlier
+ * run (with corrupt and unfinished entries) replicated at the next open,
+ * eventual chmod and utimes waiting in the journal, and an eventual write
+ * that the journal's file system refuses.
  */
 #include <dirent.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -354,6 +358,164 @@ static void test_unreplicable_write_kept_aside(void **state)
 	kvfs_store_close(s);
 }
 
+/* chmod and utimes of eventual files wait in the journal with the writes
+ * they follow: the mount shows them at once; a later write keeps the mode
+ * and brings its own mtime; after a pending delete there is nothing to
+ * change; and a journal left by an earlier run brings them all to the
+ * cluster, in order. */
+static void test_eventual_attrs_in_journal(void **state)
+{
+	struct etcd_test_fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "timeout=500ms");
+	const struct timespec t = { 1500000000, 250 };
+	const unsigned int both = KVFS_ATTR_MODE | KVFS_ATTR_MTIME;
+	struct kvfs_stat st;
+
+	MUST(kvfs_store_put(s, "a", "1", 1, KVFS_STRONG));
+	MUST(kvfs_store_put(s, "b", "2", 1, KVFS_STRONG));
+	MUST(kvfs_store_put(s, "c", "3", 1, KVFS_STRONG));
+	fake_set_mode(fx->fake, FAKE_READ_ONLY);
+	MUST(kvfs_store_set_attr(s, "a", both, 0600, &t, KVFS_EVENTUAL));
+	MUST(kvfs_store_stat(s, "a", KVFS_EVENTUAL, &st));
+	assert_int_equal(st.mode, 0600);
+	assert_int_equal(st.mtime.tv_sec, t.tv_sec);
+	assert_int_equal(st.mtime.tv_nsec, t.tv_nsec);
+	MUST(kvfs_store_set_attr(s, "b", both, 0640, &t, KVFS_EVENTUAL));
+	MUST(kvfs_store_put(s, "b", "22", 2, KVFS_EVENTUAL));
+	MUST(kvfs_store_stat(s, "b", KVFS_EVENTUAL, &st));
+	assert_int_equal(st.mode, 0640);
+	assert_int_equal(st.size, 2);
+	assert_true(st.mtime.tv_sec > t.tv_sec);
+	MUST(kvfs_store_delete(s, "c", KVFS_EVENTUAL));
+	assert_int_equal(kvfs_store_set_attr(s, "c", KVFS_ATTR_MODE, 0600,
+					     NULL, KVFS_EVENTUAL),
+			 KVFS_ENOTFOUND);
+	assert_int_equal(kvfs_store_set_attr(s, "never", KVFS_ATTR_MODE,
+					     0600, NULL, KVFS_EVENTUAL),
+			 KVFS_ENOTFOUND);
+	/* Nothing reached the cluster yet; the next run sends it. */
+	assert_true(stats_have(s, "journal_backlog_entries: 4\n"));
+	expect_in_cluster(fx, "b", "2");
+	expect_in_cluster(fx, "c", "3");
+	kvfs_store_close(s);
+
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	s = open_fake(fx, "timeout=2s");
+	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
+	assert_true(stats_have(s, "journal_backlog_entries: 0\n"));
+	MUST(kvfs_store_stat(s, "a", KVFS_STRONG, &st));
+	assert_int_equal(st.mode, 0600);
+	assert_int_equal(st.mtime.tv_sec, t.tv_sec);
+	MUST(kvfs_store_stat(s, "b", KVFS_STRONG, &st));
+	assert_int_equal(st.mode, 0640);
+	assert_int_equal(st.size, 2);
+	expect_in_cluster(fx, "b", "22");
+	expect_in_cluster(fx, "c", NULL);
+	kvfs_store_close(s);
+}
+
+/* An eventual write that the journal's file system refuses (here a file
+ * size limit, as a full disk refuses it) fails at once with that error:
+ * it was never acknowledged, nothing of it stays in the journal, the
+ * stored value is unchanged, and the next eventual write works. */
+static void test_journal_write_refused(void **state)
+{
+	struct etcd_test_fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, "timeout=2s");
+	enum { BIG = 64 * 1024 };
+	char *big = calloc(1, BIG);
+	struct rlimit old, small;
+	int rc;
+
+	assert_non_null(big);
+	MUST(kvfs_store_put(s, "k", "old", 3, KVFS_STRONG));
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = (struct rlimit){ .rlim_cur = 4096, .rlim_max = old.rlim_max };
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	rc = kvfs_store_put(s, "k", big, BIG, KVFS_EVENTUAL);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	free(big);
+	assert_int_equal(rc, KVFS_ETOOLARGE);
+	assert_non_null(strstr(kvfs_error_message(), "etcd journal entry"));
+	assert_int_equal(count_files(fx->journal), 1); /* lock */
+	etcd_test_expect_read(s, "k", KVFS_EVENTUAL, "old");
+	etcd_test_expect_read(s, "k", KVFS_STRONG, "old");
+	MUST(kvfs_store_put(s, "k", "new", 3, KVFS_EVENTUAL));
+	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
+	expect_in_cluster(fx, "k", "new");
+	kvfs_store_close(s);
+}
+
+/* The journal directory that a second open of prefix refuses to share
+ * with the store already open (malloc'd, from the refusal's message). */
+static char *journal_in_use(struct etcd_test_fixture *fx, const char *extra)
+{
+	struct kvfs_store *s = NULL;
+	const char *msg, *at, *end;
+
+	assert_int_equal(etcd_test_open(fake_url(fx->fake), NULL, extra, &s),
+			 KVFS_EINVAL);
+	msg = kvfs_error_message();
+	at = strstr(msg, "journal=");
+	end = at ? strstr(at, ": in use by kvfs pid") : NULL;
+	if (!end)
+		fail_msg("not refused for its journal: %s", msg);
+	at += strlen("journal=");
+	return strndup(at, (size_t)(end - at));
+}
+
+/* Without journal=, a mount's journal is a directory of its own for the
+ * cluster's address list and the prefix (lib/docs/etcd.md): root's under
+ * /var/lib/kvfs/journal/, another user's under $XDG_STATE_HOME. A second
+ * mount of the same cluster and prefix is refused, naming it; another
+ * prefix gets another directory. */
+static void test_default_journal(void **state)
+{
+	struct etcd_test_fixture *fx = *state;
+	char *state_home = NULL, *dir = NULL, *other = NULL, want[4096];
+	struct kvfs_store *a = NULL, *c = NULL;
+
+	if (geteuid() != 0) {
+		state_home = kvfs_test_mkdtemp("etcd-state");
+		assert_non_null(state_home);
+		setenv("XDG_STATE_HOME", state_home, 1);
+		snprintf(want, sizeof(want), "%s/kvfs/journal/", state_home);
+	} else {
+		snprintf(want, sizeof(want), "/var/lib/kvfs/journal/");
+	}
+	MUST(etcd_test_open(fake_url(fx->fake), NULL, "prefix=dj/", &a));
+	dir = journal_in_use(fx, "prefix=dj/");
+	assert_non_null(dir);
+	if (strncmp(dir, want, strlen(want)) ||
+	    strlen(dir) != strlen(want) + 16)
+		fail_msg("default journal %s, want %s<16 hex digits>", dir,
+			 want);
+	MUST(etcd_test_open(fake_url(fx->fake), NULL, "prefix=other/", &c));
+	other = journal_in_use(fx, "prefix=other/");
+	assert_non_null(other);
+	assert_string_not_equal(dir, other);
+	/* Eventual writes wait there while the cluster takes none. */
+	fake_set_mode(fx->fake, FAKE_READ_ONLY);
+	MUST(kvfs_store_put(a, "k", "v", 1, KVFS_EVENTUAL));
+	assert_int_equal(count_files(dir), 2); /* lock and the entry */
+	fake_set_mode(fx->fake, FAKE_NORMAL);
+	MUST(kvfs_store_control(a, KVFS_CTL_DRAIN, NULL));
+	kvfs_store_close(a);
+	kvfs_store_close(c);
+	/* Both are this test's own: the fake's port is in the hash. */
+	kvfs_test_rmtree(dir);
+	kvfs_test_rmtree(other);
+	if (state_home) {
+		kvfs_test_rmtree(state_home);
+		unsetenv("XDG_STATE_HOME");
+		free(state_home);
+	}
+	free(dir);
+	free(other);
+}
+
 /* ---------------------------------------------------- an earlier run */
 
 /* Entries an earlier run left are replicated in order at the next open;
@@ -483,6 +645,9 @@ int main(void)
 		ETCD_FAKE_TEST(test_unreplicable_write_kept_aside),
 		ETCD_FAKE_TEST(test_journal_of_earlier_run),
 		ETCD_FAKE_TEST(test_journal_attr_times),
+		ETCD_FAKE_TEST(test_eventual_attrs_in_journal),
+		ETCD_FAKE_TEST(test_journal_write_refused),
+		ETCD_FAKE_TEST(test_default_journal),
 	};
 
 	return cmocka_run_group_tests_name("etcd backend, refusals and outages",

@@ -42,8 +42,13 @@ KVFS_WAITER= # our child whose exit status is the daemon's (reap, or the
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$TEST_TMP/sanitizer"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$TEST_TMP/sanitizer"
 
+# is_mounted DIR: a FUSE mount is at DIR (/proc/mounts escapes a space,
+# tab, newline and backslash in the name as \040, \011, \012 and \134).
 is_mounted() {
-	grep -q " $1 fuse" /proc/mounts
+	awk -v m="$1" '{ p = $2; gsub(/\\040/, " ", p); gsub(/\\011/, "\t", p)
+		gsub(/\\012/, "\n", p); gsub(/\\134/, "\\", p)
+		if (p == m && $3 ~ /^fuse/) found = 1 }
+		END { exit !found }' /proc/mounts
 }
 
 # kvfs_mount [extra,options]: mount ROOT on MNT as a user does: the daemon

@@ -97,6 +97,14 @@ static void test_sqlite_loads(void **state)
 	assert_int_equal(out.len, 5);
 	assert_memory_equal(out.data, "hello", 5);
 	kvfs_buf_free(&out);
+	/* What the plugin lacks is answered for it, by its name. */
+	{
+		struct kvfs_space space;
+
+		assert_int_equal(kvfs_store_space(store, &space),
+				 KVFS_ENOTSUPPORTED);
+		expect_message("sqlite", "space", NULL);
+	}
 	kvfs_store_close(store);
 }
 
@@ -226,6 +234,10 @@ static void test_plugin_opts_escapes(void **state)
 	fp = fopen(path, "r");
 	assert_non_null(fp);
 	fclose(fp);
+	/* A setting without a name is refused. */
+	snprintf(opts, sizeof(opts), "db=%s/c.db;=x", f->dir);
+	assert_int_equal(open_plugin(&store, SQLITE_PLUGIN, opts), KVFS_EINVAL);
+	expect_message("plugin_opts: a setting has no name", NULL);
 }
 
 static void test_minimal_plugin_falls_back(void **state)

@@ -271,6 +271,8 @@ struct kvfs_lister;
  *           child made by fork(2) shares the lock; an exec'd program
  *           does not keep it.
  *   etcd, cache, plugin: see README.md
+ *   faults=PATH (any backend): a testing aid that fails backend calls as
+ *           the rules in PATH say (lib/docs/faults.md).
  */
 int kvfs_store_open(struct kvfs_options *opts, struct kvfs_store **out);
 
