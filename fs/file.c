@@ -1295,6 +1295,9 @@ void kvfs_fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 						      h->opener,
 						      h->inode->ino)))
 		err = publish(fs_of(req), h, true);
+	/* Any close of a file ends the process's POSIX locks on it: after
+	 * the publish, so that the next holder reads what this one wrote. */
+	kvfs_fs_locks_release(fs_of(req), h->inode, fi->lock_owner, false);
 	fuse_reply_err(req, err);
 }
 
@@ -1317,6 +1320,8 @@ void kvfs_fs_release(fuse_req_t req, fuse_ino_t ino,
 	 * waits for could not even reach the daemon. So nothing is pushed
 	 * into the page cache here, and notifications are only queued. */
 	publish(fs, h, false);
+	if (fi->flock_release)
+		kvfs_fs_locks_release(fs, h->inode, fi->lock_owner, true);
 	detach(fs, h);
 	fuse_reply_err(req, 0);
 }

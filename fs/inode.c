@@ -28,6 +28,8 @@ static size_t hash_of(const struct fs_inode *parent, const char *name)
 
 int kvfs_fs_table_init(struct fs *fs)
 {
+	if (kvfs_fs_locks_init(fs))
+		return -1;
 	fs->nbuckets = 1024;
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	if (!fs->buckets)
@@ -47,8 +49,9 @@ int kvfs_fs_table_init(struct fs *fs)
 	return 0;
 }
 
-static void inode_free(struct fs_inode *inode)
+static void inode_free(struct fs *fs, struct fs_inode *inode)
 {
+	kvfs_fs_locks_forget(fs, inode);
 	inode->aprev->anext = inode->anext;
 	inode->anext->aprev = inode->aprev;
 	kvfs_reader_close(inode->retired);
@@ -60,7 +63,9 @@ static void inode_free(struct fs_inode *inode)
 void kvfs_fs_table_destroy(struct fs *fs)
 {
 	while (fs->root.anext != &fs->root)
-		inode_free(fs->root.anext);
+		inode_free(fs, fs->root.anext);
+	kvfs_fs_locks_forget(fs, &fs->root);
+	kvfs_fs_locks_destroy(fs);
 	free(fs->buckets);
 	fs->buckets = NULL;
 	free(fs->root.name);
@@ -160,7 +165,7 @@ static void release_locked(struct fs *fs, struct fs_inode *inode)
 		if (inode->pending) /* nothing can reach it any more */
 			__atomic_sub_fetch(&fs->pending_total, 1,
 					   __ATOMIC_RELEASE);
-		inode_free(inode);
+		inode_free(fs, inode);
 		inode = parent;
 		if (inode)
 			inode->refs--;

@@ -5,14 +5,15 @@
  *
  * Lock order (take left before right, never the other way round):
  *
- *     fs->ns_lock  ->  inode->lock  ->  fs->table_lock
+ *     fs->ns_lock  ->  inode->lock  ->  fs->table_lock  ->  locks mutex
  *
  * ns_lock (rwlock) guards the binding of a writer to a key: a writer is
  * opened and committed under it shared; rename and unlink take it
  * exclusively so that no writer publishes under a name that is changing.
  * inode->lock guards one inode's open handles and what they hold.
  * table_lock guards the hash table, every inode's parent/name, and the
- * reference counts. The invalidation queue has its own lock, taken with
+ * reference counts. The mutex of the file locks (locks.c) guards them and
+ * every inode's locks pointer. The invalidation queue has its own lock, taken with
  * none of the above held, and it calls into the kernel with no lock held.
  */
 #ifndef KVFS_FS_H
@@ -37,6 +38,8 @@
 #define KVFS_XATTR_PREFIX "user.kvfs."
 
 struct fs_handle;
+struct fs_lock_domain;
+struct fs_locks;
 
 /*
  * One object the kernel knows by node id (the inode's address; the root is
@@ -59,6 +62,11 @@ struct fs_inode {
 	/* Set at creation, never changed. */
 	fuse_ino_t ino;
 	bool is_dir;
+
+	/* Protected by the file locks' mutex (locks.c): the flock and POSIX
+	 * locks of the file, shared with its other nodes; NULL until the
+	 * first lock request. */
+	struct fs_lock_domain *locks;
 
 	/* Protected by lock. */
 	pthread_mutex_t lock;
@@ -147,6 +155,9 @@ struct fs {
 	struct kvfs_rules *rules;     /* prefix rules from the config file;
 	                                 read-only once mounted */
 	bool exclusive;      /* only writer of the store (local backend) */
+	bool serial;         /* one thread serves every request (-s through
+	                        libfuse's loop): nothing may wait */
+	struct fs_locks *locks; /* flock and POSIX locks (locks.c) */
 	bool debug;
 	uid_t uid;
 	gid_t gid;
@@ -294,6 +305,32 @@ size_t kvfs_fs_inode_collect(struct fs *fs,
 /* Find the inode of a key by walking from the root; takes an internal
  * reference, NULL when any component is unknown. */
 struct fs_inode *kvfs_fs_inode_by_key(struct fs *fs, const char *key);
+
+/* ------------------------------------------------------------ locks.c */
+
+/* The table of flock and POSIX locks (kvfs_fs_table_init and _destroy
+ * call these). */
+int kvfs_fs_locks_init(struct fs *fs);
+void kvfs_fs_locks_destroy(struct fs *fs);
+/* inode is freed: its share of its lock domain goes. */
+void kvfs_fs_locks_forget(struct fs *fs, struct fs_inode *inode);
+/* The name key went (unlink, rmdir): the locks of files at or below it
+ * stay with their open files; a later file of the name starts afresh. */
+void kvfs_fs_locks_removed(struct fs *fs, const char *key);
+/* A rename moved from to to: locks follow the files; those of files it
+ * replaced stay with their open files. */
+void kvfs_fs_locks_renamed(struct fs *fs, const char *from, const char *to);
+/* An open file closes: with flock, the open file's flock lock goes (its
+ * last close, RELEASE); else the POSIX locks of the process (any close,
+ * FLUSH). owner: the kernel's lock owner. */
+void kvfs_fs_locks_release(struct fs *fs, struct fs_inode *inode,
+			   uint64_t owner, bool flock);
+void kvfs_fs_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		   struct flock *lock);
+void kvfs_fs_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		   struct flock *lock, int sleep);
+void kvfs_fs_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		   int op);
 
 /* ------------------------------------------------------------ level.c */
 

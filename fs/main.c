@@ -416,7 +416,7 @@ static int run(struct fs *fs, struct fuse_args *args,
 		ret = kvfs_fs_loop(fs->se,
 				   opts->singlethread ? 1 : max_threads(opts),
 				   fs->cfg.spin / 1e6, abort_session, fs);
-	else if (opts->singlethread)
+	else if ((fs->serial = opts->singlethread))
 		ret = fuse_session_loop(fs->se);
 	else
 		ret = libfuse_loop(fs->se, opts);

@@ -597,6 +597,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent_ino,
 	err = kvfs_fs_errno(fs, rc, key);
 	if (!err && victim)
 		kvfs_fs_inode_unhash(fs, victim);
+	if (!err)
+		kvfs_fs_locks_removed(fs, key);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	kvfs_fs_inode_put(fs, victim);
 	fuse_reply_err(req, err);
@@ -702,6 +704,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		}
 		if (src)
 			err = kvfs_fs_inode_move(fs, src, newparent, newname);
+		kvfs_fs_locks_renamed(fs, from, to);
 		kvfs_fs_level_changed(fs, src);
 	}
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -1114,4 +1117,7 @@ const struct fuse_lowlevel_ops kvfs_fs_ops = {
 	.removexattr = kvfs_fs_removexattr,
 	.create = kvfs_fs_create,
 	.lseek = kvfs_fs_lseek,
+	.getlk = kvfs_fs_getlk,
+	.setlk = kvfs_fs_setlk,
+	.flock = kvfs_fs_flock,
 };
