@@ -235,6 +235,15 @@ void kvfs_fs_session_mounted(struct fs *fs, const char *mountpoint);
  * logged as a warning naming it. */
 void kvfs_fs_session_abort(struct fs *fs, const char *why);
 
+/* --------------------------------------------------------- requests.c */
+
+/* A request of the kernel's with this opcode came in (read or spliced
+ * from /dev/fuse). */
+void kvfs_fs_request_seen(uint32_t opcode);
+/* Append "kernel: LOOKUP=n GETATTR=n ...\n", the requests seen so far by
+ * kind (those seen at least once), to out: a libkvfs result. */
+int kvfs_fs_requests_text(struct kvfs_buf *out);
+
 /* ------------------------------------------------------------ errno.c */
 
 /* The one place where a libkvfs result becomes an errno: returns the

@@ -500,6 +500,8 @@ static int receive(struct worker *w, bool by_splice, struct fuse_buf *buf)
 
 	if (by_splice) {
 		res = splice_receive(w, buf);
+		if (res > 0) /* read(2)s count in the session's hook */
+			kvfs_fs_request_seen(opcode_of(buf));
 		if (res != -EOPNOTSUPP)
 			return res;
 		pthread_mutex_lock(&w->lp->lock);

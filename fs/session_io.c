@@ -46,6 +46,8 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 	const struct fuse_in_header *in = buf;
 	ssize_t n = read(fd, buf, len);
 
+	if (n >= (ssize_t)sizeof(*in))
+		kvfs_fs_request_seen(in->opcode);
 	if (n >= (ssize_t)(sizeof(*in) + offsetof(struct fuse_init_in, flags) +
 			   sizeof(uint32_t)) &&
 	    in->opcode == FUSE_INIT) {

@@ -84,6 +84,8 @@ static int stats_text(struct fs *fs, struct kvfs_buf *out)
 		rc = kvfs_buf_appendf(out, "writes: spliced=%lu copied=%lu\n",
 			__atomic_load_n(&fs->writes_spliced, __ATOMIC_RELAXED),
 			__atomic_load_n(&fs->writes_copied, __ATOMIC_RELAXED));
+	if (rc == 0)
+		rc = kvfs_fs_requests_text(out);
 	if (rc == 0) {
 		rc = kvfs_store_control(fs->store, KVFS_CTL_STATS_TEXT, out);
 		if (rc == KVFS_ENOTSUPPORTED)

@@ -4,7 +4,9 @@
 # directory: 5,000 x (create + write 1 KiB + close), open + read + close,
 # stat, readdir, unlink; a 256 MiB file written and read in 1 MiB blocks.
 # Prints rate, p50/p99 latency, the daemon's peak RSS and each ratio to
-# passthrough_ll. --quick (or KVFS_BENCH_QUICK=1) makes it tiny; it then
+# passthrough_ll, then what each operation cost kvfs in requests: the
+# kernel's, by kind, and calls to the store (the daemon's counters in
+# user.kvfs.stats, read by the driver around each workload). --quick (or KVFS_BENCH_QUICK=1) makes it tiny; it then
 # asserts nothing about speed.
 #
 # Environment: KVFS_BIN, PASSTHROUGH_LL, BENCH_FS_DRIVER (set by CTest).
@@ -56,7 +58,9 @@ run_fuse() {
 	"$@" >"$B/$name.log" 2>&1 &
 	PID=$!
 	wait_mount
-	"$BENCH_FS_DRIVER" "$MNT" $NFILES $MIB | sed "s/^ROW /$name /" >>"$B/results"
+	"$BENCH_FS_DRIVER" "$MNT" $NFILES $MIB >"$B/$name.rows"
+	sed -n "s/^ROW /$name /p" "$B/$name.rows" >>"$B/results"
+	grep '^REQS ' "$B/$name.rows" >>"$B/requests" || true
 	echo "$name rss $(awk '/^VmHWM:/ { print $2 }' /proc/$PID/status) KiB 0 0" >>"$B/results"
 	fusermount3 -u "$MNT"
 	wait "$PID" || true
@@ -64,6 +68,7 @@ run_fuse() {
 }
 
 : >"$B/results"
+: >"$B/requests"
 mkdir "$B/native"
 "$BENCH_FS_DRIVER" "$B/native" $NFILES $MIB | sed 's/^ROW /native /' >>"$B/results"
 if [ -n "${PASSTHROUGH_LL:-}" ] && [ -x "$PASSTHROUGH_LL" ]; then
@@ -95,3 +100,8 @@ END {
     rate["passthrough", "rss"], rate["kvfs", "rss"];
   printf "latencies in microseconds; rates: higher is better\n";
 }' "$B/results"
+if [ -s "$B/requests" ]; then
+	echo "kvfs requests per operation (kernel requests by kind; store calls):"
+	awk '{ printf "%-9s", $2; for (i = 4; i <= NF; i++) { split($i, kv, "=");
+	         printf " %s=%.2f", kv[1], kv[2] / $3 } printf "\n" }' "$B/requests"
+fi
