@@ -4,7 +4,11 @@
  * operation sent straight to etcd's JSON gateway (/v3/kv/put, /v3/kv/range)
  * by a libcurl client that reuses its connection, and beside the local
  * backend's puts and gets through a mount. Prints p50/p99 latency, ops/s
- * and the ratios against those references.
+ * and the ratios against those references, and for each mount row what
+ * one operation cost in requests: the kernel's to the daemon, and the
+ * daemon's to etcd (all, and linearizable reads), from the daemon's
+ * counters in user.kvfs.stats at the mount's root; a direct row is one
+ * request by construction.
  *
  *   bench_etcd --endpoint URL [--etcd-mount DIR] [--local-mount DIR]
  *              [--ops N] [--quick]
@@ -20,11 +24,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,7 +43,64 @@ struct result {
 	size_t n;
 	double p50_us, p99_us, ops_s;
 	bool valid;
+	bool counted;             /* the three below are known */
+	double kernel, etcd, lin; /* requests per operation */
 };
+
+/* The daemon's counters (user.kvfs.stats): the kernel's requests (all
+ * kinds), the requests it sent to etcd, its linearizable reads. */
+struct counters {
+	unsigned long kernel, etcd, lin;
+};
+
+/* The root of the mount that holds dir (user.kvfs.stats is there), into
+ * root (PATH_MAX bytes); false when it cannot be told. */
+static bool mount_root(const char *dir, char *root)
+{
+	struct stat st, up;
+	char *slash;
+
+	if (!realpath(dir, root) || stat(root, &st))
+		return false;
+	while ((slash = strrchr(root, '/')) && slash != root) {
+		*slash = '\0';
+		if (stat(root, &up) || up.st_dev != st.st_dev) {
+			*slash = '/';
+			return true;
+		}
+		*slash = '\0';
+	}
+	return false;
+}
+
+static unsigned long field(const char *text, const char *name)
+{
+	const char *p = strstr(text, name);
+
+	return p ? strtoul(p + strlen(name), NULL, 10) : 0;
+}
+
+static bool read_counters(const char *root, struct counters *c)
+{
+	static char text[1 << 16];
+	ssize_t len = getxattr(root, "user.kvfs.stats", text, sizeof(text) - 1);
+	const char *kernel;
+
+	if (len < 0)
+		return false;
+	text[len] = '\0';
+	memset(c, 0, sizeof(*c));
+	kernel = strstr(text, "\nkernel:");
+	for (const char *p = kernel; p && *p && *++p != '\n';)
+		if (*p == '=')
+			c->kernel += strtoul(p + 1, NULL, 10);
+	/* the GETXATTR that reads these counters */
+	if (c->kernel)
+		c->kernel--;
+	c->etcd = field(text, "\netcd_requests: ");
+	c->lin = field(text, "\netcd_reads_linearizable: ");
+	return true;
+}
 
 static const char *levels[] = { "strong", "eventual", "read-your-writes",
 				"causal" };
@@ -273,6 +337,8 @@ static int bench_files(const char *dir, const char *label, size_t n,
 		       struct result *put, struct result *get)
 {
 	char value[VALUE_SIZE], buf[VALUE_SIZE + 16], path[4096], name[64];
+	char root[PATH_MAX];
+	bool counting = mount_root(dir, root);
 	int64_t *lat = calloc(n, sizeof(*lat));
 	int rc = -1;
 
@@ -292,8 +358,12 @@ static int bench_files(const char *dir, const char *label, size_t n,
 		}
 	}
 	for (int pass = 0; pass < 2; pass++) {
-		int64_t start = now_ns();
+		struct result *res = pass ? get : put;
+		struct counters c0, c1;
+		int64_t start;
 
+		counting = counting && read_counters(root, &c0);
+		start = now_ns();
 		for (size_t i = 0; i < n; i++) {
 			int64_t t0;
 			int r;
@@ -320,7 +390,14 @@ static int bench_files(const char *dir, const char *label, size_t n,
 		}
 		snprintf(name, sizeof(name), "%s %s", label,
 			 pass ? "get" : "put");
-		summarize(pass ? get : put, name, lat, n, now_ns() - start);
+		summarize(res, name, lat, n, now_ns() - start);
+		counting = counting && read_counters(root, &c1);
+		if (counting) {
+			res->counted = true;
+			res->kernel = (double)(c1.kernel - c0.kernel) / (double)n;
+			res->etcd = (double)(c1.etcd - c0.etcd) / (double)n;
+			res->lin = (double)(c1.lin - c0.lin) / (double)n;
+		}
 	}
 	rc = 0;
 out:
@@ -334,8 +411,11 @@ static void print_row(const struct result *r)
 {
 	if (!r->valid)
 		return;
-	printf("%-34s %7zu %10.1f %10.1f %10.0f\n", r->name, r->n, r->p50_us,
+	printf("%-34s %7zu %10.1f %10.1f %10.0f", r->name, r->n, r->p50_us,
 	       r->p99_us, r->ops_s);
+	if (r->counted)
+		printf(" %8.2f %8.2f %8.2f", r->kernel, r->etcd, r->lin);
+	printf("\n");
 }
 
 static void print_ratio(const char *what, const struct result *a,
@@ -409,8 +489,8 @@ int main(int argc, char **argv)
 		if (bench_files(dir, label, n, &put[i], &get[i]) < 0)
 			return 1;
 	}
-	printf("\n%-34s %7s %10s %10s %10s\n", "operation", "ops", "p50 us",
-	       "p99 us", "ops/s");
+	printf("\n%-34s %7s %10s %10s %10s %8s %8s %8s\n", "operation", "ops",
+	       "p50 us", "p99 us", "ops/s", "kern/op", "etcd/op", "lin/op");
 	print_row(&dput);
 	print_row(&dget);
 	print_row(&dsget);
