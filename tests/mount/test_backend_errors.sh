@@ -13,35 +13,10 @@ command -v python3 >/dev/null || skip "python3 is missing"
 RULES=$TEST_TMP/rules
 kvfs_mount "faults=$RULES"
 
-python3 - "$MNT" "$ROOT" "$RULES" <<'EOF' || fail "backend errors (see above)"
+python3 - "$MNT" "$ROOT" "$RULES" "$(dirname "$0")" <<'EOF' || fail "backend errors (see above)"
 import errno, os, sys, time
-
-mnt, root, rules = sys.argv[1:]
-failures = []
-
-def set_rules(text):
-    with open(rules + ".new", "w") as f:
-        f.write(text)
-    os.rename(rules + ".new", rules)
-
-def check(what, ok):
-    if not ok:
-        failures.append(what)
-        print("FAIL:", what)
-
-def fails(what, call, err):
-    """call() fails with err; what it fails with otherwise is reported."""
-    try:
-        call()
-    except OSError as e:
-        check("%s: errno %s, expected %s" % (what, errno.errorcode.get(
-            e.errno, e.errno), errno.errorcode[err]), e.errno == err)
-        return
-    check("%s succeeded, expected %s" % (what, errno.errorcode[err]), False)
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
+sys.path.insert(0, sys.argv[4])
+from fault_checks import *  # mnt, root, set_rules, check, fails, m, read...
 
 def write(path, data, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
     fd = os.open(path, flags, 0o644)
@@ -49,9 +24,6 @@ def write(path, data, flags=os.O_WRONLY | os.O_CREAT | os.O_TRUNC):
         os.write(fd, data)
     finally:
         os.close(fd)
-
-def m(name):
-    return os.path.join(mnt, name)
 
 def listing(path):
     return sorted(os.listdir(path))
@@ -287,7 +259,7 @@ check("no node made", "node2" not in listing(root))
 os.unlink(rules)
 write(m("k"), b"final")
 check("final write", read(os.path.join(root, "k")) == b"final")
-sys.exit(1 if failures else 0)
+finish()
 EOF
 kvfs_unmount || fail "daemon exited with status $?"
 echo "PASS"

@@ -12,39 +12,18 @@ command -v python3 >/dev/null || skip "python3 is missing"
 RULES=$TEST_TMP/rules
 kvfs_mount "faults=$RULES"
 
-python3 - "$MNT" "$ROOT" "$RULES" <<'EOF' || fail "renames of open files (see above)"
+python3 - "$MNT" "$ROOT" "$RULES" "$(dirname "$0")" <<'EOF' || fail "renames of open files (see above)"
 import ctypes, errno, os, sys
-
-mnt, root, rules = sys.argv[1:]
-failures = []
+sys.path.insert(0, sys.argv[4])
+from fault_checks import *  # mnt, root, set_rules, check, m, r, read
 libc = ctypes.CDLL(None, use_errno=True)
 AT_FDCWD, RENAME_NOREPLACE = -100, 1
-
-def check(what, ok):
-    if not ok:
-        failures.append(what)
-        print("FAIL:", what)
-
-def m(name):
-    return os.path.join(mnt, name)
-
-def r(name):
-    return os.path.join(root, name)
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 def renameat2(src, dst, flags):
     if libc.renameat2(AT_FDCWD, src.encode(), AT_FDCWD, dst.encode(),
                       flags) == 0:
         return 0
     return ctypes.get_errno()
-
-def set_rules(text):
-    with open(rules + ".new", "w") as f:
-        f.write(text)
-    os.rename(rules + ".new", rules)
 
 # A directory moved while a file in it has unpublished writes.
 os.makedirs(m("a/sub"))
@@ -90,7 +69,7 @@ os.close(fd)
 check("the renamed value is the one left", read(m("dst1")) == b"one" and
       read(r("dst1")) == b"one")
 check("source gone", not os.path.exists(r("src1")))
-sys.exit(1 if failures else 0)
+finish()
 EOF
 kvfs_unmount || fail "daemon exited with status $?"
 echo PASS

@@ -23,38 +23,15 @@ setfattr -n user.kvfs.consistency -v eventual "$ROOT/dir" ||
 setfattr -n user.kvfs.consistency -v sometimes "$ROOT/dir/planted"
 kvfs_mount "faults=$RULES"
 
-python3 - "$MNT" "$ROOT" "$RULES" <<'EOF' || fail "xattr edges (see above)"
+python3 - "$MNT" "$ROOT" "$RULES" "$(dirname "$0")" <<'EOF' || fail "xattr edges (see above)"
 import ctypes, errno, os, sys, time
-
-mnt, root, rules = sys.argv[1:]
-failures = []
+sys.path.insert(0, sys.argv[4])
+from fault_checks import *  # mnt, root, set_rules, check, fails, m...
 libc = ctypes.CDLL(None, use_errno=True)
-
-def check(what, ok):
-    if not ok:
-        failures.append(what)
-        print("FAIL:", what)
-
-def fails(what, call, err):
-    try:
-        call()
-    except OSError as e:
-        check("%s: errno %s, expected %s" % (what, errno.errorcode.get(
-            e.errno, e.errno), errno.errorcode[err]), e.errno == err)
-        return
-    check("%s succeeded, expected %s" % (what, errno.errorcode[err]), False)
 
 def read_text(path):
     with open(path) as f:
         return f.read()
-
-def set_rules(text):
-    with open(rules + ".new", "w") as f:
-        f.write(text)
-    os.rename(rules + ".new", rules)
-
-def m(name):
-    return os.path.join(mnt, name)
 
 def getxattr_raw(path, name, size):
     """getxattr(2) with a buffer of size bytes: (result, errno)."""
@@ -153,7 +130,7 @@ fails("lookup below a directory whose level cannot be read",
 time.sleep(0.35) # a lookup right after a failed one answers the same
 os.unlink(rules)
 check("the lookup works again", read_text(m("lv/unseen")) == "u")
-sys.exit(1 if failures else 0)
+finish()
 EOF
 kvfs_unmount || fail "daemon exited with status $?"
 echo PASS
