@@ -68,7 +68,11 @@ struct local_backend {
 	struct kvfs_backend base;
 	char *root_path;
 	int root_fd;  /* O_DIRECTORY; every path resolves beneath it */
-	int tmp_fd;   /* ROOT/.kvfs/tmp */
+	/* ROOT/.kvfs/tmp, or -1 while there is none (a read-only root).
+	 * Replaced in place (dup2) under tmp_lock when the directory was
+	 * removed, so that a thread using the number never meets a closed
+	 * or reused descriptor. */
+	_Atomic int tmp_fd;
 	int lock_fd;  /* ROOT/.kvfs/lock, flock'd while the store is open */
 	bool sync;    /* fsync files and directories on every publish */
 	/* Held while a key's directory entry changes (publish, delete,
@@ -76,6 +80,7 @@ struct local_backend {
 	 * change made before it and a private copy replaces only the file it
 	 * copied. Never held with another lock. */
 	pthread_mutex_t entry_lock;
+	pthread_mutex_t tmp_lock; /* recreating ROOT/.kvfs/tmp */
 	atomic_uint_fast64_t tmp_counter;
 };
 
@@ -251,19 +256,40 @@ static int fsync_dir(struct local_backend *lb, int dir_path_fd)
 
 /* ------------------------------------------------------ temporary files */
 
+static int open_tmp_dir(struct local_backend *lb);
+
 /* Temporary files are named PID.N so that a backend opening the root can
- * tell its own from those of a live process and those left by a crash. */
+ * tell its own from those of a live process and those left by a crash.
+ * When ROOT/.kvfs/tmp is gone (someone removed it while the store was
+ * open; or a read-only root at open had none), it is made again and the
+ * file created there: writes go on working, with one line in the log. */
 static int create_tmp(struct local_backend *lb, char name[64])
 {
 	uint64_t n = atomic_fetch_add(&lb->tmp_counter, 1);
-	int fd;
+	int fd, err, rc;
 
 	snprintf(name, 64, "%ld.%llu", (long)getpid(), (unsigned long long)n);
-	fd = openat(lb->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-		    DEFAULT_FILE_MODE);
-	if (fd < 0)
-		return kvfs_error_from_errno(errno, "temporary file");
-	return fd;
+	for (int tries = 0;; tries++) {
+		fd = openat(lb->tmp_fd, name,
+			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+			    DEFAULT_FILE_MODE);
+		if (fd >= 0)
+			return fd;
+		err = errno;
+		/* ENOENT: the directory was removed; EBADF: there was none. */
+		if ((err != ENOENT && err != EBADF) || tries > 0)
+			break;
+		pthread_mutex_lock(&lb->tmp_lock);
+		rc = open_tmp_dir(lb);
+		pthread_mutex_unlock(&lb->tmp_lock);
+		if (rc)
+			return rc;
+		if (err == ENOENT)
+			kvfs_log(KVFS_LOG_WARNING, "root %s: .kvfs/tmp had been "
+				 "removed while mounted; made it again",
+				 lb->root_path);
+	}
+	return kvfs_error_from_errno(err, "temporary file");
 }
 
 /* Remove temporary files whose writer process is gone. */
@@ -1499,6 +1525,7 @@ static void local_destroy(struct kvfs_backend *b)
 	if (lb->root_fd >= 0)
 		close(lb->root_fd);
 	pthread_mutex_destroy(&lb->entry_lock);
+	pthread_mutex_destroy(&lb->tmp_lock);
 	free(lb->root_path);
 	free(lb);
 }
@@ -1548,22 +1575,55 @@ static const struct kvfs_backend_ops local_ops = {
 	.control = local_control,
 };
 
-/* Make ROOT/.kvfs, as needed. */
-static int make_reserved_dir(struct local_backend *lb)
+/*
+ * Open ROOT/.kvfs/tmp, making it (and ROOT/.kvfs) as needed. A directory
+ * opened again replaces the old one under the same descriptor number
+ * (callers hold tmp_lock, or are the open before any other thread).
+ * KVFS_EREADONLY when the root's filesystem is read-only.
+ */
+static int open_tmp_dir(struct local_backend *lb)
 {
+	int fd, old = lb->tmp_fd;
+
 	if (mkdirat(lb->root_fd, RESERVED_DIR, 0700) && errno != EEXIST)
 		return kvfs_error_from_errno(errno, "creating root/.kvfs");
+	if (mkdirat(lb->root_fd, TMP_DIR, 0700) && errno != EEXIST)
+		return kvfs_error_from_errno(errno, "creating root/.kvfs/tmp");
+	fd = resolve(lb, TMP_DIR, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, "root/.kvfs/tmp");
+	if (old < 0) {
+		lb->tmp_fd = fd;
+		return 0;
+	}
+	if (dup3(fd, old, O_CLOEXEC) < 0) {
+		int rc = kvfs_error_from_errno(errno, "root/.kvfs/tmp");
+
+		close(fd);
+		return rc;
+	}
+	close(fd);
 	return 0;
 }
 
-/* Open ROOT/.kvfs/tmp, creating it as needed. */
-static int open_tmp_dir(struct local_backend *lb)
+/*
+ * The store keeps its lock and temporary files under ROOT/.kvfs, so a root
+ * on a read-only filesystem is refused at open, in one line; a read-only
+ * view of a writable root is the daemon's `-o ro`. A root whose filesystem
+ * becomes read-only later keeps serving reads, and every change fails with
+ * KVFS_EREADONLY (EROFS).
+ */
+static int check_writable(struct local_backend *lb, const char *root)
 {
-	if (mkdirat(lb->root_fd, TMP_DIR, 0700) && errno != EEXIST)
-		return kvfs_error_from_errno(errno, "creating root/.kvfs/tmp");
-	lb->tmp_fd = resolve(lb, TMP_DIR, O_RDONLY | O_DIRECTORY, 0);
-	if (lb->tmp_fd < 0)
-		return kvfs_error_from_errno(-lb->tmp_fd, "root/.kvfs/tmp");
+	struct statvfs sv;
+
+	if (fstatvfs(lb->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+		return kvfs_error_set(KVFS_EREADONLY, "local backend: root "
+			"'%s' is on a read-only filesystem; kvfs keeps its "
+			"lock and temporary files in it (mount it read-write, "
+			"and use -o ro for a read-only mount)", root);
+	if (mkdirat(lb->root_fd, RESERVED_DIR, 0700) && errno != EEXIST)
+		return kvfs_error_from_errno(errno, "creating root/.kvfs");
 	return 0;
 }
 
@@ -1583,7 +1643,9 @@ static int lock_root(struct local_backend *lb, const char *root,
 	char what[PATH_MAX + 8];
 	int len;
 
-	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDWR | O_CREAT | O_NONBLOCK,
+	/* Read-only: a descriptor open for writing would keep the root's
+	 * filesystem from being remounted read-only. */
+	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDONLY | O_CREAT | O_NONBLOCK,
 			      0600);
 	if (lb->lock_fd < 0)
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: cannot open "
@@ -1619,6 +1681,7 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	lb->base.ops = &local_ops;
 	lb->root_fd = lb->tmp_fd = lb->lock_fd = -1;
 	pthread_mutex_init(&lb->entry_lock, NULL);
+	pthread_mutex_init(&lb->tmp_lock, NULL);
 	lb->root_path = strdup(root);
 	rc = kvfs_options_take_bool(opts, "sync", true, &lb->sync);
 	if (rc == 0)
@@ -1644,7 +1707,7 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 			strerror(errno));
 		goto out_destroy;
 	}
-	rc = make_reserved_dir(lb);
+	rc = check_writable(lb, root);
 	if (rc == 0)
 		rc = lock_root(lb, root, lock_wait_ms);
 	if (rc == 0)

@@ -6,6 +6,7 @@
  * (SIGKILL too).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,30 @@ static int64_t ms_since(const struct timespec *start)
 	       (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
+/* Write the pid through a descriptor of its own when fd is read-only: a
+ * lock held open for writing would keep the filesystem from being
+ * remounted read-only (EBUSY). */
+static int write_pid(int fd, const char *text, int len, const char *what)
+{
+	char path[32];
+	int wfd = fd, rc = 0;
+
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		wfd = open(path, O_WRONLY | O_CLOEXEC);
+		if (wfd < 0)
+			return kvfs_error_set(KVFS_EINVAL, "%s: writing its "
+					      "lock: %s", what,
+					      strerror(errno));
+	}
+	if (pwrite(wfd, text, (size_t)len, 0) != len || ftruncate(wfd, len))
+		rc = kvfs_error_set(KVFS_EINVAL, "%s: writing its lock: %s",
+				    what, strerror(errno));
+	if (wfd != fd)
+		close(wfd);
+	return rc;
+}
+
 int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		      const char *hint)
 {
@@ -72,8 +97,5 @@ int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		nanosleep(&retry, NULL);
 	}
 	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (pwrite(fd, text, (size_t)len, 0) != len || ftruncate(fd, len))
-		return kvfs_error_set(KVFS_EINVAL, "%s: writing its lock: %s",
-				      what, strerror(errno));
-	return 0;
+	return write_pid(fd, text, len, what);
 }

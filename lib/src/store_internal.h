@@ -35,7 +35,9 @@ int kvfs_registry_open(const char *name, struct kvfs_options *opts,
 /* Lock the lock file fd exclusively, waiting up to wait_ms for another
  * holder to let go, and write this process's pid into it. 0, or
  * KVFS_EINVAL with "WHAT: in use by kvfs pid N" + hint (the holder's pid
- * as it wrote it) or another failure, WHAT first. */
+ * as it wrote it) or another failure, WHAT first. fd may be read-only
+ * (flock needs no write access; the pid is written through a descriptor
+ * of its own). */
 int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		      const char *hint);
 

@@ -49,6 +49,8 @@ enum kvfs_error {
 	KVFS_EINVAL = -14,       /* bad argument: option, level, xattr value */
 	KVFS_ENOSPACE = -15,     /* backend is out of space */
 	KVFS_ENODATA = -16,      /* no such extended attribute */
+	KVFS_EREADONLY = -17,    /* the store is read-only (local: the root's
+	                            filesystem is mounted read-only) */
 };
 
 /* Message of the calling thread's last failure; never NULL. Borrowed,
