@@ -206,6 +206,18 @@ int kvfs_fs_detach_begin(void);
  * return. */
 void kvfs_fs_detach_end(int ready);
 
+/* --------------------------------------------------------- log_dest.c */
+
+/* Choose where log lines go from -o log=DEST (NULL: the default): stderr,
+ * syslog or an absolute file path, opened now. A bad value or a file that
+ * cannot be opened: one line on stderr, -1. */
+int kvfs_fs_log_open(const char *spec, bool foreground);
+
+/* Detaching: switch to the chosen destination (the default: syslog when
+ * /dev/log answers, else stderr when it is a terminal or a file; said in
+ * one line on stderr). True when the daemon must keep its stderr. */
+bool kvfs_fs_log_detached(void);
+
 /* ------------------------------------------------------- session_io.c */
 
 /* Route the session's /dev/fuse traffic through kvfs's hooks (after

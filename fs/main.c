@@ -178,7 +178,12 @@ static void usage(const char *prog)
 "    writeback              kernel writeback cache (local backend only)\n"
 "    no_writeback           no kernel writeback cache (the default)\n"
 "    log_level=LEVEL        error, warning (default), info or debug (-d:\n"
-"                           debug); stderr with -f, else syslog\n"
+"                           debug)\n"
+"    log=DEST               where log lines go: stderr (the default with\n"
+"                           -f; detached, the starting command's stderr\n"
+"                           stays open), syslog (the default when\n"
+"                           detached, if /dev/log answers; else stderr),\n"
+"                           or /absolute/path to append to a file\n"
 "    NAME=VALUE             any other option goes to the backend\n"
 "                           (endpoints=, prefix=, timeout=, cache=SIZE,\n"
 "                           ...: see README.md); one it does not know is\n"
@@ -249,6 +254,7 @@ static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 	kvfs_options_take(opts, "consistency");
 	kvfs_options_take(opts, "config");
 	kvfs_options_take(opts, "log_level");
+	kvfs_options_take(opts, "log");
 	rc = kvfs_options_check_all_taken(opts);
 	if (rc) {
 		kvfs_store_close(*out);
@@ -514,6 +520,8 @@ int main(int argc, char *argv[])
 	}
 	fuse_set_log_func(fuse_to_kvfs_log);
 	raise_descriptor_limit();
+	if (kvfs_fs_log_open(kvfs_options_peek(d.kv, "log"), opts.foreground))
+		goto out_free;
 	fs.mount_level = KVFS_CONSISTENCY_DEFAULT;
 	text = kvfs_options_peek(d.kv, "consistency");
 	if (text && kvfs_consistency_parse(text, &fs.mount_level)) {

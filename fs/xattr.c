@@ -14,6 +14,7 @@
  * here are not listed, so that cp -a and rsync -X copy only what is stored.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,26 @@ out:
 	kvfs_buf_free(&buf);
 }
 
+/* A value of user.kvfs.consistency that is not a level: EINVAL, and a
+ * warning, since setfattr says only "Invalid argument". */
+static int bad_level(const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int bad_level(const char *key, const char *fmt, ...)
+{
+	char what[96];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	kvfs_log(KVFS_LOG_WARNING, "setfattr " KVFS_XATTR_LEVEL " on '%.200s%s': "
+		 "%s is not a level: use strong, eventual, read-your-writes or "
+		 "causal", key[0] ? key : "/", strlen(key) > 200 ? "..." : "",
+		 what);
+	return EINVAL;
+}
+
 /* Set or remove user.kvfs.consistency. value NULL: remove. */
 static int set_level(struct fs *fs, struct fs_inode *inode, const char *key,
 		     const char *value, size_t size, int flags)
@@ -164,15 +185,15 @@ static int set_level(struct fs *fs, struct fs_inode *inode, const char *key,
 	int rc;
 
 	if (value) {
-		if (size >= sizeof(text))
-			return EINVAL;
+		if (size >= sizeof(text) || memchr(value, '\0', size))
+			return bad_level(key, "a value of %zu bytes", size);
 		memcpy(text, value, size);
 		text[size] = '\0';
 		/* setfattr -v "eventual\n" from a file: accept the newline. */
 		if (size && text[size - 1] == '\n')
 			text[size - 1] = '\0';
 		if (kvfs_consistency_parse(text, &level))
-			return kvfs_fs_errno(fs, KVFS_EINVAL, key);
+			return bad_level(key, "'%s'", text);
 		canon = kvfs_consistency_name(level);
 		rc = kvfs_store_setxattr(fs->store, key, KVFS_XATTR_LEVEL,
 			canon, strlen(canon), store_flags(flags));

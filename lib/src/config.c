@@ -30,6 +30,7 @@ static const struct known_option {
 	{ "cache_ttl", NULL },
 	/* daemon (fs/main.c); its kernel-cache options are -o only */
 	{ "log_level", NULL },
+	{ "log", NULL },
 	/* local backend */
 	{ "root", "local" },
 	{ "sync", "local" },
