@@ -13,6 +13,8 @@
  * option: a one-line message, exit status 1, nothing mounted.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvfs_fs.h"
@@ -265,6 +269,46 @@ static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 }
 
 /*
+ * Is the FUSE mount at mnt one whose daemon has ended? It then answers
+ * statfs with ENOTCONN at once (a stat may be served from the kernel's
+ * cache). The statfs runs in a child, given a second: a
+ * live but stuck daemon must not hang this start (the child, blocked in
+ * the request, is killed). Called before any thread exists.
+ */
+static bool mount_is_dead(const char *mnt)
+{
+	struct pollfd pfd;
+	int pipefd[2], st;
+	char answer = 0;
+	bool dead = false;
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return false;
+	child = fork();
+	if (child == 0) {
+		struct statfs sb;
+		char c = statfs(mnt, &sb) && errno == ENOTCONN ? 'd' : 'l';
+
+		if (write(pipefd[1], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	pfd = (struct pollfd){ .fd = pipefd[0], .events = POLLIN };
+	if (child > 0 && poll(&pfd, 1, 1000) == 1 &&
+	    read(pipefd[0], &answer, 1) == 1)
+		dead = answer == 'd';
+	close(pipefd[0]);
+	if (child > 0) {
+		kill(child, SIGKILL);
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	return dead;
+}
+
+/*
  * A mount point that is a FUSE mount already: a live kvfs would be hidden
  * and keep running unseen, a dead one (its daemon crashed) answers every
  * call with ENOTCONN. Checked in /proc/self/mountinfo, which asks that
@@ -301,9 +345,14 @@ static int check_not_mounted(const struct fuse_args *args)
 		if (strcmp(abs, "/"))
 			strcat(abs, "/");
 		strcat(abs, slash ? slash + 1 : copy);
-		if (kvfs_fs_mount_device(abs))
-			rc = fail("mount point '%s' is a FUSE mount already (a "
-				  "running or crashed daemon's); unmount it "
+		if (kvfs_fs_mount_device(abs) && mount_is_dead(abs))
+			rc = fail("mount point '%s' is still mounted by a "
+				  "daemon that has ended (\"Transport endpoint "
+				  "is not connected\"); unmount it first: "
+				  "fusermount3 -uz %s", mnt, mnt);
+		else if (kvfs_fs_mount_device(abs))
+			rc = fail("mount point '%s' is a FUSE mount already, "
+				  "served by a running daemon; unmount it "
 				  "first: fusermount3 -u %s", mnt, mnt);
 	}
 	free(copy);

@@ -60,15 +60,20 @@ echo hello >"$MNT/f" && [ "$(cat "$MNT/f")" = hello ] || fail "spin=0 mount"
 # Over a live mount: refused, and the mount there serves on. (Another
 # root, so that only the mount point is in the way.)
 mkdir "$TEST_TMP/root2"
-start_fails "mount point '$MNT/' is a FUSE mount already" "$MNT/" -o "root=$TEST_TMP/root2"
-start_fails "mount point '$MNT' is a FUSE mount already" -o default_permissions "$MNT" \
+start_fails "mount point '$MNT/' is a FUSE mount already, served by a running daemon; unmount it first: fusermount3 -u $MNT/" "$MNT/" -o "root=$TEST_TMP/root2"
+start_fails "mount point '$MNT' is a FUSE mount already, served by a running daemon" -o default_permissions "$MNT" \
 	-o "root=$TEST_TMP/root2,allow_other"
 [ "$(cat "$MNT/f")" = hello ] || fail "the live mount stopped serving"
 
 # Over the dead mount a crashed daemon leaves: refused with the way out.
 kvfs_crash
-start_fails "unmount it first: fusermount3 -u $MNT" "$MNT" -o "root=$TEST_TMP/root2"
-fusermount3 -u "$MNT" || fusermount3 -uz "$MNT"
+# A program still inside the dead mount keeps it busy for a plain -u:
+# the hint is -uz, which always works.
+start_fails "kvfs: mount point '$MNT' is still mounted by a daemon that has ended (\"Transport endpoint is not connected\"); unmount it first: fusermount3 -uz $MNT" \
+	"$MNT" -o "root=$TEST_TMP/root2"
+start_fails "mount point '$MNT/' is still mounted by a daemon that has ended" \
+	"$MNT/" -o "root=$ROOT"
+fusermount3 -uz "$MNT"
 kvfs_mount "spin=0"
 [ "$(cat "$MNT/f")" = hello ] || fail "remount after the crash"
 kvfs_unmount || fail "daemon exit status (spin=0)"
