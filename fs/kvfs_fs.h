@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <kvfs/backend.h>
 #include <kvfs/kvfs.h>
@@ -187,6 +188,11 @@ struct fs {
 	/* Write requests by how their data came (user.kvfs.stats). */
 	unsigned long writes_spliced; /* atomic */
 	unsigned long writes_copied;  /* atomic */
+	/* When the store was opened (user.kvfs.stats "since:"): wall
+	 * clock, and CLOCK_BOOTTIME seconds for the uptime. Set before the
+	 * session starts. */
+	time_t started;
+	int64_t started_boot;
 };
 
 /* The mode bits kvfs keeps: permissions and the sticky bit. Set-user-ID

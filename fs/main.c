@@ -372,6 +372,16 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
+/* The moment the store's figures start counting (user.kvfs.stats). */
+static void note_start(struct fs *fs)
+{
+	struct timespec boot;
+
+	fs->started = time(NULL);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	fs->started_boot = boot.tv_sec;
+}
+
 /* Give the mount a readable source and type in /proc/mounts. */
 static void add_names(struct fuse_args *args, const struct kvfs_options *kv)
 {
@@ -605,6 +615,7 @@ int main(int argc, char *argv[])
 	}
 	if (open_store(d.kv, &fs.store))
 		goto out_free;
+	note_start(&fs);
 	fs.cfg = d.cfg;
 	fs.exclusive = !strcmp(kvfs_store_backend_name(fs.store), "local");
 	fs.debug = opts.debug;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "kvfs_fs.h"
 
@@ -62,7 +63,24 @@ static void reply_value(fuse_req_t req, const void *value, size_t len,
 /* Bytes the stats text may grow by between a size probe and a read. */
 #define STATS_SLACK 1024
 
-/* The user.kvfs.stats text: per level figures, then the backend's. */
+/* Since when the figures count: the mount's start (UTC, ISO 8601) and
+ * the seconds since (a monotonic clock, so that a clock change does not
+ * move it). */
+static int since_line(struct fs *fs, struct kvfs_buf *out)
+{
+	struct timespec now;
+	char stamp[32];
+	struct tm tm;
+
+	gmtime_r(&fs->started, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_gettime(CLOCK_BOOTTIME, &now);
+	return kvfs_buf_appendf(out, "since: %s uptime_s=%lld\n", stamp,
+				(long long)(now.tv_sec - fs->started_boot));
+}
+
+/* The user.kvfs.stats text: per level figures (since the mount began),
+ * then the backend's. */
 static int stats_text(struct fs *fs, struct kvfs_buf *out)
 {
 	int rc = 0;
@@ -72,11 +90,13 @@ static int stats_text(struct fs *fs, struct kvfs_buf *out)
 
 		kvfs_store_level_stats(fs->store, (enum kvfs_consistency)l, &st);
 		rc = kvfs_buf_appendf(out,
-			"%s: ops=%llu errors=%llu p50_us=%llu p99_us=%llu "
-			"max_us=%llu\n",
+			"%s: ops=%llu errors=%llu not_found=%llu refused=%llu "
+			"p50_us=%llu p99_us=%llu max_us=%llu\n",
 			kvfs_consistency_name((enum kvfs_consistency)l),
 			(unsigned long long)st.ops,
 			(unsigned long long)st.errors,
+			(unsigned long long)st.not_found,
+			(unsigned long long)st.refused,
 			(unsigned long long)st.latency_us_p50,
 			(unsigned long long)st.latency_us_p99,
 			(unsigned long long)st.latency_us_max);
@@ -85,6 +105,8 @@ static int stats_text(struct fs *fs, struct kvfs_buf *out)
 		rc = kvfs_buf_appendf(out, "writes: spliced=%lu copied=%lu\n",
 			__atomic_load_n(&fs->writes_spliced, __ATOMIC_RELAXED),
 			__atomic_load_n(&fs->writes_copied, __ATOMIC_RELAXED));
+	if (rc == 0)
+		rc = since_line(fs, out);
 	if (rc == 0) {
 		rc = kvfs_store_control(fs->store, KVFS_CTL_STATS_TEXT, out);
 		if (rc == KVFS_ENOTSUPPORTED)
