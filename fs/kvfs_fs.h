@@ -212,6 +212,20 @@ int kvfs_fs_detach_begin(void);
  * return. */
 void kvfs_fs_detach_end(int ready);
 
+/* ----------------------------------------------------------- health.c */
+
+/* Append user.kvfs.stats's "backend: reachable" or "backend: unreachable
+ * since TIME (N s): why" line; nothing for a backend that has no such
+ * state. 0 or a KVFS_E* code. */
+int kvfs_fs_health_line(struct fs *fs, struct kvfs_buf *out);
+
+/* getattr of the mount root: as kvfs_fs_getattr_of, but from the last
+ * answer while the backend is unreachable (*from_cache: reply with a
+ * cache time of 0). Returns an errno. */
+int kvfs_fs_root_getattr(struct fs *fs, struct fs_inode *inode,
+			 struct fuse_file_info *fi, struct stat *st,
+			 bool *own_view, bool *from_cache);
+
 /* --------------------------------------------------------- log_dest.c */
 
 /* Choose where log lines go from -o log=DEST (NULL: the default): stderr,

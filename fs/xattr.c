@@ -107,6 +107,8 @@ static int stats_text(struct fs *fs, struct kvfs_buf *out)
 			__atomic_load_n(&fs->writes_copied, __ATOMIC_RELAXED));
 	if (rc == 0)
 		rc = since_line(fs, out);
+	if (rc == 0)
+		rc = kvfs_fs_health_line(fs, out);
 	if (rc == 0) {
 		rc = kvfs_store_control(fs->store, KVFS_CTL_STATS_TEXT, out);
 		if (rc == KVFS_ENOTSUPPORTED)
