@@ -68,10 +68,9 @@ struct local_backend {
 	struct kvfs_backend base;
 	char *root_path;
 	int root_fd;  /* O_DIRECTORY; every path resolves beneath it */
-	/* ROOT/.kvfs/tmp, or -1 while there is none (a read-only root).
-	 * Replaced in place (dup2) under tmp_lock when the directory was
-	 * removed, so that a thread using the number never meets a closed
-	 * or reused descriptor. */
+	/* ROOT/.kvfs/tmp. Replaced in place (dup3) under tmp_lock when the
+	 * directory was removed, so that a thread using the number never
+	 * meets a closed or reused descriptor. */
 	_Atomic int tmp_fd;
 	int lock_fd;  /* ROOT/.kvfs/lock, flock'd while the store is open */
 	bool sync;    /* fsync files and directories on every publish */
@@ -261,8 +260,8 @@ static int open_tmp_dir(struct local_backend *lb);
 /* Temporary files are named PID.N so that a backend opening the root can
  * tell its own from those of a live process and those left by a crash.
  * When ROOT/.kvfs/tmp is gone (someone removed it while the store was
- * open; or a read-only root at open had none), it is made again and the
- * file created there: writes go on working, with one line in the log. */
+ * open), it is made again and the file created there: writes go on
+ * working, with one line in the log. */
 static int create_tmp(struct local_backend *lb, char name[64])
 {
 	uint64_t n = atomic_fetch_add(&lb->tmp_counter, 1);
@@ -276,18 +275,16 @@ static int create_tmp(struct local_backend *lb, char name[64])
 		if (fd >= 0)
 			return fd;
 		err = errno;
-		/* ENOENT: the directory was removed; EBADF: there was none. */
-		if ((err != ENOENT && err != EBADF) || tries > 0)
+		/* ENOENT: the directory was removed. */
+		if (err != ENOENT || tries > 0)
 			break;
 		pthread_mutex_lock(&lb->tmp_lock);
 		rc = open_tmp_dir(lb);
 		pthread_mutex_unlock(&lb->tmp_lock);
 		if (rc)
 			return rc;
-		if (err == ENOENT)
-			kvfs_log(KVFS_LOG_WARNING, "root %s: .kvfs/tmp had been "
-				 "removed while mounted; made it again",
-				 lb->root_path);
+		kvfs_log(KVFS_LOG_WARNING, "root %s: .kvfs/tmp had been "
+			 "removed while mounted; made it again", lb->root_path);
 	}
 	return kvfs_error_from_errno(err, "temporary file");
 }
