@@ -1638,27 +1638,41 @@ static int lock_root(struct local_backend *lb, const char *root,
 {
 	struct stat st;
 	char what[PATH_MAX + 8];
-	int len;
+	int len, fd;
 
-	/* Read-only: a descriptor open for writing would keep the root's
-	 * filesystem from being remounted read-only. */
-	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDONLY | O_CREAT | O_NONBLOCK,
-			      0600);
-	if (lb->lock_fd < 0)
+	/* Taken through a descriptor open for writing, which writes the
+	 * pid, then held through a read-only one: a descriptor open for
+	 * writing would keep the root's filesystem from being remounted
+	 * read-only. */
+	fd = resolve(lb, LOCK_FILE, O_RDWR | O_CREAT | O_NONBLOCK, 0600);
+	if (fd < 0)
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: cannot open "
-				      ".kvfs/lock: %s", root,
-				      strerror(-lb->lock_fd));
-	if (fstat(lb->lock_fd, &st) || !S_ISREG(st.st_mode) ||
-	    st.st_nlink != 1)
+				      ".kvfs/lock: %s", root, strerror(-fd));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: .kvfs/lock is not "
 				      "a plain file of its own; remove it",
 				      root);
+	}
 	len = snprintf(what, sizeof(what), "root=%s", root);
-	if (len < 0 || (size_t)len >= sizeof(what))
+	if (len < 0 || (size_t)len >= sizeof(what)) {
+		close(fd);
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: path too long",
 				      root);
-	return kvfs_pidlock_take(lb->lock_fd, wait_ms, what,
-				 " (one mount per root)");
+	}
+	if (kvfs_pidlock_take(fd, wait_ms, what, " (one mount per root)")) {
+		close(fd);
+		return KVFS_EINVAL;
+	}
+	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDONLY | O_NONBLOCK, 0);
+	if (lb->lock_fd < 0) {
+		close(fd);
+		return kvfs_error_set(KVFS_EINVAL, "root=%s: cannot open "
+				      ".kvfs/lock: %s", root,
+				      strerror(-lb->lock_fd));
+	}
+	return kvfs_pidlock_hand_over(fd, lb->lock_fd, what,
+				      " (one mount per root)");
 }
 
 int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)

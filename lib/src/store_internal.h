@@ -35,11 +35,19 @@ int kvfs_registry_open(const char *name, struct kvfs_options *opts,
 /* Lock the lock file fd exclusively, waiting up to wait_ms for another
  * holder to let go, and write this process's pid into it. 0, or
  * KVFS_EINVAL with "WHAT: in use by kvfs pid N" + hint (the holder's pid
- * as it wrote it) or another failure, WHAT first. fd may be read-only
- * (flock needs no write access; the pid is written through a descriptor
- * of its own). */
+ * as it wrote it) or another failure, WHAT first. fd must be open for
+ * writing. */
 int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		      const char *hint);
+
+/* Move the lock that held (taken by kvfs_pidlock_take) has onto fd, a
+ * read-only descriptor of the same file, so that the holder keeps no
+ * descriptor open for writing; held is closed in any case. Between the
+ * two, another taker may win: then KVFS_EINVAL naming it, as
+ * kvfs_pidlock_take's refusal. KVFS_EINVAL too when fd is not the same
+ * file. */
+int kvfs_pidlock_hand_over(int held, int fd, const char *what,
+			   const char *hint);
 
 /* Fault injection (faults.c, lib/docs/faults.md), a testing aid. */
 struct kvfs_faults;
