@@ -14,7 +14,9 @@
  * shell), syslog(3) would drop every line: the daemon keeps the starting
  * command's stderr instead when it is a terminal or a file, and says so
  * in one line on that stderr (or that lines are dropped, when stderr is
- * a pipe, a socket or /dev/null).
+ * a pipe, a socket or /dev/null). That line is a note, not an error: it
+ * starts "kvfs: note:", comes once the mount is in place, and the start
+ * still exits 0, so a script goes by the exit status, not by stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,13 +153,13 @@ bool kvfs_fs_log_detached(void)
 		dest = DEST_SYSLOG;
 	} else if (dest == DEST_DEFAULT && stderr_keepable()) {
 		dest = DEST_STDERR;
-		fprintf(stderr, "kvfs: no syslog at " SYSLOG_SOCKET ": the "
-			"daemon logs to this command's stderr (choose with -o "
-			"log=FILE)\n");
+		fprintf(stderr, "kvfs: note: no syslog at " SYSLOG_SOCKET
+			", so the daemon logs to this command's stderr "
+			"(choose with -o log=FILE)\n");
 	} else if (dest == DEST_DEFAULT) {
-		fprintf(stderr, "kvfs: no syslog at " SYSLOG_SOCKET ": the "
-			"daemon's log lines are dropped (keep them with -o "
-			"log=FILE)\n");
+		fprintf(stderr, "kvfs: note: no syslog at " SYSLOG_SOCKET
+			", so the daemon's log lines are dropped (keep them "
+			"with -o log=FILE)\n");
 	}
 	if (dest == DEST_SYSLOG)
 		use_syslog();

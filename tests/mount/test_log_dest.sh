@@ -3,7 +3,8 @@
 # -o log=FILE appends lines (time, pid, level) to FILE; a bad log= value
 # or a file that cannot be opened stops the start in one line; with no
 # syslog socket and no log=, the daemon keeps the starting command's
-# stderr when it is a file and says so. A setfattr of a value that is not
+# stderr when it is a file and says so in a note (and with stderr a pipe,
+# says in a note that lines are dropped; status 0 all the same). A setfattr of a value that is not
 # a level fails with EINVAL and logs a line naming the value and the four
 # levels; an invalid consistency= option names them too.
 . "$(dirname "$0")/lib.sh"
@@ -42,10 +43,20 @@ else
 	setfattr -n user.kvfs.consistency -v Weak "$MNT" 2>/dev/null &&
 		fail "setfattr of an invalid level succeeded"
 	kvfs_unmount || fail "daemon exit status"
-	grep -q "^kvfs: no syslog at /dev/log: the daemon logs to this command's stderr" \
+	grep -q "^kvfs: note: no syslog at /dev/log, so the daemon logs to this command's stderr" \
 		"$TEST_TMP/daemon.log" || fail "no note of the missing syslog: $(cat "$TEST_TMP/daemon.log")"
 	grep -q "^kvfs: setfattr user.kvfs.consistency on '/': 'Weak' is not a level" \
 		"$TEST_TMP/daemon.log" || fail "no log line on stderr: $(cat "$TEST_TMP/daemon.log")"
 	echo "ok: without syslog the detached daemon logs to its stderr file"
+	# stderr a pipe: the start still succeeds and returns at once; one
+	# note says the lines are dropped, and the pipe is not kept open.
+	rc=0
+	out=$(timeout 30 "$KVFS_BIN" "$MNT" -o "root=$ROOT" 2>&1) || rc=$?
+	[ $rc = 0 ] || fail "start with stderr a pipe: status $rc: $out"
+	is_mounted "$MNT" || fail "start with stderr a pipe: not mounted: $out"
+	[ "$out" = "kvfs: note: no syslog at /dev/log, so the daemon's log lines are dropped (keep them with -o log=FILE)" ] ||
+		fail "start with stderr a pipe printed: $out"
+	fusermount3 -u "$MNT" || fail "unmount after the start with a pipe"
+	echo "ok: without syslog, stderr a pipe: status 0, mounted, one note"
 fi
 echo PASS
