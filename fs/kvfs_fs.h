@@ -21,6 +21,7 @@
 #define FUSE_USE_VERSION 314
 
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -244,6 +245,10 @@ bool kvfs_fs_log_detached(void);
  * fuse_session_mount): 0, or a negative errno with the reason logged by
  * libfuse. */
 int kvfs_fs_session_io(struct fs *fs);
+/* The absolute path of the mount point mnt, symlinks and "." resolved,
+ * into out (mountpoint.c), asking nothing of a filesystem mounted there:
+ * 0, -ENOENT when it does not exist, or another negative errno. */
+int kvfs_fs_mountpoint_resolve(const char *mnt, char out[PATH_MAX]);
 /* The device minor of the newest FUSE mount at the absolute path mnt
  * (/proc/self/mountinfo), or 0 when there is none. */
 unsigned int kvfs_fs_mount_device(const char *mnt);

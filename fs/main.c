@@ -312,14 +312,16 @@ static bool mount_is_dead(const char *mnt)
  * A mount point that is a FUSE mount already: a live kvfs would be hidden
  * and keep running unseen, a dead one (its daemon crashed) answers every
  * call with ENOTCONN. Checked in /proc/self/mountinfo, which asks that
- * filesystem nothing, before anything (libfuse's realpath included)
- * looks at the path.
+ * filesystem nothing, by the absolute path (`MNT/.`, `MNT/` and a
+ * symlink to MNT are MNT; mountpoint.c), before anything (libfuse's
+ * realpath included) looks at the path. A mount point that does not exist
+ * is refused here too, in kvfs's words rather than libfuse's.
  */
 static int check_not_mounted(const struct fuse_args *args)
 {
 	const char *mnt = NULL;
-	char abs[PATH_MAX], *copy, *slash;
-	int rc = 0;
+	char abs[PATH_MAX];
+	int rc;
 
 	/* What fuse_opt_parse left: options, "-o" with the FUSE options
 	 * kept as the next argument, and the mount point. */
@@ -329,34 +331,24 @@ static int check_not_mounted(const struct fuse_args *args)
 		else if (args->argv[i][0] != '-')
 			mnt = args->argv[i];
 	}
-	if (!mnt || !(copy = strdup(mnt)))
+	if (!mnt)
 		return 0;
-	/* The path of the mount point itself, resolved through its parent
-	 * (a dead mount cannot be resolved). */
-	slash = strrchr(copy, '/');
-	while (slash && slash > copy && !slash[1]) {
-		*slash = '\0'; /* "mnt/" */
-		slash = strrchr(copy, '/');
-	}
-	if (slash)
-		*slash = '\0';
-	if (realpath(slash ? (*copy ? copy : "/") : ".", abs) &&
-	    strlen(abs) + strlen(slash ? slash + 1 : copy) + 2 < sizeof(abs)) {
-		if (strcmp(abs, "/"))
-			strcat(abs, "/");
-		strcat(abs, slash ? slash + 1 : copy);
-		if (kvfs_fs_mount_device(abs) && mount_is_dead(abs))
-			rc = fail("mount point '%s' is still mounted by a "
-				  "daemon that has ended (\"Transport endpoint "
-				  "is not connected\"); unmount it first: "
-				  "fusermount3 -uz %s", mnt, mnt);
-		else if (kvfs_fs_mount_device(abs))
-			rc = fail("mount point '%s' is a FUSE mount already, "
-				  "served by a running daemon; unmount it "
-				  "first: fusermount3 -u %s", mnt, mnt);
-	}
-	free(copy);
-	return rc;
+	rc = kvfs_fs_mountpoint_resolve(mnt, abs);
+	if (rc == -ENOENT)
+		return fail("mount point '%s' does not exist; make it first: "
+			    "mkdir -p %s", mnt, mnt);
+	if (rc)
+		return fail("mount point '%s': %s", mnt, strerror(-rc));
+	if (kvfs_fs_mount_device(abs) && mount_is_dead(abs))
+		return fail("mount point '%s' is still mounted by a daemon "
+			    "that has ended (\"Transport endpoint is not "
+			    "connected\"); unmount it first: fusermount3 -uz %s",
+			    mnt, abs);
+	if (kvfs_fs_mount_device(abs))
+		return fail("mount point '%s' is a FUSE mount already, served "
+			    "by a running daemon; unmount it first: "
+			    "fusermount3 -u %s", mnt, abs);
+	return 0;
 }
 
 static int check_mountpoint(const char *mnt)
