@@ -45,6 +45,7 @@ static const struct known_option {
 	{ "user", "etcd" },
 	{ "password_file", "etcd" },
 	{ "journal", "etcd" },
+	{ "lock_wait", "etcd" },
 	{ "max_value", "etcd" },
 	{ "max_request", "etcd" },
 	{ "max_txn_ops", "etcd" },

@@ -51,9 +51,6 @@
 #define RESERVED_DIR ".kvfs"
 #define TMP_DIR ".kvfs/tmp"
 #define LOCK_FILE ".kvfs/lock"
-/* How long an open waits for a root held by another store, by default:
- * an unmount returns before its daemon has ended and let go of the root. */
-#define LOCK_WAIT_DEFAULT_MS 2000
 /* Tries of an attribute change on a value whose file has other links,
  * each lost to a concurrent write or rename of the same key. */
 #define CHANGE_TRIES 3
@@ -1697,7 +1694,7 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	rc = kvfs_options_take_bool(opts, "sync", true, &lb->sync);
 	if (rc == 0)
 		rc = kvfs_options_take_ms(opts, "lock_wait",
-					  LOCK_WAIT_DEFAULT_MS, &lock_wait_ms);
+					  KVFS_LOCK_WAIT_DEFAULT_MS, &lock_wait_ms);
 	if (rc)
 		goto out_destroy;
 	if (stat(root, &st)) {

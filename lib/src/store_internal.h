@@ -32,6 +32,12 @@ int kvfs_writer_copy_from(struct kvfs_writer *w, struct kvfs_reader *base);
 int kvfs_registry_open(const char *name, struct kvfs_options *opts,
 		       struct kvfs_backend **out);
 
+/* How long opening a local root or an etcd journal waits, by default,
+ * for another kvfs that holds it to let go (lock_wait=): a daemon lets go
+ * a moment after `umount` returns, so `umount; mount` must not be
+ * refused. */
+#define KVFS_LOCK_WAIT_DEFAULT_MS 2000
+
 /* Lock the lock file fd exclusively, waiting up to wait_ms for another
  * holder to let go, and write this process's pid into it. 0, or
  * KVFS_EINVAL with "WHAT: in use by kvfs pid N" + hint (the holder's pid

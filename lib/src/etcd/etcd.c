@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "etcd_internal.h"
+#include "store_internal.h"
 
 #define SEEN_SLOTS 256
 #define SEEN_MAX_VALUE (16u << 10)
@@ -1169,6 +1170,9 @@ static int take_options(struct etcd *e, struct kvfs_options *opts,
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	e->prefix_len = strlen(e->prefix);
 	if ((rc = kvfs_options_take_ms(opts, "timeout", 5000, &e->timeout_ms)) ||
+	    (rc = kvfs_options_take_ms(opts, "lock_wait",
+				       KVFS_LOCK_WAIT_DEFAULT_MS,
+				       &e->lock_wait_ms)) ||
 	    (rc = kvfs_options_take_size(opts, "max_request", 1572864,
 					 &e->max_request)) ||
 	    (rc = kvfs_options_take_size(opts, "max_value", 16u << 20,

@@ -36,6 +36,7 @@ struct etcd {
 	char *prefix;          /* every key lives under it */
 	size_t prefix_len;
 	uint64_t timeout_ms;   /* bound of one operation */
+	uint64_t lock_wait_ms; /* for another mount to let go of the journal */
 	uint64_t max_request;  /* etcd's --max-request-bytes */
 	uint64_t max_value;    /* largest value accepted */
 	uint64_t inline_max;   /* values up to this are one key */
