@@ -1687,7 +1687,8 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	if (!lb)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	lb->base.ops = &local_ops;
-	lb->root_fd = lb->tmp_fd = lb->lock_fd = -1;
+	lb->root_fd = lb->lock_fd = -1;
+	lb->tmp_fd = -1;
 	pthread_mutex_init(&lb->entry_lock, NULL);
 	pthread_mutex_init(&lb->tmp_lock, NULL);
 	lb->root_path = strdup(root);
