@@ -9,14 +9,14 @@
  * libcurl's): threads do not survive fork(2), and a lock one of them held
  * would stay locked in the child. So the child does all the work, and the
  * parent waits for one byte on a pipe or for the child's end, then exits
- * with 0 or the child's status.
+ * with 0 or the child's status. Where its log lines go from then on is
+ * log_dest.c's choice.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include "kvfs_fs.h"
@@ -78,35 +78,22 @@ int kvfs_fs_detach_begin(void)
 	leave(WIFEXITED(st) && WEXITSTATUS(st) ? WEXITSTATUS(st) : 1);
 }
 
-/* In the background nobody reads stderr: log lines go to syslog. */
-static void syslog_handler(enum kvfs_log_level level, const char *message,
-			   void *ctx)
-{
-	static const int priority[] = {
-		[KVFS_LOG_ERROR] = LOG_ERR, [KVFS_LOG_WARNING] = LOG_WARNING,
-		[KVFS_LOG_INFO] = LOG_INFO, [KVFS_LOG_DEBUG] = LOG_DEBUG,
-	};
-
-	(void)ctx;
-	syslog(priority[level], "%s", message);
-}
-
 void kvfs_fs_detach_end(int ready)
 {
+	bool keep_stderr = kvfs_fs_log_detached(); /* log_dest.c */
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
+		if (!keep_stderr)
+			dup2(null, STDERR_FILENO);
 		if (null > STDERR_FILENO)
 			close(null);
 	}
 	setsid();
 	if (chdir("/"))
 		kvfs_log(KVFS_LOG_WARNING, "chdir /: %s", strerror(errno));
-	openlog("kvfs", LOG_PID, LOG_DAEMON);
-	kvfs_log_set_handler(syslog_handler, NULL);
 	if (write(ready, "", 1) != 1)
 		kvfs_log(KVFS_LOG_WARNING, "telling the starting process: %s",
 			 strerror(errno));

@@ -4,6 +4,8 @@
  *
  * KVFS_ECONFLICT becomes EIO: a concurrent change made the operation fail
  * and nothing was changed; the message in the log says what happened.
+ * KVFS_EREADONLY becomes EROFS and is routine: the caller's error says it
+ * all, and a read-only root would log a line for every refused change.
  */
 #include <errno.h>
 
@@ -42,6 +44,8 @@ static int errno_of(int rc)
 		return ENOSPC;
 	case KVFS_ENODATA:
 		return ENODATA;
+	case KVFS_EREADONLY:
+		return EROFS;
 	default:
 		return EIO;
 	}
@@ -55,7 +59,8 @@ static bool is_routine(int rc)
 	       rc == KVFS_ENOTEMPTY || rc == KVFS_EISDIR ||
 	       rc == KVFS_ENOTDIR || rc == KVFS_ENODATA ||
 	       rc == KVFS_ENAMETOOLONG || rc == KVFS_ENOTSUPPORTED ||
-	       rc == KVFS_EINVALKEY || rc == KVFS_EINVAL;
+	       rc == KVFS_EINVALKEY || rc == KVFS_EINVAL ||
+	       rc == KVFS_EREADONLY;
 }
 
 int kvfs_fs_errno(struct fs *fs, int rc, const char *what)

@@ -22,10 +22,12 @@
 #define FUSE_USE_VERSION 314
 
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <kvfs/backend.h>
 #include <kvfs/kvfs.h>
@@ -198,6 +200,11 @@ struct fs {
 	/* Write requests by how their data came (user.kvfs.stats). */
 	unsigned long writes_spliced; /* atomic */
 	unsigned long writes_copied;  /* atomic */
+	/* When the store was opened (user.kvfs.stats "since:"): wall
+	 * clock, and CLOCK_BOOTTIME seconds for the uptime. Set before the
+	 * session starts. */
+	time_t started;
+	int64_t started_boot;
 };
 
 /* The mode bits kvfs keeps: permissions and the sticky bit. Set-user-ID
@@ -217,12 +224,42 @@ int kvfs_fs_detach_begin(void);
  * return. */
 void kvfs_fs_detach_end(int ready);
 
+/* ----------------------------------------------------------- health.c */
+
+/* Append user.kvfs.stats's "backend: reachable" or "backend: unreachable
+ * since TIME (N s): why" line; nothing for a backend that has no such
+ * state. 0 or a KVFS_E* code. */
+int kvfs_fs_health_line(struct fs *fs, struct kvfs_buf *out);
+
+/* getattr of the mount root: as kvfs_fs_getattr_of, but from the last
+ * answer while the backend is unreachable (*from_cache: reply with a
+ * cache time of 0). Returns an errno. */
+int kvfs_fs_root_getattr(struct fs *fs, struct fs_inode *inode,
+			 struct fuse_file_info *fi, struct stat *st,
+			 bool *own_view, bool *from_cache);
+
+/* --------------------------------------------------------- log_dest.c */
+
+/* Choose where log lines go from -o log=DEST (NULL: the default): stderr,
+ * syslog or an absolute file path, opened now. A bad value or a file that
+ * cannot be opened: one line on stderr, -1. */
+int kvfs_fs_log_open(const char *spec, bool foreground);
+
+/* Detaching: switch to the chosen destination (the default: syslog when
+ * /dev/log answers, else stderr when it is a terminal or a file; said in
+ * one line on stderr). True when the daemon must keep its stderr. */
+bool kvfs_fs_log_detached(void);
+
 /* ------------------------------------------------------- session_io.c */
 
 /* Route the session's /dev/fuse traffic through kvfs's hooks (after
  * fuse_session_mount): 0, or a negative errno with the reason logged by
  * libfuse. */
 int kvfs_fs_session_io(struct fs *fs);
+/* The absolute path of the mount point mnt, symlinks and "." resolved,
+ * into out (mountpoint.c), asking nothing of a filesystem mounted there:
+ * 0, -ENOENT when it does not exist, or another negative errno. */
+int kvfs_fs_mountpoint_resolve(const char *mnt, char out[PATH_MAX]);
 /* The device minor of the newest FUSE mount at the absolute path mnt
  * (/proc/self/mountinfo), or 0 when there is none. */
 unsigned int kvfs_fs_mount_device(const char *mnt);

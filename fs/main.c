@@ -13,6 +13,8 @@
  * option: a one-line message, exit status 1, nothing mounted.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvfs_fs.h"
@@ -161,8 +165,8 @@ static void usage(const char *prog)
 "                           (default), eventual, read-your-writes, causal\n"
 "    sync=BOOL              local backend: fsync every publish (default\n"
 "                           true)\n"
-"    lock_wait=DURATION     local backend: how long to wait for another\n"
-"                           kvfs to let go of the root (default 2s)\n"
+"    lock_wait=DURATION     how long to wait for another kvfs to let go\n"
+"                           of the root or etcd journal (default 2s)\n"
 "    attr_timeout=SECONDS   kernel entry/attribute cache time where this\n"
 "                           daemon is the only writer (default 86400)\n"
 "    weak_timeout=SECONDS   cache time for non-strong files on shared\n"
@@ -178,7 +182,12 @@ static void usage(const char *prog)
 "    writeback              kernel writeback cache (local backend only)\n"
 "    no_writeback           no kernel writeback cache (the default)\n"
 "    log_level=LEVEL        error, warning (default), info or debug (-d:\n"
-"                           debug); stderr with -f, else syslog\n"
+"                           debug)\n"
+"    log=DEST               where log lines go: stderr (the default with\n"
+"                           -f; detached, the starting command's stderr\n"
+"                           stays open), syslog (the default when\n"
+"                           detached, if /dev/log answers; else stderr),\n"
+"                           or /absolute/path to append to a file\n"
 "    NAME=VALUE             any other option goes to the backend\n"
 "                           (endpoints=, prefix=, timeout=, cache=SIZE,\n"
 "                           ...: see README.md); one it does not know is\n"
@@ -249,6 +258,7 @@ static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 	kvfs_options_take(opts, "consistency");
 	kvfs_options_take(opts, "config");
 	kvfs_options_take(opts, "log_level");
+	kvfs_options_take(opts, "log");
 	rc = kvfs_options_check_all_taken(opts);
 	if (rc) {
 		kvfs_store_close(*out);
@@ -259,17 +269,59 @@ static int open_store(struct kvfs_options *opts, struct kvfs_store **out)
 }
 
 /*
+ * Is the FUSE mount at mnt one whose daemon has ended? It then answers
+ * statfs with ENOTCONN at once (a stat may be served from the kernel's
+ * cache). The statfs runs in a child, given a second: a
+ * live but stuck daemon must not hang this start (the child, blocked in
+ * the request, is killed). Called before any thread exists.
+ */
+static bool mount_is_dead(const char *mnt)
+{
+	struct pollfd pfd;
+	int pipefd[2], st;
+	char answer = 0;
+	bool dead = false;
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC))
+		return false;
+	child = fork();
+	if (child == 0) {
+		struct statfs sb;
+		char c = statfs(mnt, &sb) && errno == ENOTCONN ? 'd' : 'l';
+
+		if (write(pipefd[1], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	pfd = (struct pollfd){ .fd = pipefd[0], .events = POLLIN };
+	if (child > 0 && poll(&pfd, 1, 1000) == 1 &&
+	    read(pipefd[0], &answer, 1) == 1)
+		dead = answer == 'd';
+	close(pipefd[0]);
+	if (child > 0) {
+		kill(child, SIGKILL);
+		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	return dead;
+}
+
+/*
  * A mount point that is a FUSE mount already: a live kvfs would be hidden
  * and keep running unseen, a dead one (its daemon crashed) answers every
  * call with ENOTCONN. Checked in /proc/self/mountinfo, which asks that
- * filesystem nothing, before anything (libfuse's realpath included)
- * looks at the path.
+ * filesystem nothing, by the absolute path (`MNT/.`, `MNT/` and a
+ * symlink to MNT are MNT; mountpoint.c), before anything (libfuse's
+ * realpath included) looks at the path. A mount point that does not exist
+ * is refused here too, in kvfs's words rather than libfuse's.
  */
 static int check_not_mounted(const struct fuse_args *args)
 {
 	const char *mnt = NULL;
-	char abs[PATH_MAX], *copy, *slash;
-	int rc = 0;
+	char abs[PATH_MAX];
+	int rc;
 
 	/* What fuse_opt_parse left: options, "-o" with the FUSE options
 	 * kept as the next argument, and the mount point. */
@@ -279,29 +331,24 @@ static int check_not_mounted(const struct fuse_args *args)
 		else if (args->argv[i][0] != '-')
 			mnt = args->argv[i];
 	}
-	if (!mnt || !(copy = strdup(mnt)))
+	if (!mnt)
 		return 0;
-	/* The path of the mount point itself, resolved through its parent
-	 * (a dead mount cannot be resolved). */
-	slash = strrchr(copy, '/');
-	while (slash && slash > copy && !slash[1]) {
-		*slash = '\0'; /* "mnt/" */
-		slash = strrchr(copy, '/');
-	}
-	if (slash)
-		*slash = '\0';
-	if (realpath(slash ? (*copy ? copy : "/") : ".", abs) &&
-	    strlen(abs) + strlen(slash ? slash + 1 : copy) + 2 < sizeof(abs)) {
-		if (strcmp(abs, "/"))
-			strcat(abs, "/");
-		strcat(abs, slash ? slash + 1 : copy);
-		if (kvfs_fs_mount_device(abs))
-			rc = fail("mount point '%s' is a FUSE mount already (a "
-				  "running or crashed daemon's); unmount it "
-				  "first: fusermount3 -u %s", mnt, mnt);
-	}
-	free(copy);
-	return rc;
+	rc = kvfs_fs_mountpoint_resolve(mnt, abs);
+	if (rc == -ENOENT)
+		return fail("mount point '%s' does not exist; make it first: "
+			    "mkdir -p %s", mnt, mnt);
+	if (rc)
+		return fail("mount point '%s': %s", mnt, strerror(-rc));
+	if (kvfs_fs_mount_device(abs) && mount_is_dead(abs))
+		return fail("mount point '%s' is still mounted by a daemon "
+			    "that has ended (\"Transport endpoint is not "
+			    "connected\"); unmount it first: fusermount3 -uz %s",
+			    mnt, abs);
+	if (kvfs_fs_mount_device(abs))
+		return fail("mount point '%s' is a FUSE mount already, served "
+			    "by a running daemon; unmount it first: "
+			    "fusermount3 -u %s", mnt, abs);
+	return 0;
 }
 
 static int check_mountpoint(const char *mnt)
@@ -315,6 +362,16 @@ static int check_mountpoint(const char *mnt)
 	if (access(mnt, R_OK | X_OK))
 		return fail("mount point '%s': %s", mnt, strerror(errno));
 	return 0;
+}
+
+/* The moment the store's figures start counting (user.kvfs.stats). */
+static void note_start(struct fs *fs)
+{
+	struct timespec boot;
+
+	fs->started = time(NULL);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	fs->started_boot = boot.tv_sec;
 }
 
 /* Give the mount a readable source and type in /proc/mounts. */
@@ -514,6 +571,8 @@ int main(int argc, char *argv[])
 	}
 	fuse_set_log_func(fuse_to_kvfs_log);
 	raise_descriptor_limit();
+	if (kvfs_fs_log_open(kvfs_options_peek(d.kv, "log"), opts.foreground))
+		goto out_free;
 	fs.mount_level = KVFS_CONSISTENCY_DEFAULT;
 	text = kvfs_options_peek(d.kv, "consistency");
 	if (text && kvfs_consistency_parse(text, &fs.mount_level)) {
@@ -548,6 +607,7 @@ int main(int argc, char *argv[])
 	}
 	if (open_store(d.kv, &fs.store))
 		goto out_free;
+	note_start(&fs);
 	fs.cfg = d.cfg;
 	fs.exclusive = !strcmp(kvfs_store_backend_name(fs.store), "local");
 	fs.debug = opts.debug;

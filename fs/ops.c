@@ -411,14 +411,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fs *fs = fs_of(req);
 	struct fs_inode *inode = kvfs_fs_inode(fs, ino);
 	struct stat st;
-	bool own_view;
-	int err = kvfs_fs_getattr_of(fs, inode, fi, &st, &own_view);
+	bool own_view, cached = false;
+	int err = ino == FUSE_ROOT_ID
+		? kvfs_fs_root_getattr(fs, inode, fi, &st, &own_view, &cached)
+		: kvfs_fs_getattr_of(fs, inode, fi, &st, &own_view);
 
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_attr(req, &st,
-				own_view ? 0 : kvfs_fs_timeout(fs, inode));
+		fuse_reply_attr(req, &st, own_view || cached
+				? 0 : kvfs_fs_timeout(fs, inode));
 }
 
 /* utimens: set the stored times (KVFS_ATTR_MTIME, KVFS_ATTR_ATIME in

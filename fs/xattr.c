@@ -14,10 +14,12 @@
  * here are not listed, so that cp -a and rsync -X copy only what is stored.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <time.h>
 
 #include "kvfs_fs.h"
 
@@ -61,7 +63,24 @@ static void reply_value(fuse_req_t req, const void *value, size_t len,
 /* Bytes the stats text may grow by between a size probe and a read. */
 #define STATS_SLACK 1024
 
-/* The user.kvfs.stats text: per level figures, then the backend's. */
+/* Since when the figures count: the mount's start (UTC, ISO 8601) and
+ * the seconds since (a monotonic clock, so that a clock change does not
+ * move it). */
+static int since_line(struct fs *fs, struct kvfs_buf *out)
+{
+	struct timespec now;
+	char stamp[32];
+	struct tm tm;
+
+	gmtime_r(&fs->started, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	clock_gettime(CLOCK_BOOTTIME, &now);
+	return kvfs_buf_appendf(out, "since: %s uptime_s=%lld\n", stamp,
+				(long long)(now.tv_sec - fs->started_boot));
+}
+
+/* The user.kvfs.stats text: per level figures (since the mount began),
+ * then the backend's. */
 static int stats_text(struct fs *fs, struct kvfs_buf *out)
 {
 	int rc = 0;
@@ -71,11 +90,13 @@ static int stats_text(struct fs *fs, struct kvfs_buf *out)
 
 		kvfs_store_level_stats(fs->store, (enum kvfs_consistency)l, &st);
 		rc = kvfs_buf_appendf(out,
-			"%s: ops=%llu errors=%llu p50_us=%llu p99_us=%llu "
-			"max_us=%llu\n",
+			"%s: ops=%llu errors=%llu not_found=%llu refused=%llu "
+			"p50_us=%llu p99_us=%llu max_us=%llu\n",
 			kvfs_consistency_name((enum kvfs_consistency)l),
 			(unsigned long long)st.ops,
 			(unsigned long long)st.errors,
+			(unsigned long long)st.not_found,
+			(unsigned long long)st.refused,
 			(unsigned long long)st.latency_us_p50,
 			(unsigned long long)st.latency_us_p99,
 			(unsigned long long)st.latency_us_max);
@@ -86,6 +107,10 @@ static int stats_text(struct fs *fs, struct kvfs_buf *out)
 			__atomic_load_n(&fs->writes_copied, __ATOMIC_RELAXED));
 	if (rc == 0)
 		rc = kvfs_fs_requests_text(out);
+	if (rc == 0)
+		rc = since_line(fs, out);
+	if (rc == 0)
+		rc = kvfs_fs_health_line(fs, out);
 	if (rc == 0) {
 		rc = kvfs_store_control(fs->store, KVFS_CTL_STATS_TEXT, out);
 		if (rc == KVFS_ENOTSUPPORTED)
@@ -156,6 +181,26 @@ out:
 	kvfs_buf_free(&buf);
 }
 
+/* A value of user.kvfs.consistency that is not a level: EINVAL, and a
+ * warning, since setfattr says only "Invalid argument". */
+static int bad_level(const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int bad_level(const char *key, const char *fmt, ...)
+{
+	char what[96];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	kvfs_log(KVFS_LOG_WARNING, "setfattr " KVFS_XATTR_LEVEL " on '%.200s%s': "
+		 "%s is not a level: use strong, eventual, read-your-writes or "
+		 "causal", key[0] ? key : "/", strlen(key) > 200 ? "..." : "",
+		 what);
+	return EINVAL;
+}
+
 /* Set or remove user.kvfs.consistency. value NULL: remove. */
 static int set_level(struct fs *fs, struct fs_inode *inode, const char *key,
 		     const char *value, size_t size, int flags)
@@ -166,15 +211,15 @@ static int set_level(struct fs *fs, struct fs_inode *inode, const char *key,
 	int rc;
 
 	if (value) {
-		if (size >= sizeof(text))
-			return EINVAL;
+		if (size >= sizeof(text) || memchr(value, '\0', size))
+			return bad_level(key, "a value of %zu bytes", size);
 		memcpy(text, value, size);
 		text[size] = '\0';
 		/* setfattr -v "eventual\n" from a file: accept the newline. */
 		if (size && text[size - 1] == '\n')
 			text[size - 1] = '\0';
 		if (kvfs_consistency_parse(text, &level))
-			return kvfs_fs_errno(fs, KVFS_EINVAL, key);
+			return bad_level(key, "'%s'", text);
 		canon = kvfs_consistency_name(level);
 		rc = kvfs_store_setxattr(fs->store, key, KVFS_XATTR_LEVEL,
 			canon, strlen(canon), store_flags(flags));

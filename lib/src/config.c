@@ -30,6 +30,7 @@ static const struct known_option {
 	{ "cache_ttl", NULL },
 	/* daemon (fs/main.c); its kernel-cache options are -o only */
 	{ "log_level", NULL },
+	{ "log", NULL },
 	/* local backend */
 	{ "root", "local" },
 	{ "sync", "local" },
@@ -44,6 +45,7 @@ static const struct known_option {
 	{ "user", "etcd" },
 	{ "password_file", "etcd" },
 	{ "journal", "etcd" },
+	{ "lock_wait", "etcd" },
 	{ "max_value", "etcd" },
 	{ "max_request", "etcd" },
 	{ "max_txn_ops", "etcd" },

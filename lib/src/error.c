@@ -36,6 +36,7 @@ const char *kvfs_error_name(int code)
 	case KVFS_EINVAL: return "invalid argument";
 	case KVFS_ENOSPACE: return "no space";
 	case KVFS_ENODATA: return "no such attribute";
+	case KVFS_EREADONLY: return "read-only";
 	}
 	return "unknown error";
 }
@@ -67,6 +68,7 @@ int kvfs_error_from_errno(int err, const char *what)
 	case EINVAL: code = KVFS_EINVAL; break;
 	case ENOSPC: case EDQUOT: code = KVFS_ENOSPACE; break;
 	case ENODATA: code = KVFS_ENODATA; break;
+	case EROFS: code = KVFS_EREADONLY; break;
 	/* ELOOP/EXDEV come from RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS: a path
 	 * that would leave the root or follow a planted symlink. */
 	case ELOOP: case EXDEV: code = KVFS_EINVALKEY; break;

@@ -70,6 +70,7 @@ static const struct {
 	{ "EINVAL", KVFS_EINVAL },
 	{ "ENOSPACE", KVFS_ENOSPACE },
 	{ "ENODATA", KVFS_ENODATA },
+	{ "EREADONLY", KVFS_EREADONLY },
 };
 
 static const char *op_named(const char *name)

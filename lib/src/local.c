@@ -51,9 +51,6 @@
 #define RESERVED_DIR ".kvfs"
 #define TMP_DIR ".kvfs/tmp"
 #define LOCK_FILE ".kvfs/lock"
-/* How long an open waits for a root held by another store, by default:
- * an unmount returns before its daemon has ended and let go of the root. */
-#define LOCK_WAIT_DEFAULT_MS 2000
 /* Tries of an attribute change on a value whose file has other links,
  * each lost to a concurrent write or rename of the same key. */
 #define CHANGE_TRIES 3
@@ -68,7 +65,10 @@ struct local_backend {
 	struct kvfs_backend base;
 	char *root_path;
 	int root_fd;  /* O_DIRECTORY; every path resolves beneath it */
-	int tmp_fd;   /* ROOT/.kvfs/tmp */
+	/* ROOT/.kvfs/tmp. Replaced in place (dup3) under tmp_lock when the
+	 * directory was removed, so that a thread using the number never
+	 * meets a closed or reused descriptor. */
+	_Atomic int tmp_fd;
 	int lock_fd;  /* ROOT/.kvfs/lock, flock'd while the store is open */
 	bool sync;    /* fsync files and directories on every publish */
 	/* Held while a key's directory entry changes (publish, delete,
@@ -76,6 +76,7 @@ struct local_backend {
 	 * change made before it and a private copy replaces only the file it
 	 * copied. Never held with another lock. */
 	pthread_mutex_t entry_lock;
+	pthread_mutex_t tmp_lock; /* recreating ROOT/.kvfs/tmp */
 	atomic_uint_fast64_t tmp_counter;
 };
 
@@ -251,19 +252,38 @@ static int fsync_dir(struct local_backend *lb, int dir_path_fd)
 
 /* ------------------------------------------------------ temporary files */
 
+static int open_tmp_dir(struct local_backend *lb);
+
 /* Temporary files are named PID.N so that a backend opening the root can
- * tell its own from those of a live process and those left by a crash. */
+ * tell its own from those of a live process and those left by a crash.
+ * When ROOT/.kvfs/tmp is gone (someone removed it while the store was
+ * open), it is made again and the file created there: writes go on
+ * working, with one line in the log. */
 static int create_tmp(struct local_backend *lb, char name[64])
 {
 	uint64_t n = atomic_fetch_add(&lb->tmp_counter, 1);
-	int fd;
+	int fd, err, rc;
 
 	snprintf(name, 64, "%ld.%llu", (long)getpid(), (unsigned long long)n);
-	fd = openat(lb->tmp_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-		    DEFAULT_FILE_MODE);
-	if (fd < 0)
-		return kvfs_error_from_errno(errno, "temporary file");
-	return fd;
+	for (int tries = 0;; tries++) {
+		fd = openat(lb->tmp_fd, name,
+			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+			    DEFAULT_FILE_MODE);
+		if (fd >= 0)
+			return fd;
+		err = errno;
+		/* ENOENT: the directory was removed. */
+		if (err != ENOENT || tries > 0)
+			break;
+		pthread_mutex_lock(&lb->tmp_lock);
+		rc = open_tmp_dir(lb);
+		pthread_mutex_unlock(&lb->tmp_lock);
+		if (rc)
+			return rc;
+		kvfs_log(KVFS_LOG_WARNING, "root %s: .kvfs/tmp had been "
+			 "removed while mounted; made it again", lb->root_path);
+	}
+	return kvfs_error_from_errno(err, "temporary file");
 }
 
 /* Remove temporary files whose writer process is gone. */
@@ -1499,6 +1519,7 @@ static void local_destroy(struct kvfs_backend *b)
 	if (lb->root_fd >= 0)
 		close(lb->root_fd);
 	pthread_mutex_destroy(&lb->entry_lock);
+	pthread_mutex_destroy(&lb->tmp_lock);
 	free(lb->root_path);
 	free(lb);
 }
@@ -1548,22 +1569,55 @@ static const struct kvfs_backend_ops local_ops = {
 	.control = local_control,
 };
 
-/* Make ROOT/.kvfs, as needed. */
-static int make_reserved_dir(struct local_backend *lb)
+/*
+ * Open ROOT/.kvfs/tmp, making it (and ROOT/.kvfs) as needed. A directory
+ * opened again replaces the old one under the same descriptor number
+ * (callers hold tmp_lock, or are the open before any other thread).
+ * KVFS_EREADONLY when the root's filesystem is read-only.
+ */
+static int open_tmp_dir(struct local_backend *lb)
 {
+	int fd, old = lb->tmp_fd;
+
 	if (mkdirat(lb->root_fd, RESERVED_DIR, 0700) && errno != EEXIST)
 		return kvfs_error_from_errno(errno, "creating root/.kvfs");
+	if (mkdirat(lb->root_fd, TMP_DIR, 0700) && errno != EEXIST)
+		return kvfs_error_from_errno(errno, "creating root/.kvfs/tmp");
+	fd = resolve(lb, TMP_DIR, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		return kvfs_error_from_errno(-fd, "root/.kvfs/tmp");
+	if (old < 0) {
+		lb->tmp_fd = fd;
+		return 0;
+	}
+	if (dup3(fd, old, O_CLOEXEC) < 0) {
+		int rc = kvfs_error_from_errno(errno, "root/.kvfs/tmp");
+
+		close(fd);
+		return rc;
+	}
+	close(fd);
 	return 0;
 }
 
-/* Open ROOT/.kvfs/tmp, creating it as needed. */
-static int open_tmp_dir(struct local_backend *lb)
+/*
+ * The store keeps its lock and temporary files under ROOT/.kvfs, so a root
+ * on a read-only filesystem is refused at open, in one line; a read-only
+ * view of a writable root is the daemon's `-o ro`. A root whose filesystem
+ * becomes read-only later keeps serving reads, and every change fails with
+ * KVFS_EREADONLY (EROFS).
+ */
+static int check_writable(struct local_backend *lb, const char *root)
 {
-	if (mkdirat(lb->root_fd, TMP_DIR, 0700) && errno != EEXIST)
-		return kvfs_error_from_errno(errno, "creating root/.kvfs/tmp");
-	lb->tmp_fd = resolve(lb, TMP_DIR, O_RDONLY | O_DIRECTORY, 0);
-	if (lb->tmp_fd < 0)
-		return kvfs_error_from_errno(-lb->tmp_fd, "root/.kvfs/tmp");
+	struct statvfs sv;
+
+	if (fstatvfs(lb->root_fd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
+		return kvfs_error_set(KVFS_EREADONLY, "local backend: root "
+			"'%s' is on a read-only filesystem; kvfs keeps its "
+			"lock and temporary files in it (mount it read-write, "
+			"and use -o ro for a read-only mount)", root);
+	if (mkdirat(lb->root_fd, RESERVED_DIR, 0700) && errno != EEXIST)
+		return kvfs_error_from_errno(errno, "creating root/.kvfs");
 	return 0;
 }
 
@@ -1581,25 +1635,41 @@ static int lock_root(struct local_backend *lb, const char *root,
 {
 	struct stat st;
 	char what[PATH_MAX + 8];
-	int len;
+	int len, fd;
 
-	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDWR | O_CREAT | O_NONBLOCK,
-			      0600);
-	if (lb->lock_fd < 0)
+	/* Taken through a descriptor open for writing, which writes the
+	 * pid, then held through a read-only one: a descriptor open for
+	 * writing would keep the root's filesystem from being remounted
+	 * read-only. */
+	fd = resolve(lb, LOCK_FILE, O_RDWR | O_CREAT | O_NONBLOCK, 0600);
+	if (fd < 0)
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: cannot open "
-				      ".kvfs/lock: %s", root,
-				      strerror(-lb->lock_fd));
-	if (fstat(lb->lock_fd, &st) || !S_ISREG(st.st_mode) ||
-	    st.st_nlink != 1)
+				      ".kvfs/lock: %s", root, strerror(-fd));
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		close(fd);
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: .kvfs/lock is not "
 				      "a plain file of its own; remove it",
 				      root);
+	}
 	len = snprintf(what, sizeof(what), "root=%s", root);
-	if (len < 0 || (size_t)len >= sizeof(what))
+	if (len < 0 || (size_t)len >= sizeof(what)) {
+		close(fd);
 		return kvfs_error_set(KVFS_EINVAL, "root=%s: path too long",
 				      root);
-	return kvfs_pidlock_take(lb->lock_fd, wait_ms, what,
-				 " (one mount per root)");
+	}
+	if (kvfs_pidlock_take(fd, wait_ms, what, " (one mount per root)")) {
+		close(fd);
+		return KVFS_EINVAL;
+	}
+	lb->lock_fd = resolve(lb, LOCK_FILE, O_RDONLY | O_NONBLOCK, 0);
+	if (lb->lock_fd < 0) {
+		close(fd);
+		return kvfs_error_set(KVFS_EINVAL, "root=%s: cannot open "
+				      ".kvfs/lock: %s", root,
+				      strerror(-lb->lock_fd));
+	}
+	return kvfs_pidlock_hand_over(fd, lb->lock_fd, what,
+				      " (one mount per root)");
 }
 
 int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
@@ -1617,13 +1687,15 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	if (!lb)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	lb->base.ops = &local_ops;
-	lb->root_fd = lb->tmp_fd = lb->lock_fd = -1;
+	lb->root_fd = lb->lock_fd = -1;
+	lb->tmp_fd = -1;
 	pthread_mutex_init(&lb->entry_lock, NULL);
+	pthread_mutex_init(&lb->tmp_lock, NULL);
 	lb->root_path = strdup(root);
 	rc = kvfs_options_take_bool(opts, "sync", true, &lb->sync);
 	if (rc == 0)
 		rc = kvfs_options_take_ms(opts, "lock_wait",
-					  LOCK_WAIT_DEFAULT_MS, &lock_wait_ms);
+					  KVFS_LOCK_WAIT_DEFAULT_MS, &lock_wait_ms);
 	if (rc)
 		goto out_destroy;
 	if (stat(root, &st)) {
@@ -1644,7 +1716,7 @@ int kvfs_local_open(struct kvfs_options *opts, struct kvfs_backend **out)
 			strerror(errno));
 		goto out_destroy;
 	}
-	rc = make_reserved_dir(lb);
+	rc = check_writable(lb, root);
 	if (rc == 0)
 		rc = lock_root(lb, root, lock_wait_ms);
 	if (rc == 0)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,12 +45,24 @@ static int64_t ms_since(const struct timespec *start)
 	       (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
+/* The refusal of a lock that another holds: its pid, when it wrote one
+ * and is alive. */
+static int refuse(int fd, const char *what, const char *hint)
+{
+	long holder = holder_of(fd);
+
+	if (holder)
+		return kvfs_error_set(KVFS_EINVAL, "%s: in use by kvfs pid "
+				      "%ld%s", what, holder, hint);
+	return kvfs_error_set(KVFS_EINVAL, "%s: in use by another kvfs "
+			      "process%s", what, hint);
+}
+
 int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		      const char *hint)
 {
 	struct timespec start, retry = { 0, RETRY_NS };
 	char text[32];
-	long holder;
 	int len;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -59,16 +72,8 @@ int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		if (errno != EWOULDBLOCK)
 			return kvfs_error_set(KVFS_EINVAL, "%s: cannot lock it: "
 					      "%s", what, strerror(errno));
-		if (ms_since(&start) >= (int64_t)wait_ms) {
-			holder = holder_of(fd);
-			if (holder)
-				return kvfs_error_set(KVFS_EINVAL,
-					"%s: in use by kvfs pid %ld%s", what,
-					holder, hint);
-			return kvfs_error_set(KVFS_EINVAL,
-				"%s: in use by another kvfs process%s", what,
-				hint);
-		}
+		if (ms_since(&start) >= (int64_t)wait_ms)
+			return refuse(fd, what, hint);
 		nanosleep(&retry, NULL);
 	}
 	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
@@ -76,4 +81,38 @@ int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		return kvfs_error_set(KVFS_EINVAL, "%s: writing its lock: %s",
 				      what, strerror(errno));
 	return 0;
+}
+
+/* The pid is written through held, open for writing, and stays in the
+ * file; only the flock moves. A write through a second descriptor while
+ * the lock is held by a read-only one would not do: on a filesystem that
+ * publishes a file at close and gives a writer a new node when readers
+ * have the old one cached (kvfs itself, when a root lies on a kvfs
+ * mount), the lock would stay on the old node and a second taker would
+ * lock the new one. */
+int kvfs_pidlock_hand_over(int held, int fd, const char *what,
+			   const char *hint)
+{
+	struct stat a, b;
+	int rc = 0;
+
+	if (fstat(held, &a) || fstat(fd, &b) || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino) {
+		close(held);
+		return kvfs_error_set(KVFS_EINVAL, "%s: its lock file changed "
+				      "while it was being locked; try again",
+				      what);
+	}
+	flock(held, LOCK_UN);
+	while (flock(fd, LOCK_EX | LOCK_NB)) {
+		if (errno == EINTR)
+			continue;
+		rc = errno == EWOULDBLOCK ?
+			     refuse(fd, what, hint) :
+			     kvfs_error_set(KVFS_EINVAL, "%s: cannot lock it: "
+					    "%s", what, strerror(errno));
+		break;
+	}
+	close(held);
+	return rc;
 }

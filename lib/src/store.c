@@ -23,6 +23,8 @@
 struct level_counters {
 	atomic_uint_least64_t ops;
 	atomic_uint_least64_t errors;
+	atomic_uint_least64_t not_found;
+	atomic_uint_least64_t refused;
 	atomic_uint_least64_t max_us;
 	atomic_uint_least64_t buckets[LATENCY_BUCKETS];
 };
@@ -159,6 +161,30 @@ static uint64_t bucket_upper_us(unsigned int b)
 	return (uint64_t)ceil(exp2((double)(b + 1) / 4.0) - 1.0);
 }
 
+/* Which count a failed call goes to: answers that a name or attribute is
+ * not there (every lookup of a new name gets one) and requests refused
+ * for what they asked are told apart from failures of the store. */
+static atomic_uint_least64_t *counter_of(struct level_counters *c, int rc)
+{
+	switch (rc) {
+	case KVFS_ENOTFOUND:
+	case KVFS_ENODATA:
+		return &c->not_found;
+	case KVFS_EEXISTS:
+	case KVFS_ENOTEMPTY:
+	case KVFS_EISDIR:
+	case KVFS_ENOTDIR:
+	case KVFS_EINVALKEY:
+	case KVFS_ENAMETOOLONG:
+	case KVFS_ETOOLARGE:
+	case KVFS_ENOTSUPPORTED:
+	case KVFS_EINVAL:
+		return &c->refused;
+	default:
+		return &c->errors;
+	}
+}
+
 /* Record one call at `level` that began at t0 and returned rc; return rc
  * so that wrappers can `return op_end(...)`. */
 static int op_end(struct kvfs_store *store, enum kvfs_consistency level,
@@ -170,7 +196,7 @@ static int op_end(struct kvfs_store *store, enum kvfs_consistency level,
 
 	atomic_fetch_add(&c->ops, 1);
 	if (rc < 0)
-		atomic_fetch_add(&c->errors, 1);
+		atomic_fetch_add(counter_of(c, rc), 1);
 	atomic_fetch_add(&c->buckets[bucket_of(us)], 1);
 	while (us > seen && !atomic_compare_exchange_weak(&c->max_us, &seen, us))
 		;
@@ -205,6 +231,8 @@ void kvfs_store_level_stats(struct kvfs_store *store,
 		total += atomic_load(&c->buckets[b]);
 	out->ops = atomic_load(&c->ops);
 	out->errors = atomic_load(&c->errors);
+	out->not_found = atomic_load(&c->not_found);
+	out->refused = atomic_load(&c->refused);
 	out->latency_us_max = atomic_load(&c->max_us);
 	/* A bucket's upper bound can exceed the largest call seen. */
 	out->latency_us_p50 = percentile(c, total, 0.50);

@@ -32,12 +32,28 @@ int kvfs_writer_copy_from(struct kvfs_writer *w, struct kvfs_reader *base);
 int kvfs_registry_open(const char *name, struct kvfs_options *opts,
 		       struct kvfs_backend **out);
 
+/* How long opening a local root or an etcd journal waits, by default,
+ * for another kvfs that holds it to let go (lock_wait=): a daemon lets go
+ * a moment after `umount` returns, so `umount; mount` must not be
+ * refused. */
+#define KVFS_LOCK_WAIT_DEFAULT_MS 2000
+
 /* Lock the lock file fd exclusively, waiting up to wait_ms for another
  * holder to let go, and write this process's pid into it. 0, or
  * KVFS_EINVAL with "WHAT: in use by kvfs pid N" + hint (the holder's pid
- * as it wrote it) or another failure, WHAT first. */
+ * as it wrote it) or another failure, WHAT first. fd must be open for
+ * writing. */
 int kvfs_pidlock_take(int fd, uint64_t wait_ms, const char *what,
 		      const char *hint);
+
+/* Move the lock that held (taken by kvfs_pidlock_take) has onto fd, a
+ * read-only descriptor of the same file, so that the holder keeps no
+ * descriptor open for writing; held is closed in any case. Between the
+ * two, another taker may win: then KVFS_EINVAL naming it, as
+ * kvfs_pidlock_take's refusal. KVFS_EINVAL too when fd is not the same
+ * file. */
+int kvfs_pidlock_hand_over(int held, int fd, const char *what,
+			   const char *hint);
 
 /* Fault injection (faults.c, lib/docs/faults.md), a testing aid. */
 struct kvfs_faults;

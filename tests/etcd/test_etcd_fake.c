@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -159,6 +160,7 @@ static void test_option_refusals(void **state)
 {
 	struct etcd_test_fixture *fx = *state;
 	struct kvfs_store *first = NULL;
+	struct timespec t0, t1;
 	char text[600];
 
 	expect_refused(fx, "timeout=0", KVFS_EINVAL, "timeout must be > 0");
@@ -179,12 +181,19 @@ static void test_option_refusals(void **state)
 	write_file(fx->journal, "plain", "x", 1);
 	expect_refused(fx, text, KVFS_EINVAL, "journal=");
 	/* One journal, one mount: a second store is refused, naming the
-	 * process that holds it (this one). */
+	 * process that holds it (this one), once it has waited lock_wait=
+	 * (default 2 s) for the holder to let go. */
+	expect_refused(fx, "lock_wait=soon", KVFS_EINVAL, "lock_wait=soon");
 	first = open_fake(fx, NULL);
 	snprintf(text, sizeof(text), "journal=%s: in use by kvfs pid %ld; "
 		 "give each mount its own journal=", fx->journal,
 		 (long)getpid());
-	expect_refused(fx, NULL, KVFS_EINVAL, text);
+	expect_refused(fx, "lock_wait=0", KVFS_EINVAL, text);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	expect_refused(fx, "lock_wait=300ms", KVFS_EINVAL, text);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 300);
 	kvfs_store_close(first);
 	/* A journal= path that does not exist yet is created. */
 	snprintf(text, sizeof(text), "journal=%s/a/b/c", fx->journal);

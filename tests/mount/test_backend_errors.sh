@@ -38,7 +38,7 @@ codes = {
     "EUNAVAILABLE": errno.EIO, "ETIMEDOUT": errno.ETIMEDOUT,
     "ECONFLICT": errno.EIO, "ENOTSUPPORTED": errno.ENOTSUP,
     "EINVAL": errno.EINVAL, "ENOSPACE": errno.ENOSPC,
-    "ENODATA": errno.ENODATA,
+    "ENODATA": errno.ENODATA, "EREADONLY": errno.EROFS,
 }
 for i, (code, err) in enumerate(codes.items()):
     write(os.path.join(root, "code%d" % i), b"x")

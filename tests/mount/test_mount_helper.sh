@@ -53,4 +53,17 @@ if mount -t kvfs "$ROOT" "$MNT" -o bogus=1 2>"$TEST_TMP/err"; then
 fi
 grep -q "unknown option 'bogus'" "$TEST_TMP/err" || fail "message: $(cat "$TEST_TMP/err")"
 is_mounted "$MNT" && fail "mounted despite the error"
+
+# After a crash, mount -t kvfs over the dead mount names the way out.
+kvfs_mount
+kvfs_crash
+if mount -t kvfs "$ROOT" "$MNT" 2>"$TEST_TMP/err"; then
+	fail "mount -t kvfs over a dead mount succeeded"
+fi
+grep -q "^kvfs: mount point '$MNT' is still mounted by a daemon that has ended (\"Transport endpoint is not connected\"); unmount it first: fusermount3 -uz $MNT\$" \
+	"$TEST_TMP/err" || fail "over a dead mount: $(cat "$TEST_TMP/err")"
+fusermount3 -uz "$MNT"
+mount -t kvfs "$ROOT" "$MNT" || fail "mount -t kvfs after fusermount3 -uz"
+[ "$(cat "$MNT/k")" = hi ] || fail "value after the crash and remount"
+umount_ends_daemon "mount -t kvfs after a crash"
 echo PASS

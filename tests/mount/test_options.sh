@@ -1,8 +1,10 @@
 #!/bin/bash
 # Start-up errors: an unknown option, an invalid level, a missing root, a
-# root that does not exist, an unusable mount point, a mount point that is
-# a live or a crashed kvfs mount: one line naming the problem, exit status
-# 1, nothing mounted (nor anything hidden). --help and --version.
+# root that does not exist, a mount point that does not exist or is no
+# directory, a mount point that is a live or a crashed kvfs mount (named
+# as MNT, MNT/, MNT/. or through a symlink): one line naming the problem,
+# exit status 1, nothing mounted (nor anything hidden). --help and
+# --version.
 . "$(dirname "$0")/lib.sh"
 
 mounts_at_mnt() {
@@ -29,7 +31,10 @@ start_fails "unknown option 'frobnicate'" "$MNT" -o "root=$ROOT" -o frobnicate
 start_fails "invalid consistency level 'sometimes'" "$MNT" -o "root=$ROOT,consistency=sometimes"
 start_fails "missing option root=DIR" "$MNT"
 start_fails "does not exist" "$MNT" -o "root=$TEST_TMP/nope"
-start_fails "$TEST_TMP/nomnt" "$TEST_TMP/nomnt" -o "root=$ROOT"
+start_fails "kvfs: mount point '$TEST_TMP/nomnt' does not exist; make it first: mkdir -p $TEST_TMP/nomnt" \
+	"$TEST_TMP/nomnt" -o "root=$ROOT"
+start_fails "kvfs: mount point '$TEST_TMP/nomnt/sub/' does not exist" \
+	"$TEST_TMP/nomnt/sub/" -o "root=$ROOT"
 touch "$TEST_TMP/file"
 start_fails "file" "$TEST_TMP/file" -o "root=$ROOT"
 start_fails "unknown backend" "$MNT" -o "backend=nosuch"
@@ -59,16 +64,31 @@ echo hello >"$MNT/f" && [ "$(cat "$MNT/f")" = hello ] || fail "spin=0 mount"
 
 # Over a live mount: refused, and the mount there serves on. (Another
 # root, so that only the mount point is in the way.)
+# However the path names it: a trailing slash or ".", a relative path, a
+# symlink to it (the hint names the mount itself).
 mkdir "$TEST_TMP/root2"
-start_fails "mount point '$MNT/' is a FUSE mount already" "$MNT/" -o "root=$TEST_TMP/root2"
-start_fails "mount point '$MNT' is a FUSE mount already" -o default_permissions "$MNT" \
+ln -s "$MNT" "$TEST_TMP/link"
+for m in "$MNT/" "$MNT/." "$MNT/./" "$TEST_TMP/link" "$TEST_TMP/link/"; do
+	start_fails "mount point '$m' is a FUSE mount already, served by a running daemon; unmount it first: fusermount3 -u $MNT" "$m" -o "root=$TEST_TMP/root2"
+done
+(cd "$(dirname "$MNT")" &&
+	start_fails "mount point '$(basename "$MNT")' is a FUSE mount already" "$(basename "$MNT")" -o "root=$TEST_TMP/root2") ||
+	fail "a relative mount point over the live mount was not refused"
+start_fails "mount point '$MNT' is a FUSE mount already, served by a running daemon" -o default_permissions "$MNT" \
 	-o "root=$TEST_TMP/root2,allow_other"
 [ "$(cat "$MNT/f")" = hello ] || fail "the live mount stopped serving"
 
 # Over the dead mount a crashed daemon leaves: refused with the way out.
 kvfs_crash
-start_fails "unmount it first: fusermount3 -u $MNT" "$MNT" -o "root=$TEST_TMP/root2"
-fusermount3 -u "$MNT" || fusermount3 -uz "$MNT"
+# A program still inside the dead mount keeps it busy for a plain -u:
+# the hint is -uz, which always works.
+start_fails "kvfs: mount point '$MNT' is still mounted by a daemon that has ended (\"Transport endpoint is not connected\"); unmount it first: fusermount3 -uz $MNT" \
+	"$MNT" -o "root=$TEST_TMP/root2"
+for m in "$MNT/" "$MNT/." "$TEST_TMP/link"; do
+	start_fails "mount point '$m' is still mounted by a daemon that has ended (\"Transport endpoint is not connected\"); unmount it first: fusermount3 -uz $MNT" \
+		"$m" -o "root=$ROOT"
+done
+fusermount3 -uz "$MNT"
 kvfs_mount "spin=0"
 [ "$(cat "$MNT/f")" = hello ] || fail "remount after the crash"
 kvfs_unmount || fail "daemon exit status (spin=0)"

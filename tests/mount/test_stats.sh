@@ -1,8 +1,11 @@
 #!/bin/bash
 # user.kvfs.stats on the mount root: after a known number of writes and
 # reads at one level, that level's counters have grown by at least that
-# much, the others by nothing, and the text stays well-formed.
+# much, the others by nothing, and the text stays well-formed; lookups
+# of missing names count as not_found, not as errors; a since: line says
+# when the figures began (the mount) and the seconds since.
 . "$(dirname "$0")/lib.sh"
+MOUNTED_AT=$(date +%s)
 kvfs_mount
 
 ops() { # ops LEVEL: the ops= figure of that level's line
@@ -26,9 +29,37 @@ echo "eventual ops: $before -> $after"
 
 text=$(getfattr --only-values -n user.kvfs.stats "$MNT")
 for level in strong eventual read-your-writes causal; do
-	grep -Eq "^$level: ops=[0-9]+ errors=[0-9]+ p50_us=[0-9]+ p99_us=[0-9]+ max_us=[0-9]+$" <<<"$text" ||
+	grep -Eq "^$level: ops=[0-9]+ errors=[0-9]+ not_found=[0-9]+ refused=[0-9]+ p50_us=[0-9]+ p99_us=[0-9]+ max_us=[0-9]+$" <<<"$text" ||
 		fail "no well-formed line for $level: $text"
 done
+# Since when: the mount's start, and the seconds since.
+since=$(grep -E '^since: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z uptime_s=[0-9]+$' <<<"$text") ||
+	fail "no since: line: $text"
+start=$(date -u -d "$(awk '{ print $2 }' <<<"$since")" +%s)
+[ $((start - MOUNTED_AT)) -ge -1 ] && [ $((start - MOUNTED_AT)) -le 2 ] ||
+	fail "since: $since, but mounted at $(date -u -d @"$MOUNTED_AT" +%FT%TZ)"
+uptime=${since##*=}
+[ "$uptime" -ge 0 ] && [ "$uptime" -le $(( $(date +%s) - MOUNTED_AT + 1 )) ] ||
+	fail "uptime_s=$uptime, mounted $(( $(date +%s) - MOUNTED_AT )) s ago"
+
+# Lookups of names that are not there are no errors: counted apart.
+field() { # field LEVEL NAME
+	getfattr --only-values -n user.kvfs.stats "$MNT" |
+		awk -v l="$1:" -v f="$2" '$1 == l { for (i = 2; i <= NF; i++) {
+			split($i, kv, "="); if (kv[1] == f) print kv[2] } }'
+}
+errors_before=$(field strong errors)
+missing_before=$(field strong not_found)
+for i in $(seq 1 20); do
+	[ -e "$MNT/missing-$i" ] && fail "missing-$i exists"
+	getfattr -n user.nothing "$MNT/ev/k1" >/dev/null 2>&1 && fail "user.nothing exists"
+done
+[ "$(field strong errors)" = "$errors_before" ] ||
+	fail "lookups of missing names counted as errors: $errors_before -> $(field strong errors)"
+[ $(( $(field strong not_found) - missing_before )) -ge 20 ] ||
+	fail "not_found grew by $(( $(field strong not_found) - missing_before )), expected >= 20"
+echo "ok: 20 missing names: errors=$(field strong errors), not_found $missing_before -> $(field strong not_found)"
+
 # percentiles never exceed the maximum
 awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
        if (v["p99_us"] + 0 > v["max_us"] + 0 || v["p50_us"] + 0 > v["p99_us"] + 0) exit 1 }' \

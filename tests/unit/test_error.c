@@ -17,9 +17,9 @@
 
 static void test_names(void **state)
 {
-	const char *seen[17] = { 0 };
+	const char *seen[18] = { 0 };
 
-	for (int code = 0; code >= KVFS_ENODATA; code--) {
+	for (int code = 0; code >= KVFS_EREADONLY; code--) {
 		const char *name = kvfs_error_name(code);
 
 		assert_non_null(name);
@@ -90,7 +90,8 @@ static void test_from_errno(void **state)
 		{ EFBIG, KVFS_ETOOLARGE },     { ETIMEDOUT, KVFS_ETIMEDOUT },
 		{ ENOTSUP, KVFS_ENOTSUPPORTED }, { EINVAL, KVFS_EINVAL },
 		{ ENOSPC, KVFS_ENOSPACE },     { EDQUOT, KVFS_ENOSPACE },
-		{ ENODATA, KVFS_ENODATA },     { ELOOP, KVFS_EINVALKEY },
+		{ ENODATA, KVFS_ENODATA },     { EROFS, KVFS_EREADONLY },
+		{ ELOOP, KVFS_EINVALKEY },
 		{ EXDEV, KVFS_EINVALKEY },     { EIO, KVFS_EFAIL },
 		{ EACCES, KVFS_EFAIL },        { 0, KVFS_EFAIL },
 	};

@@ -4,7 +4,8 @@
  * replaces what was there; a second taker waits its time, then is refused
  * with a message naming the live holder's pid, or no pid when the holder
  * wrote none or the pid written is of a process that is gone; a lock
- * that cannot be taken or written says why.
+ * handed over to a read-only descriptor keeps all that; a lock that
+ * cannot be taken or written says why.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +89,46 @@ static void test_take_writes_pid(void **state)
 	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
 	assert_content(fd, want);
 	close(fd);
+}
+
+/* Handed over to a read-only descriptor (as the local root's lock is, so
+ * that its filesystem can be remounted read-only): the pid stays, the
+ * writable descriptor is closed, a second taker is refused by name, and
+ * the lock goes with the read-only descriptor's close. */
+static void test_hand_over_to_read_only(void **state)
+{
+	struct fixture *fx = *state;
+	int fd = open_lock(fx, O_RDWR), ro = open_lock(fx, O_RDONLY);
+	int other = open_lock(fx, O_RDWR);
+	char want[128];
+
+	assert_int_equal(kvfs_pidlock_take(fd, 0, "root=X", ""), 0);
+	assert_int_equal(kvfs_pidlock_hand_over(fd, ro, "root=X", ""), 0);
+	assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed */
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	assert_content(ro, want);
+	assert_int_equal(kvfs_pidlock_take(other, 0, "root=X", " (hint)"),
+			 KVFS_EINVAL);
+	snprintf(want, sizeof(want), "root=X: in use by kvfs pid %ld (hint)",
+		 (long)getpid());
+	assert_string_equal(kvfs_error_message(), want);
+	close(ro);
+	assert_int_equal(kvfs_pidlock_take(other, 0, "root=X", ""), 0);
+
+	/* Taken by another in between, or not the same file: refused. */
+	fd = open_lock(fx, O_RDWR);
+	ro = open_lock(fx, O_RDONLY);
+	assert_int_equal(kvfs_pidlock_hand_over(fd, ro, "root=X", ""),
+			 KVFS_EINVAL);
+	assert_non_null(strstr(kvfs_error_message(), "root=X: in use by"));
+	close(ro);
+	fd = open_lock(fx, O_RDWR);
+	ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(kvfs_pidlock_hand_over(fd, ro, "root=X", ""),
+			 KVFS_EINVAL);
+	assert_non_null(strstr(kvfs_error_message(), "lock file changed"));
+	close(ro);
+	close(other);
 }
 
 /* Refused after the wait, naming the holder's pid (and the hint). */
@@ -175,6 +216,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_take_writes_pid),
+		T(test_hand_over_to_read_only),
 		T(test_refused_names_live_holder),
 		T(test_refused_without_pid),
 		T(test_lock_errors_say_why),

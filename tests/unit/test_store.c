@@ -917,6 +917,30 @@ static void test_version_check(void **state)
 
 /* ----------------------------------------------------------- statistics */
 
+/* Failures are counted by kind: a store failure is an error, a refused
+ * request is not. */
+static void test_level_stats_kinds(void **state)
+{
+	struct fixture *fx = *state;
+	struct kvfs_store *s = fx->store;
+	struct kvfs_level_stats st;
+
+	fx->fake->fail_put = KVFS_EUNAVAILABLE;
+	assert_int_equal(kvfs_store_put(s, "k", "v", 1, KVFS_STRONG),
+			 KVFS_EUNAVAILABLE);
+	fx->fake->fail_put = KVFS_EEXISTS;
+	assert_int_equal(kvfs_store_put(s, "k", "v", 1, KVFS_STRONG),
+			 KVFS_EEXISTS);
+	fx->fake->fail_put = KVFS_EREADONLY;
+	assert_int_equal(kvfs_store_put(s, "k", "v", 1, KVFS_STRONG),
+			 KVFS_EREADONLY);
+	kvfs_store_level_stats(s, KVFS_STRONG, &st);
+	assert_int_equal(st.ops, 3);
+	assert_int_equal(st.errors, 2);
+	assert_int_equal(st.refused, 1);
+	assert_int_equal(st.not_found, 0);
+}
+
 static void test_level_stats(void **state)
 {
 	struct fixture *fx = *state;
@@ -947,7 +971,10 @@ static void test_level_stats(void **state)
 	assert_true(st.latency_us_p50 <= st.latency_us_p99);
 	kvfs_store_level_stats(s, KVFS_CAUSAL, &st);
 	assert_int_equal(st.ops, 3);
-	assert_int_equal(st.errors, 2);
+	/* Lookups of missing keys are no errors of the store. */
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.not_found, 2);
+	assert_int_equal(st.refused, 0);
 	kvfs_store_level_stats(s, KVFS_READ_YOUR_WRITES, &st);
 	assert_int_equal(st.ops, 2);
 	assert_int_equal(st.errors, 0);
@@ -1097,6 +1124,7 @@ int main(void)
 		FULL(test_optional_present),
 		cmocka_unit_test(test_version_check),
 		MIN(test_level_stats),
+		MIN(test_level_stats_kinds),
 		cmocka_unit_test(test_buffers),
 		cmocka_unit_test(test_open_by_name),
 		cmocka_unit_test(test_open_with_options),

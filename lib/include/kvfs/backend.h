@@ -181,6 +181,17 @@ struct kvfs_writer_fd {
 	struct kvfs_writer *writer; /* in */
 	int fd;                     /* out */
 };
+/* arg: struct kvfs_health *; whether the backend answered the latest
+ * requests that needed it (for a cluster: its quorum), from what those
+ * requests found, without asking it now. KVFS_ENOTSUPPORTED from a
+ * backend that is never unreachable (local). */
+#define KVFS_CTL_HEALTH 8
+
+struct kvfs_health {
+	bool unreachable; /* the latest such request got no answer */
+	int64_t since;    /* when that began (Unix time, seconds) */
+	char why[256];    /* the failure's message */
+};
 
 /* Called by a backend, from any thread, when `key` (or everything, when
  * key is NULL) changed through someone else. Must not call back into the

@@ -49,6 +49,8 @@ enum kvfs_error {
 	KVFS_EINVAL = -14,       /* bad argument: option, level, xattr value */
 	KVFS_ENOSPACE = -15,     /* backend is out of space */
 	KVFS_ENODATA = -16,      /* no such extended attribute */
+	KVFS_EREADONLY = -17,    /* the store is read-only (local: the root's
+	                            filesystem is mounted read-only) */
 };
 
 /* Message of the calling thread's last failure; never NULL. Borrowed,
@@ -404,10 +406,19 @@ int kvfs_store_space(struct kvfs_store *store, struct kvfs_space *space);
  * answers KVFS_ENOTSUPPORTED. */
 int kvfs_store_control(struct kvfs_store *store, int op, void *arg);
 
-/* Per-level figures kept by the store's wrappers. */
+/* Per-level figures kept by the store's wrappers since the store was
+ * opened. Every call counts in ops; a failed one in exactly one of:
+ * not_found (KVFS_ENOTFOUND, KVFS_ENODATA: a lookup of a name or an
+ * attribute that is not there), refused (a request refused for what it
+ * asked: exists, not empty, is / is not a directory, invalid key or
+ * argument, name or value too large, not supported), errors (the rest:
+ * the store failed - unavailable, timed out, conflict, no space,
+ * read-only, unexpected). */
 struct kvfs_level_stats {
 	uint64_t ops;
 	uint64_t errors;
+	uint64_t not_found;
+	uint64_t refused;
 	uint64_t latency_us_p50;
 	uint64_t latency_us_p99;
 	uint64_t latency_us_max;

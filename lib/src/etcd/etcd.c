@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "etcd_internal.h"
+#include "store_internal.h"
 
 #define SEEN_SLOTS 256
 #define SEEN_MAX_VALUE (16u << 10)
@@ -811,6 +812,18 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 	return rc;
 }
 
+static int health(struct etcd *e, struct kvfs_health *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&e->health_lock);
+	out->since = (int64_t)atomic_load(&e->down_since);
+	out->unreachable = out->since != 0;
+	if (out->unreachable)
+		snprintf(out->why, sizeof(out->why), "%s", e->down_why);
+	pthread_mutex_unlock(&e->health_lock);
+	return 0;
+}
+
 static int etcd_control(struct kvfs_backend *b, int op, void *arg)
 {
 	struct etcd *e = etcd_of(b);
@@ -824,6 +837,8 @@ static int etcd_control(struct kvfs_backend *b, int op, void *arg)
 		return start_watch(e, arg);
 	case KVFS_CTL_STATS_TEXT:
 		return stats_text(e, arg);
+	case KVFS_CTL_HEALTH:
+		return health(e, arg);
 	case KVFS_CTL_DRAIN:
 		return e->journal ? etcd_journal_drain(e->journal,
 			arg ? *(const uint64_t *)arg : e->timeout_ms) : 0;
@@ -856,6 +871,7 @@ static void etcd_destroy(struct kvfs_backend *b)
 		free(e->seen);
 	}
 	pthread_mutex_destroy(&e->seen_lock);
+	pthread_mutex_destroy(&e->health_lock);
 	pthread_mutex_destroy(&e->own_lock);
 	pthread_mutex_destroy(&e->watch_lock);
 	pthread_cond_destroy(&e->watch_cond);
@@ -970,10 +986,33 @@ static int etcd_removexattr(struct kvfs_backend *b, const char *key,
 	return etcd_op_end(do_removexattr(b, key, name));
 }
 
+/* While no member serves the cluster's requests, statfs (df) waits at
+ * most this long for a member's status, then answers the last figures. */
+#define SPACE_DOWN_MS 500
+
+/* statfs: a member's status (no quorum needed). The last answer is kept:
+ * while the cluster does not answer, df gets it after a short wait
+ * rather than an error after the timeout. */
 static int etcd_space(struct kvfs_backend *b, struct kvfs_space *space)
 {
-	etcd_op_begin(etcd_of(b)->timeout_ms);
-	return etcd_op_end(etcd_op_space(etcd_of(b), space));
+	struct etcd *e = etcd_of(b);
+	bool down = etcd_is_down(e);
+	int rc;
+
+	etcd_op_begin(down && e->timeout_ms > SPACE_DOWN_MS ? SPACE_DOWN_MS
+							     : e->timeout_ms);
+	rc = etcd_op_end(etcd_op_space(e, space));
+	pthread_mutex_lock(&e->health_lock);
+	if (rc == 0) {
+		e->last_space = *space;
+		e->have_space = true;
+	} else if ((rc == KVFS_ETIMEDOUT || rc == KVFS_EUNAVAILABLE) &&
+		   e->have_space) {
+		*space = e->last_space;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&e->health_lock);
+	return rc;
 }
 
 static const struct kvfs_backend_ops etcd_ops = {
@@ -1131,6 +1170,9 @@ static int take_options(struct etcd *e, struct kvfs_options *opts,
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	e->prefix_len = strlen(e->prefix);
 	if ((rc = kvfs_options_take_ms(opts, "timeout", 5000, &e->timeout_ms)) ||
+	    (rc = kvfs_options_take_ms(opts, "lock_wait",
+				       KVFS_LOCK_WAIT_DEFAULT_MS,
+				       &e->lock_wait_ms)) ||
 	    (rc = kvfs_options_take_size(opts, "max_request", 1572864,
 					 &e->max_request)) ||
 	    (rc = kvfs_options_take_size(opts, "max_value", 16u << 20,
@@ -1199,6 +1241,7 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	e->base.ops = &etcd_ops;
 	pthread_mutex_init(&e->seen_lock, NULL);
+	pthread_mutex_init(&e->health_lock, NULL);
 	pthread_mutex_init(&e->own_lock, NULL);
 	pthread_mutex_init(&e->watch_lock, NULL);
 	pthread_cond_init(&e->watch_cond, NULL);

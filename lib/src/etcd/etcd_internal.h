@@ -36,6 +36,7 @@ struct etcd {
 	char *prefix;          /* every key lives under it */
 	size_t prefix_len;
 	uint64_t timeout_ms;   /* bound of one operation */
+	uint64_t lock_wait_ms; /* for another mount to let go of the journal */
 	uint64_t max_request;  /* etcd's --max-request-bytes */
 	uint64_t max_value;    /* largest value accepted */
 	uint64_t inline_max;   /* values up to this are one key */
@@ -80,6 +81,16 @@ struct etcd {
 	atomic_uint_least64_t n_local_reads, n_conflict_retries;
 	atomic_uint_least64_t n_watch_events, n_watch_own;
 	atomic_uint_least64_t n_suspected, n_probes, n_list_restarts;
+
+	/* Reachability (KVFS_CTL_HEALTH): since when (Unix seconds; 0: it
+	 * answers) no member served a request that needed the cluster, and
+	 * why; the last statfs answer, served while it does not answer.
+	 * health_lock protects down_why and the space fields. */
+	atomic_int_least64_t down_since;
+	pthread_mutex_t health_lock;
+	char down_why[256];
+	struct kvfs_space last_space;
+	bool have_space;
 
 	/* Last-seen copies of small values, for eventual reads when no
 	 * member answers; protected by seen_lock. */
@@ -139,6 +150,14 @@ int etcd_authenticate(struct etcd *e);
  */
 int etcd_call(struct etcd *e, const char *path, json_t *body,
 	      unsigned int flags, json_t **resp);
+
+/* Reachability: a call that no member served (timed out, unavailable)
+ * marks the cluster unreachable from now (if not already) with the
+ * calling thread's message; one served that needed a quorum (not a
+ * serializable read, not a status) marks it reachable. */
+void etcd_health_note(struct etcd *e, const char *path, unsigned int flags,
+		      int rc);
+bool etcd_is_down(struct etcd *e);
 
 /* Did the calling thread's last etcd_call fail because the revision it
  * asked for has been compacted? */

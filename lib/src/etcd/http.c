@@ -658,10 +658,36 @@ int etcd_call(struct etcd *e, const char *path, json_t *body,
 		c.text = text;
 		c.text_len = strlen(text);
 		rc = call_rounds(e, &c, order, resp);
+		etcd_health_note(e, path, flags, rc);
 	}
 	free(order);
 	free(text);
 	return rc;
+}
+
+void etcd_health_note(struct etcd *e, const char *path, unsigned int flags,
+		      int rc)
+{
+	int_least64_t none = 0;
+
+	if (rc == KVFS_ETIMEDOUT || rc == KVFS_EUNAVAILABLE) {
+		pthread_mutex_lock(&e->health_lock);
+		if (atomic_compare_exchange_strong(&e->down_since, &none,
+						   (int_least64_t)time(NULL)))
+			snprintf(e->down_why, sizeof(e->down_why), "%s",
+				 kvfs_error_message());
+		pthread_mutex_unlock(&e->health_lock);
+	} else if (rc == 0 && !(flags & ETCD_CALL_PREFERRED) &&
+		   strcmp(path, "/v3/maintenance/status") &&
+		   atomic_load(&e->down_since)) {
+		atomic_store(&e->down_since, 0);
+		kvfs_log(KVFS_LOG_WARNING, "etcd: the cluster answers again");
+	}
+}
+
+bool etcd_is_down(struct etcd *e)
+{
+	return atomic_load(&e->down_since) != 0;
 }
 
 int etcd_authenticate(struct etcd *e)

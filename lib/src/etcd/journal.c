@@ -522,7 +522,9 @@ static void *replicate_main(void *arg)
 
 /* One mount per journal: an flock on DIR/lock, which goes with the
  * close or the end of the process (SIGKILL too). The holder writes its
- * pid into the file, so that a second mount's refusal names it. */
+ * pid into the file, so that a second mount's refusal names it. A
+ * second mount waits lock_wait= for it first: `umount` returns before
+ * the old daemon has ended, and `umount; mount` must work. */
 static int lock_journal(struct etcd_journal *j)
 {
 	char what[PATH_MAX + 16];
@@ -534,7 +536,7 @@ static int lock_journal(struct etcd_journal *j)
 				      "cannot open its lock: %s", j->dir,
 				      strerror(errno));
 	snprintf(what, sizeof(what), "etcd: journal=%s", j->dir);
-	return kvfs_pidlock_take(j->lockfd, 0, what,
+	return kvfs_pidlock_take(j->lockfd, j->e->lock_wait_ms, what,
 				 "; give each mount its own journal=");
 }
 

@@ -53,3 +53,8 @@ set_property(TEST etcd_mount_helper APPEND PROPERTY ENVIRONMENT
 kvfs_add_cluster_test(etcd_frozen_member test_frozen_member.sh 25060 120)
 # Modes of 0000, link counts, atime/ctime, 2038, key length on etcd.
 kvfs_add_cluster_test(etcd_posix test_posix.sh 25090 180)
+# stats and df while the cluster has no quorum: local state, said so.
+kvfs_add_cluster_test(etcd_no_quorum_stats test_no_quorum_stats.sh 25170 120)
+# umount; mount at once, five times, with one journal: the new mount
+# waits for the old daemon to let go of it.
+kvfs_add_cluster_test(etcd_remount test_remount.sh 25180 120)
