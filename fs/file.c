@@ -149,14 +149,26 @@ bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size)
 
 struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode)
 {
+	struct fs_handle *lone = NULL;
+	unsigned writing = 0;
+
 	/* A page writer had the file to itself at open; every file opened
 	 * since uses direct I/O (attach), so there is at most one. Until
 	 * it writes (or truncated at open) its view is a snapshot, and
 	 * others may have published since: no owner then. */
-	for (struct fs_handle *h = inode->handles; h; h = h->next)
-		if (h->page_writer && (h->writer || h->commit_pending))
+	for (struct fs_handle *h = inode->handles; h; h = h->next) {
+		if (!h->writer && !h->commit_pending)
+			continue;
+		if (h->page_writer)
 			return h;
-	return NULL;
+		lone = h;
+		writing++;
+	}
+	/* A writer using direct I/O that is the only one writing: fstat
+	 * comes without a handle, and a program that wrote must see the
+	 * size it made (SQLite reads its journal's size that way before a
+	 * rollback). Of two such writers neither is the file's. */
+	return writing == 1 ? lone : NULL;
 }
 
 /* Re-open the snapshot after a publish. Caller holds inode->lock. */

@@ -481,7 +481,9 @@ bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size);
 /* The open file whose view of the size every attribute reply for inode
  * must carry, whoever asks: a writer through the page cache (the kernel's
  * size and pages are its own; any other size would cut its pages or pad
- * them), or NULL. Caller holds inode->lock. */
+ * them), else the only open file that has written (or truncated at open)
+ * since its open or last publish, so that fstat after a write shows its
+ * size; NULL when none or several have. Caller holds inode->lock. */
 struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode);
 /* Size of the value open file h sees, whatever others see: its writer,
  * else its snapshot, else 0. Caller holds inode->lock. */

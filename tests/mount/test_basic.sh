@@ -128,6 +128,33 @@ exec 3>&-
 [ "$(stat -c %s "$MNT/grow")" = 8000 ] || fail "size after fsync and close"
 rm "$MNT/grow"
 
+# fstat after writes shows the size they made, also for a writer using
+# direct I/O (here: the file was truncated while open, so its size is in
+# doubt and the next writer does not use the page cache). SQLite reads
+# its rollback journal's size that way; a journal seen empty is not
+# played back, and a rolled-back transaction is committed with the next.
+python3 - "$MNT/journal" <<'EOF' || fail "fstat of a file this descriptor wrote (see above)"
+import os, sys
+path = sys.argv[1]
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+os.pwrite(fd, b"x" * 600, 0)
+os.fdatasync(fd)
+os.fstat(fd)
+os.ftruncate(fd, 0)
+os.fdatasync(fd)
+os.close(fd)
+fd = os.open(path, os.O_RDWR)
+for offset, length in ((0, 512), (512, 4), (516, 4096), (4612, 5388)):
+    os.pwrite(fd, b"j" * length, offset)
+    size = os.fstat(fd).st_size
+    if size != offset + length:
+        sys.exit("fstat after writing up to %d bytes says %d" % (offset + length, size))
+os.close(fd)
+if os.stat(path).st_size != 10000:
+    sys.exit("after close: %d bytes" % os.stat(path).st_size)
+EOF
+rm "$MNT/journal"
+
 # Rewriting part of a sparse value keeps its holes (the new value is made
 # from the old one extent by extent) and costs no time in the size.
 truncate -s 1G "$MNT/sparse"
