@@ -685,15 +685,6 @@ wl_known_bugs() {
 		# gets direct I/O, and its shared writable mmap fails with
 		# ENODEV ("disk I/O error").
 		wl_known sqlite-wal-shm sqlite 'sqlite.wal.two.*'
-		# A file whose size kvfs holds in doubt (after a chmod or
-		# utimes during the writer's session: cp -p, tar, rsync) is
-		# opened with direct I/O until a clean rewrite, and a shared
-		# mmap of it fails with ENODEV.
-		wl_known mmap-direct-io mmap 'mmap.maps'
-		# A writer that opens a file a page-cache reader holds moves
-		# the name to a new node: flock and POSIX locks taken through
-		# the old node no longer exclude those taken through the new.
-		wl_known locks-moved-node flock 'flock.nb-errno' 'flock.posix-reader'
 	else
 		# Every open file uses direct I/O on a shared backend, so
 		# every shared mmap fails with ENODEV: SQLite's WAL mode
