@@ -66,4 +66,10 @@ set_property(TEST etcd_workloads_git APPEND PROPERTY ENVIRONMENT
              "KVFS_WORKLOADS=git")
 kvfs_add_cluster_test(etcd_workloads test_workloads.sh 25130 180)
 set_property(TEST etcd_workloads APPEND PROPERTY ENVIRONMENT
-             "KVFS_WORKLOADS=tar,rsync,cp,edit,sqlite,make,mmap,flock")
+             "KVFS_WORKLOADS=tar,rsync,cp,edit,sqlite,make,flock")
+# Not on etcd: shared maps (the mmap workload, SQLite's WAL mode, whose
+# -shm file is mapped shared): every open file of a shared backend uses
+# direct I/O, and the kernel refuses shared maps of those (ENODEV;
+# fs/README.md).
+set_property(TEST etcd_workloads APPEND PROPERTY ENVIRONMENT
+             "KVFS_SQLITE_MODES=delete truncate")
