@@ -8,6 +8,7 @@ KVFS_DEB_PACKAGES=(
 	etcd-server etcd-client
 	attr gcovr openssl python3 systemd zsh
 	dpkg-dev man-db util-linux # the package: dpkg-shlibdeps, man -w, prlimit
+	git rsync sqlite3 acl
 )
 
 kvfs_install_deps() {

@@ -58,3 +58,18 @@ kvfs_add_cluster_test(etcd_no_quorum_stats test_no_quorum_stats.sh 25170 120)
 # umount; mount at once, five times, with one journal: the new mount
 # waits for the old daemon to let go of it.
 kvfs_add_cluster_test(etcd_remount test_remount.sh 25180 120)
+# The real workloads of tests/mount/workloads.sh on an etcd mount, beside
+# a plain directory; git (thousands of metadata round trips) on a cluster
+# of its own, so that each entry stays under two minutes.
+kvfs_add_cluster_test(etcd_workloads_git test_workloads.sh 25120 180)
+set_property(TEST etcd_workloads_git APPEND PROPERTY ENVIRONMENT
+             "KVFS_WORKLOADS=git")
+kvfs_add_cluster_test(etcd_workloads test_workloads.sh 25130 180)
+set_property(TEST etcd_workloads APPEND PROPERTY ENVIRONMENT
+             "KVFS_WORKLOADS=tar,rsync,cp,edit,sqlite,make,flock")
+# Not on etcd: shared maps (the mmap workload, SQLite's WAL mode, whose
+# -shm file is mapped shared): every open file of a shared backend uses
+# direct I/O, and the kernel refuses shared maps of those (ENODEV;
+# fs/README.md).
+set_property(TEST etcd_workloads APPEND PROPERTY ENVIRONMENT
+             "KVFS_SQLITE_MODES=delete truncate")
