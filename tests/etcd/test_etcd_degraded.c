@@ -66,8 +66,8 @@ static void fill_root(struct fake_gateway *f, int n)
 	for (int i = 0; i < n; i++) {
 		char key[64];
 
-		snprintf(key, sizeof(key), "kvfs/m/1/f%05d", i);
-		fake_put(f, key, "{\"k\":\"f\",\"s\":0}", 15);
+		snprintf(key, sizeof(key), "kvfs/f%05d", i);
+		fake_put(f, key, "", 0);
 	}
 }
 

@@ -372,12 +372,12 @@ static void test_eventual_journal(void **state)
 
 	fake_set_mode(fx->fake, FAKE_NORMAL);
 	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
-	v = fake_get(fx->fake, "kvfs/v/e/1", &len);
+	v = fake_get(fx->fake, "kvfs/e/1", &len);
 	assert_non_null(v);
 	assert_int_equal(len, 3);
 	assert_memory_equal(v, "uno", 3);
 	free(v);
-	assert_null(fake_get(fx->fake, "kvfs/v/e/2", &len));
+	assert_null(fake_get(fx->fake, "kvfs/e/2", &len));
 	etcd_test_expect_read(s, "e/1", KVFS_STRONG, "uno");
 	kvfs_store_close(s);
 }
@@ -393,7 +393,7 @@ static void test_write_order_across_levels(void **state)
 
 	MUST(kvfs_store_put(s, "o", "eventual", 8, KVFS_EVENTUAL));
 	MUST(kvfs_store_put(s, "o", "strong", 6, KVFS_STRONG));
-	v = fake_get(fx->fake, "kvfs/v/o", &len);
+	v = fake_get(fx->fake, "kvfs/o", &len);
 	assert_non_null(v);
 	assert_int_equal(len, 6);
 	assert_memory_equal(v, "strong", 6);
