@@ -853,14 +853,35 @@ out_free:
 	return rc;
 }
 
-/* A key's parent is a file (a key without keys below it): ENOTDIR. */
-static int not_found(const char *key, const char *parent, json_t *resp,
-		     size_t first)
+/* A keys-only read of the parent's key, with the first read of a key:
+ * whether a miss must look closer (not_found). */
+static void add_parent_key(json_t *ranges, const struct etcd *e,
+			   const char *parent)
 {
-	struct node pn;
+	char *pvk = etcd_key(e, ETCD_VALUE, parent);
 
-	node_at(resp, first, parent, &pn);
-	if (parent[0] && pn.kind == KVFS_KIND_FILE)
+	add(ranges, pvk ? keys_op(pvk, NULL, 0) : NULL);
+	free(pvk);
+}
+
+/* No key: KVFS_ENOTFOUND, or KVFS_ENOTDIR when its parent is a file.
+ * Only when the parent is a key too (pvkv, from add_parent_key) is the
+ * parent read again, at the same level, to tell. */
+static int not_found(struct etcd *e, enum kvfs_consistency level,
+		     const char *key, const char *parent, json_t *pvkv)
+{
+	json_t *ranges = json_array(), *resp = NULL;
+	struct node pn = { 0 };
+
+	if (parent[0] && pvkv) {
+		add_node(ranges, e, parent, false);
+		if (read_ranges(e, level, ranges, &resp) == 0)
+			node_at(resp, 0, parent, &pn);
+	} else {
+		json_decref(ranges);
+	}
+	json_decref(resp);
+	if (pn.kind == KVFS_KIND_FILE)
 		return kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
 				      "directory", parent);
 	return kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
@@ -880,8 +901,7 @@ static int get_once(struct etcd *e, const char *key,
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	}
 	add_node(ranges, e, key, true);
-	if (parent[0])
-		add_node(ranges, e, parent, false);
+	add_parent_key(ranges, e, parent);
 	rc = read_ranges(e, level, ranges, &resp);
 	if (rc)
 		goto out_free;
@@ -889,7 +909,8 @@ static int get_once(struct etcd *e, const char *key,
 	if (n.kind == KVFS_KIND_DIR) {
 		rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", key);
 	} else if (!n.kind) {
-		rc = not_found(key, parent, resp, N_COUNT);
+		rc = not_found(e, level, key, parent,
+			       first_kv(resp, N_COUNT));
 	} else if (file_meta(&n, true, &m) && m.gen[0]) {
 		rc = read_chunks(e, &m, header_rev(resp), out);
 	} else {
@@ -1170,10 +1191,10 @@ int etcd_op_stat(struct etcd *e, const char *key,
 		goto out_free;
 	}
 	add(ranges, range_op(ak, NULL, false));
-	if (key[0])
+	if (key[0]) {
 		add_node(ranges, e, key, false);
-	if (parent[0])
-		add_node(ranges, e, parent, false);
+		add_parent_key(ranges, e, parent);
+	}
 	rc = read_ranges(e, level, ranges, &resp);
 	if (rc)
 		goto out_free;
@@ -1187,6 +1208,7 @@ int etcd_op_stat(struct etcd *e, const char *key,
 
 		add(again, range_op(ak, NULL, false));
 		add_node(again, e, key, true);
+		add_parent_key(again, e, parent);
 		rc = read_ranges(e, level, again, &resp2);
 		if (rc)
 			goto out_free;
@@ -1199,7 +1221,8 @@ int etcd_op_stat(struct etcd *e, const char *key,
 	if (n.kind == KVFS_KIND_DIR)
 		dir_meta(&n, &m);
 	if (!n.kind) {
-		rc = not_found(key, parent, resp, 1 + N_COUNT);
+		rc = not_found(e, level, key, parent,
+			       first_kv(resp, 1 + N_COUNT));
 		goto out_free;
 	}
 	st->kind = m.kind;

@@ -53,3 +53,6 @@ set_property(TEST etcd_mount_helper APPEND PROPERTY ENVIRONMENT
 kvfs_add_cluster_test(etcd_frozen_member test_frozen_member.sh 25060 120)
 # Modes of 0000, link counts, atime/ctime, 2038, key length on etcd.
 kvfs_add_cluster_test(etcd_posix test_posix.sh 25090 180)
+# The files are the keys under the prefix: etcdctl put/del seen in the
+# mount, the mount's writes seen by etcdctl, at strong and eventual.
+kvfs_add_cluster_test(etcd_interop test_interop.sh 25180 180)
