@@ -1447,18 +1447,22 @@ int etcd_op_removexattr(struct etcd *e, const char *key, const char *name)
  * wait for a quorum that eventual files do not need. */
 static int read_attrs(struct etcd *e, const char *key, json_t **attr)
 {
-	char *ak = etcd_key(e, ETCD_ATTR, key);
+	char *ak = etcd_key(e, ETCD_ATTR, key), *vk = etcd_key(e, ETCD_VALUE, key);
+	char *dk = etcd_key(e, ETCD_DIR, key);
 	json_t *ranges = json_array(), *resp = NULL;
 	struct node n = { .kind = KVFS_KIND_DIR };
 	int rc;
 
-	if (!ak) {
+	if (!ak || !vk || !dk) {
 		json_decref(ranges);
-		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		goto out_free;
 	}
+	/* A key or a directory record says the name exists; only a name
+	 * with neither needs the look below it (its subtree is counted). */
 	add(ranges, range_op(ak, NULL, false));
-	if (key[0])
-		add_node(ranges, e, key, false);
+	add(ranges, range_op(vk, NULL, true));
+	add(ranges, range_op(dk, NULL, true));
 	if (broken(ranges)) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
@@ -1467,8 +1471,21 @@ static int read_attrs(struct etcd *e, const char *key, json_t **attr)
 	rc = etcd_read_txn_attrs(e, ranges, &resp);
 	if (rc)
 		goto out_free;
-	if (key[0])
-		node_at(resp, 1, key, &n);
+	if (key[0] && !range_count(resp, 1) && !range_count(resp, 2)) {
+		json_t *below = json_array(), *resp2 = NULL;
+
+		add_node(below, e, key, false);
+		if (broken(below)) {
+			json_decref(below);
+			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		} else {
+			rc = etcd_read_txn_attrs(e, below, &resp2);
+		}
+		if (rc)
+			goto out_free;
+		node_at(resp2, 0, key, &n);
+		json_decref(resp2);
+	}
 	if (!n.kind)
 		rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
 	else
@@ -1476,6 +1493,8 @@ static int read_attrs(struct etcd *e, const char *key, json_t **attr)
 out_free:
 	json_decref(resp);
 	free(ak);
+	free(vk);
+	free(dk);
 	return rc;
 }
 
@@ -1863,7 +1882,6 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 	for (unsigned int i = 0; i < ETCD_RENAME_DEPTH; i++)
 		oom |= !(pd[i] = dirs_at(e, dfrom + 1 + i, from));
 	if (oom) {
-		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
