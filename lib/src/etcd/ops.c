@@ -587,20 +587,21 @@ static int mkdir_one(struct etcd *e, const char *dir, uint32_t mode,
 	if (rc || ok)
 		goto out_free;
 	node_at(resp, N_COUNT, parent, &pn);
-	if (first_kv(resp, N_D) || first_kv(resp, N_B)) {
+	if (first_kv(resp, N_D)) {
 		if (!exist_ok)
 			rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", dir);
-		else if (!first_kv(resp, N_D) && first_kv(resp, N_V))
+	} else if (first_kv(resp, N_V)) {
+		if (!exist_ok)
+			rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", dir);
+		else if (first_kv(resp, N_B))
 			rc = kvfs_error_set(KVFS_EEXISTS, "%s is both a key "
 				"and a directory of keys; remove the key %s "
 				"with etcdctl to write in it", dir, dir);
-		else if (!first_kv(resp, N_D))
-			rc = kvfs_error_set(KVFS_ECONFLICT, "%s changed "
-					    "meanwhile", dir);
-	} else if (first_kv(resp, N_V)) {
-		rc = exist_ok ? kvfs_error_set(KVFS_ENOTDIR, "%s is a file, "
-					       "not a directory", dir)
-			      : kvfs_error_set(KVFS_EEXISTS, "%s exists", dir);
+		else
+			rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not "
+					    "a directory", dir);
+	} else if (first_kv(resp, N_B) && !exist_ok) {
+		rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", dir);
 	} else if (parent[0] && pn.kind == KVFS_KIND_FILE) {
 		rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
 				    "directory", parent);
@@ -1072,7 +1073,7 @@ int etcd_op_delete(struct etcd *e, const char *key)
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
-	for (int attempt = 0;; attempt++) {
+	for (int attempt = 0, keep_parent = parent[0] != '\0';; attempt++) {
 		json_t *cmp = json_array(), *ok_ops = json_array();
 		json_t *fail = json_array(), *resp = NULL;
 		struct node n;
@@ -1081,7 +1082,7 @@ int etcd_op_delete(struct etcd *e, const char *key)
 		add(cmp, cmp_op(vk, NULL, "VERSION", "GREATER", 0));
 		add(cmp, cmp_op(dk, NULL, "VERSION", "EQUAL", 0));
 		add(cmp, cmp_op(bp, be, "VERSION", "EQUAL", 0));
-		if (parent[0])
+		if (keep_parent)
 			add(cmp, cmp_op(pdk, NULL, "VERSION", "GREATER", 0));
 		add(ok_ops, range_op(mk, NULL, false));
 		add(ok_ops, range_op(vk, NULL, false));
@@ -1113,6 +1114,12 @@ int etcd_op_delete(struct etcd *e, const char *key)
 					    key);
 		else if ((rc = make_dirs(e, parent)) == 0)
 			continue;
+		else if (rc == KVFS_EEXISTS) {
+			/* The parent is a key too (another client's): once
+			 * this key is gone it is that file again. */
+			keep_parent = 0;
+			continue;
+		}
 		break;
 	}
 out_free:
