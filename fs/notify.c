@@ -81,14 +81,19 @@ static void inval_all(struct fs *fs)
 	free(c.inos);
 }
 
-/* A key changed elsewhere: its inode, and its entry in the parent. */
+/*
+ * A key changed elsewhere: its inode, and its entry in the parent. A key
+ * can make directories appear that this mount never saw (etcd: a key
+ * x/y/z put by another client implies x and x/y), so when the parent is
+ * not known the entry of the nearest known ancestor is dropped instead.
+ */
 static void inval_key(struct fs *fs, const char *key)
 {
 	char parent_key[KVFS_KEY_MAX + 1];
-	const char *slash = strrchr(key, '/');
-	const char *name = slash ? slash + 1 : key;
-	size_t plen = slash ? (size_t)(slash - key) : 0;
-	struct fs_inode *inode, *parent;
+	size_t len = strlen(key);
+	struct fs_inode *inode, *parent = NULL;
+	const char *name = key;
+	size_t plen = 0;
 
 	inode = kvfs_fs_inode_by_key(fs, key);
 	if (inode) {
@@ -96,14 +101,25 @@ static void inval_key(struct fs *fs, const char *key)
 		inval_inode(fs, inode->ino);
 		kvfs_fs_inode_put(fs, inode);
 	}
-	if (plen > KVFS_KEY_MAX)
+	if (len > KVFS_KEY_MAX)
 		return;
-	memcpy(parent_key, key, plen);
-	parent_key[plen] = '\0';
-	parent = kvfs_fs_inode_by_key(fs, parent_key);
+	memcpy(parent_key, key, len + 1);
+	for (;;) {
+		char *slash = strrchr(parent_key, '/');
+
+		name = slash ? key + (slash - parent_key) + 1 : key;
+		plen = slash ? (size_t)(slash - parent_key) : 0;
+		parent_key[plen] = '\0';
+		parent = kvfs_fs_inode_by_key(fs, parent_key);
+		if (parent || !plen)
+			break;
+	}
 	if (parent) {
+		const char *end = strchr(name, '/');
+		size_t nlen = end ? (size_t)(end - name) : strlen(name);
+
 		fuse_lowlevel_notify_inval_entry(fs->se, parent->ino, name,
-						 strlen(name));
+						 nlen);
 		inval_inode(fs, parent->ino);
 		kvfs_fs_inode_put(fs, parent);
 	}

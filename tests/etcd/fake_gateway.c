@@ -259,9 +259,12 @@ static json_t *do_range(struct fake_gateway *f, json_t *req, uint64_t rev)
 		snprintf(c, sizeof(c), "%llu", (unsigned long long)in.create);
 		snprintf(m, sizeof(m), "%llu", (unsigned long long)in.mod);
 		snprintf(v, sizeof(v), "%llu", (unsigned long long)in.version);
-		json_array_append_new(kvs, json_pack("{s:o, s:o, s:s, s:s, s:s}",
+		/* etcd leaves the value out for keys_only, and when empty. */
+		json_array_append_new(kvs, json_pack("{s:o, s:o*, s:s, s:s, s:s}",
 			"key", enc(keys[i]->key, keys[i]->klen),
-			"value", enc(in.latest->value, in.latest->vlen),
+			"value", json_is_true(json_object_get(req, "keys_only")) ||
+				 !in.latest->vlen ? NULL
+				: enc(in.latest->value, in.latest->vlen),
 			"create_revision", c, "mod_revision", m,
 			"version", v));
 	}

@@ -66,8 +66,8 @@ static void fill_root(struct fake_gateway *f, int n)
 	for (int i = 0; i < n; i++) {
 		char key[64];
 
-		snprintf(key, sizeof(key), "kvfs/m/1/f%05d", i);
-		fake_put(f, key, "{\"k\":\"f\",\"s\":0}", 15);
+		snprintf(key, sizeof(key), "kvfs/f%05d", i);
+		fake_put(f, key, "", 0);
 	}
 }
 
@@ -199,7 +199,9 @@ static void test_operation_deadline(void **state)
 		      kvfs_error_name(rc), n, (unsigned long long)ms,
 		      kvfs_error_message());
 	assert_int_equal(rc, KVFS_ETIMEDOUT);
-	assert_true(n >= 1000 && n < 2500);
+	/* The first page's names, but its last: a key could still turn
+	 * out to be a directory by keys of the next page. */
+	assert_true(n >= 999 && n < 2500);
 	assert_true(ms < 1000 + 400);
 	kvfs_lister_close(l);
 

@@ -81,7 +81,7 @@ static void expect_in_cluster(struct etcd_test_fixture *fx, const char *key,
 	size_t len = 0;
 	char *v;
 
-	snprintf(etcd_key, sizeof(etcd_key), "kvfs/v/%s", key);
+	snprintf(etcd_key, sizeof(etcd_key), "kvfs/%s", key);
 	v = fake_get(fx->fake, etcd_key, &len);
 	if (!want) {
 		assert_null(v);

@@ -372,12 +372,12 @@ static void test_eventual_journal(void **state)
 
 	fake_set_mode(fx->fake, FAKE_NORMAL);
 	MUST(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL));
-	v = fake_get(fx->fake, "kvfs/v/e/1", &len);
+	v = fake_get(fx->fake, "kvfs/e/1", &len);
 	assert_non_null(v);
 	assert_int_equal(len, 3);
 	assert_memory_equal(v, "uno", 3);
 	free(v);
-	assert_null(fake_get(fx->fake, "kvfs/v/e/2", &len));
+	assert_null(fake_get(fx->fake, "kvfs/e/2", &len));
 	etcd_test_expect_read(s, "e/1", KVFS_STRONG, "uno");
 	kvfs_store_close(s);
 }
@@ -393,7 +393,7 @@ static void test_write_order_across_levels(void **state)
 
 	MUST(kvfs_store_put(s, "o", "eventual", 8, KVFS_EVENTUAL));
 	MUST(kvfs_store_put(s, "o", "strong", 6, KVFS_STRONG));
-	v = fake_get(fx->fake, "kvfs/v/o", &len);
+	v = fake_get(fx->fake, "kvfs/o", &len);
 	assert_non_null(v);
 	assert_int_equal(len, 6);
 	assert_memory_equal(v, "strong", 6);
@@ -471,6 +471,124 @@ static void test_watch_starts_and_stops(void **state)
 	kvfs_store_close(s);
 }
 
+/* ------------------------------------------------------ keys as files */
+
+/* Another client's keys under kvfs/ are files, '/' in them directories;
+ * a name that is a key and has keys below is a directory; a listing
+ * skips the subtrees of subdirectories instead of reading them. */
+static void test_other_clients_keys(void **state)
+{
+	struct etcd_test_fixture *fx = *state;
+	struct kvfs_store *s = open_fake(fx, NULL);
+	static const char *const names[] = { "a", "a-b", "b", "c", "e", "z",
+					     "made" };
+	static const enum kvfs_kind kinds[] = { KVFS_KIND_DIR, KVFS_KIND_FILE,
+		KVFS_KIND_DIR, KVFS_KIND_FILE, KVFS_KIND_DIR, KVFS_KIND_FILE,
+		KVFS_KIND_DIR };
+	int seen[7] = { 0 };
+	struct kvfs_lister *l = NULL;
+	struct kvfs_dirent ent;
+	struct fake_counts c;
+	struct kvfs_stat st;
+	struct kvfs_buf got = { 0 };
+	char key[64], *v;
+	size_t len;
+	int rc;
+
+	fake_put(fx->fake, "kvfs/d/a", "A", 1);
+	fake_put(fx->fake, "kvfs/d/a-b", "AB", 2);
+	fake_put(fx->fake, "kvfs/d/a/x", "X", 1);
+	fake_put(fx->fake, "kvfs/d/c", "C", 1);
+	fake_put(fx->fake, "kvfs/d/e//f", "", 0);
+	fake_put(fx->fake, "kvfs/d/z", "Z", 1);
+	for (int i = 0; i < 2500; i++) {
+		snprintf(key, sizeof(key), "kvfs/d/b/s%02d/f%04d", i % 50, i);
+		fake_put(fx->fake, key, "x", 1);
+	}
+	MUST(kvfs_store_mkdir(s, "d/made", 0755, KVFS_STRONG));
+	assert_null(fake_get(fx->fake, "kvfs/d/made", &len));
+	v = fake_get(fx->fake, "kvfs.kvfs/d/2/d/made", &len);
+	assert_non_null(v);
+	free(v);
+
+	fake_reset_counts(fx->fake);
+	MUST(kvfs_store_list(s, "d", KVFS_STRONG, &l));
+	while ((rc = kvfs_lister_next(l, &ent)) == 1) {
+		size_t i = 0;
+
+		while (i < 7 && strcmp(names[i], ent.name))
+			i++;
+		if (i == 7)
+			fail_msg("listing gave %s", ent.name);
+		assert_int_equal(ent.kind, kinds[i]);
+		seen[i]++;
+	}
+	assert_int_equal(rc, 0);
+	kvfs_lister_close(l);
+	for (int i = 0; i < 7; i++)
+		if (seen[i] != 1)
+			fail_msg("%s listed %d times", names[i], seen[i]);
+	fake_counts(fx->fake, &c);
+	/* The first page, and one after b's subtree: not its 2500 keys. */
+	print_message("listing of 7 names over 2506 keys: %llu requests\n",
+		      (unsigned long long)c.requests);
+	assert_true(c.requests <= 3);
+
+	MUST(kvfs_store_stat(s, "d/a", KVFS_STRONG, &st));
+	assert_int_equal(st.kind, KVFS_KIND_DIR);
+	assert_int_equal(kvfs_store_get(s, "d/a", KVFS_STRONG, &got),
+			 KVFS_EISDIR);
+	MUST(kvfs_store_stat(s, "d/a-b", KVFS_STRONG, &st));
+	assert_int_equal(st.kind, KVFS_KIND_FILE);
+	assert_int_equal(st.size, 2);
+	assert_true(st.version > 0);
+	assert_int_equal(st.mtime.tv_sec, (time_t)st.version);
+	etcd_test_expect_read(s, "d/a/x", KVFS_STRONG, "X");
+
+	/* kvfs's put is the key's bytes; another client's put of the same
+	 * key wins over kvfs's metadata (size, value). */
+	MUST(kvfs_store_put(s, "d/c", "mine", 4, KVFS_STRONG));
+	v = fake_get(fx->fake, "kvfs/d/c", &len);
+	assert_non_null(v);
+	assert_int_equal(len, 4);
+	assert_memory_equal(v, "mine", 4);
+	free(v);
+	fake_put(fx->fake, "kvfs/d/c", "other-client", 12);
+	MUST(kvfs_store_stat(s, "d/c", KVFS_STRONG, &st));
+	assert_int_equal(st.size, 12);
+	etcd_test_expect_read(s, "d/c", KVFS_STRONG, "other-client");
+
+	/* A put below new directories: the key, and records for them. */
+	MUST(kvfs_store_put(s, "x/y/z", "deep", 4, KVFS_STRONG));
+	v = fake_get(fx->fake, "kvfs/x/y/z", &len);
+	assert_non_null(v);
+	assert_int_equal(len, 4);
+	free(v);
+	assert_null(fake_get(fx->fake, "kvfs/x", &len));
+	v = fake_get(fx->fake, "kvfs.kvfs/d/2/x/y", &len);
+	assert_non_null(v);
+	free(v);
+
+	/* Removing the last key of a directory that only keys imply keeps
+	 * the directory (rm -r then removes it)... */
+	MUST(kvfs_store_delete(s, "d/b/s00/f0000", KVFS_STRONG));
+	for (int i = 50; i < 2500; i += 50) {
+		snprintf(key, sizeof(key), "d/b/s00/f%04d", i);
+		MUST(kvfs_store_delete(s, key, KVFS_STRONG));
+	}
+	MUST(kvfs_store_stat(s, "d/b/s00", KVFS_STRONG, &st));
+	assert_int_equal(st.kind, KVFS_KIND_DIR);
+	MUST(kvfs_store_rmdir(s, "d/b/s00", KVFS_STRONG));
+	assert_int_equal(kvfs_store_stat(s, "d/b/s00", KVFS_STRONG, &st),
+			 KVFS_ENOTFOUND);
+	/* ...but a name that is also a key is that file again. */
+	MUST(kvfs_store_delete(s, "d/a/x", KVFS_STRONG));
+	MUST(kvfs_store_stat(s, "d/a", KVFS_STRONG, &st));
+	assert_int_equal(st.kind, KVFS_KIND_FILE);
+	etcd_test_expect_read(s, "d/a", KVFS_STRONG, "A");
+	kvfs_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +607,7 @@ int main(void)
 		ETCD_FAKE_TEST(test_write_order_across_levels),
 		ETCD_FAKE_TEST(test_authentication),
 		ETCD_FAKE_TEST(test_watch_starts_and_stops),
+		ETCD_FAKE_TEST(test_other_clients_keys),
 	};
 
 	return cmocka_run_group_tests_name("etcd backend, fake gateway", tests,

@@ -561,25 +561,35 @@ struct watch_state {
 	uint64_t next_rev; /* resume point after a reconnect */
 };
 
-/* The file system key an etcd key stands for, or NULL (chunks); *space
- * gets the layout letter (v, m, d, a). */
+/* The file system key an etcd key stands for, or NULL (chunks, keys
+ * beside P and R that the watch range also covers); *space gets 'v' for
+ * a file's key, else the record's letter (m, d, a). */
 static char *fs_key_of(struct etcd *e, const char *k, size_t klen,
 		       char *space)
 {
-	const char *p = k + e->prefix_len, *end = k + klen;
+	const char *p, *end = k + klen;
 
-	if (klen < e->prefix_len + 2 || p[1] != '/')
+	if (klen >= e->prefix_len && !memcmp(k, e->prefix, e->prefix_len)) {
+		*space = 'v';
+		p = k + e->prefix_len;
+		return p < end && !memchr(p, '\0', (size_t)(end - p))
+			       ? strndup(p, (size_t)(end - p)) : NULL;
+	}
+	if (klen < e->records_len + 2 ||
+	    memcmp(k, e->records, e->records_len))
+		return NULL;
+	p = k + e->records_len;
+	if (p[1] != '/')
 		return NULL;
 	*space = p[0];
 	switch (p[0]) {
-	case 'm':
+	case 'd':
 		p = memchr(p + 2, '/', (size_t)(end - p - 2));
 		if (!p)
 			return NULL;
 		p++;
 		break;
-	case 'v':
-	case 'd':
+	case 'm':
 	case 'a':
 		p += 2;
 		break;
@@ -651,10 +661,12 @@ static void *watch_main(void *arg)
 	size_t ep = e->prefer;
 	char *end = strdup(e->prefix);
 
+	/* From R to the end of P: R sorts just before P (lib/docs/etcd.md),
+	 * so one range holds both; fs_key_of drops the keys between. */
 	if (end && e->prefix_len)
 		end[e->prefix_len - 1]++;
 	while (end && !atomic_load(&e->watch_stop)) {
-		char *kb = etcd_b64_encode(e->prefix, e->prefix_len);
+		char *kb = etcd_b64_encode(e->records, e->records_len);
 		char *eb = etcd_b64_encode(end, e->prefix_len);
 		json_t *req = json_pack("{s:{s:s?, s:s?}}", "create_request",
 					"key", kb, "range_end", eb);
@@ -706,7 +718,7 @@ static int start_watch(struct etcd *e, struct kvfs_watch *watch)
 				      "etcd: a watch is running already");
 	}
 	e->watch = *watch;
-	/* Attribute keys live apart (P a/): tell them apart. */
+	/* Attribute keys live apart (R a/): tell them apart. */
 	if (watch->attrs_changed)
 		watch->attrs_apart = true;
 	err = etcd_thread_start(&e->watch_thread, watch_main, e);
@@ -876,6 +888,7 @@ static void etcd_destroy(struct kvfs_backend *b)
 	pthread_mutex_destroy(&e->watch_lock);
 	pthread_cond_destroy(&e->watch_cond);
 	free(e->prefix);
+	free(e->records);
 	free(e->cacert);
 	free(e->cert);
 	free(e->key);
@@ -1169,6 +1182,13 @@ static int take_options(struct etcd *e, struct kvfs_options *opts,
 		     v[0] && v[strlen(v) - 1] == '/' ? "" : "/") < 0)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	e->prefix_len = strlen(e->prefix);
+	/* "kvfs/" keeps its records in "kvfs.kvfs/": beside P, so that a
+	 * range over P holds the files only, and just before it in key
+	 * order, so that one watch range covers both. */
+	if (asprintf(&e->records, "%.*s.kvfs/", (int)(e->prefix_len - 1),
+		     e->prefix) < 0)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	e->records_len = strlen(e->records);
 	if ((rc = kvfs_options_take_ms(opts, "timeout", 5000, &e->timeout_ms)) ||
 	    (rc = kvfs_options_take_ms(opts, "lock_wait",
 				       KVFS_LOCK_WAIT_DEFAULT_MS,

@@ -22,7 +22,9 @@
 #include <kvfs/backend.h>
 
 #define ETCD_POOL_MAX 16       /* idle easy handles kept for reuse */
-#define ETCD_LIST_PAGE 1000    /* metadata entries per listing request */
+#define ETCD_LIST_PAGE 1000    /* most keys per listing request */
+#define ETCD_LIST_PAGE_MIN 16  /* fewest, after a page spent in subtrees */
+#define ETCD_RENAME_DEPTH 16   /* levels of directories a rename moves */
 
 struct etcd_journal;
 
@@ -33,8 +35,10 @@ struct etcd {
 	char **endpoints;      /* "http://host:port", no trailing slash */
 	size_t n_endpoints;
 	size_t prefer;         /* endpoint for serializable reads */
-	char *prefix;          /* every key lives under it */
+	char *prefix;          /* P: the files are the keys under it */
 	size_t prefix_len;
+	char *records;         /* kvfs's own records, beside P, not in it */
+	size_t records_len;
 	uint64_t timeout_ms;   /* bound of one operation */
 	uint64_t lock_wait_ms; /* for another mount to let go of the journal */
 	uint64_t max_request;  /* etcd's --max-request-bytes */
@@ -229,12 +233,13 @@ int etcd_kv_key(json_t *kv, char **out, size_t *len);
 
 /* ------------------------------------------------------------- ops.c */
 
-/* Which key of the layout (lib/docs/etcd.md). */
+/* Which key of the layout (lib/docs/etcd.md): P is the prefix, R the
+ * records prefix beside it ("kvfs/" and "kvfs.kvfs/"). */
 enum etcd_space {
-	ETCD_VALUE, /* <prefix>v/<key>: the value (empty for chunked ones) */
-	ETCD_META,  /* <prefix>m/<depth>/<key>: kind, size, mtime, chunks */
-	ETCD_DIR,   /* <prefix>d/<key>: present iff key is a directory */
-	ETCD_ATTR,  /* <prefix>a/<key>: mode and extended attributes */
+	ETCD_VALUE, /* P<key>: the file's bytes (empty for chunked ones) */
+	ETCD_META,  /* R m/<key>: size, mtime, chunks of a file kvfs wrote */
+	ETCD_DIR,   /* R d/<depth>/<key>: a directory kvfs made */
+	ETCD_ATTR,  /* R a/<key>: mode and extended attributes */
 };
 
 char *etcd_key(const struct etcd *e, enum etcd_space space, const char *key);

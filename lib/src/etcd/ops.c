@@ -1,17 +1,23 @@
 /*
  * ops.c - the file system kept in etcd: the key layout (lib/docs/etcd.md),
  * and each operation as one etcd transaction where it changes something,
- * with compares that keep the tree consistent (a value never without its
- * parent directory, a rename all-or-nothing). Reads go through
+ * with compares that keep the tree consistent (a value never in a
+ * directory that was removed, a rename all-or-nothing). Reads go through
  * etcd_read_txn, which applies the consistency level (etcd.c).
  *
- * Layout under the prefix P:
- *   P v/<key>          the value of a file ("" when it is chunked)
- *   P m/<depth>/<key>  metadata JSON of a file or directory; the children
- *                      of a directory are one contiguous range
- *   P d/<key>          present exactly when <key> is a directory
- *   P a/<key>          mode and extended attributes (JSON)
- *   P c/<gen>/<index>  chunks of a value over the request limit
+ * Layout: the file <key> is the etcd key P<key> holding its bytes, so
+ * other etcd clients read and write the files; kvfs's own records live
+ * beside P under R (P "kvfs/", R "kvfs.kvfs/"), out of a range over P:
+ *   P<key>               the value of a file ("" when it is chunked)
+ *   R m/<key>            size, mtime, chunks of a value kvfs put; valid
+ *                        while not older than P<key> (another client's
+ *                        put makes it stale, and the defaults apply)
+ *   R d/<depth>/<key>    a directory kvfs made (its mtime); directories
+ *                        are also implied by the keys below them
+ *   R a/<key>            mode and extended attributes (JSON)
+ *   R c/<gen>/<index>    chunks of a value over the request limit
+ * A name that is both a key and the start of keys below it is a
+ * directory.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,6 +38,8 @@ static unsigned int depth_of(const char *key)
 {
 	unsigned int d = 1;
 
+	if (!key[0])
+		return 0;
 	for (const char *p = key; *p; p++)
 		d += *p == '/';
 	return d;
@@ -39,40 +47,47 @@ static unsigned int depth_of(const char *key)
 
 char *etcd_key(const struct etcd *e, enum etcd_space space, const char *key)
 {
-	static const char letter[] = { 'v', 'm', 'd', 'a' };
 	char *out = NULL;
 	int n;
 
-	if (space == ETCD_META)
-		n = asprintf(&out, "%sm/%u/%s", e->prefix,
-			     key[0] ? depth_of(key) : 0, key);
-	else
-		n = asprintf(&out, "%s%c/%s", e->prefix, letter[space], key);
+	switch (space) {
+	case ETCD_VALUE:
+		n = asprintf(&out, "%s%s", e->prefix, key);
+		break;
+	case ETCD_META:
+		n = asprintf(&out, "%sm/%s", e->records, key);
+		break;
+	case ETCD_DIR:
+		n = asprintf(&out, "%sd/%u/%s", e->records, depth_of(key), key);
+		break;
+	default:
+		n = asprintf(&out, "%sa/%s", e->records, key);
+		break;
+	}
 	return n < 0 ? NULL : out;
 }
 
-/* "<P>m/<depth+1>/<dir>/": the common start of dir's children. */
-static char *children_prefix(const struct etcd *e, const char *dir)
+/* "R d/<depth>/<dir>/": the directory records at that depth below dir
+ * (depth_of(dir) + 1: its subdirectories). */
+static char *dirs_at(const struct etcd *e, unsigned int depth, const char *dir)
 {
 	char *out = NULL;
 
-	if (dir[0] == '\0') {
-		if (asprintf(&out, "%sm/1/", e->prefix) < 0)
-			return NULL;
-	} else if (asprintf(&out, "%sm/%u/%s/", e->prefix, depth_of(dir) + 1,
-			    dir) < 0) {
-		return NULL;
-	}
-	return out;
+	return asprintf(&out, "%sd/%u/%s%s", e->records, depth, dir,
+			dir[0] ? "/" : "") < 0 ? NULL : out;
 }
 
-/* "<P><letter>/<dir>/": everything below dir in one space. */
-static char *below_prefix(const struct etcd *e, char letter, const char *dir)
+/* Everything below dir in one space: "P<dir>/", "R m/<dir>/",
+ * "R a/<dir>/" (the root: "P", ...). */
+static char *below_prefix(const struct etcd *e, enum etcd_space space,
+			  const char *dir)
 {
-	char *out = NULL;
+	char *k = etcd_key(e, space, dir), *out = NULL;
 
-	return asprintf(&out, "%s%c/%s/", e->prefix, letter, dir) < 0 ? NULL
-								       : out;
+	if (k && asprintf(&out, "%s%s", k, dir[0] ? "/" : "") < 0)
+		out = NULL;
+	free(k);
+	return out;
 }
 
 /* The end of the range of keys starting with p (its last byte + 1). */
@@ -118,6 +133,20 @@ static json_t *range_op(const char *key, const char *end, bool count_only)
 		json_object_set_new(r, "range_end", jstr(end));
 	if (count_only)
 		json_object_set_new(r, "count_only", json_true());
+	return json_pack("{s:o}", "request_range", r);
+}
+
+/* A keys-only range of at most limit keys (0: no limit). */
+static json_t *keys_op(const char *key, const char *end, uint64_t limit)
+{
+	json_t *r = json_object();
+
+	json_object_set_new(r, "key", jstr(key));
+	if (end)
+		json_object_set_new(r, "range_end", jstr(end));
+	json_object_set_new(r, "keys_only", json_true());
+	if (limit)
+		json_object_set_new(r, "limit", json_integer((json_int_t)limit));
 	return json_pack("{s:o}", "request_range", r);
 }
 
@@ -248,13 +277,6 @@ static int meta_parse(json_t *kv, struct etcd_file_meta *m)
 	return 0;
 }
 
-static bool kv_is_file(json_t *kv)
-{
-	struct etcd_file_meta m;
-
-	return meta_parse(kv, &m) == 0 && m.kind == KVFS_KIND_FILE;
-}
-
 /* Metadata JSON text of a file or directory, put at mtime (also its
  * ctime: "cs", "cn"). */
 static char *meta_text(enum kvfs_kind kind, uint64_t size,
@@ -289,6 +311,102 @@ static json_t *put_json_op(const char *key, json_t *obj)
 
 	free(text);
 	return op;
+}
+
+/* ------------------------------------------------------------ nodes */
+
+/* The ranges that tell what a key is, at consecutive indices of a read
+ * (from `first` on): its value (whole, or the key only), its metadata,
+ * its directory record and the first key below it. */
+enum { N_V, N_M, N_D, N_B, N_COUNT };
+
+static void add_node(json_t *ranges, const struct etcd *e, const char *key,
+		     bool value)
+{
+	char *vk = etcd_key(e, ETCD_VALUE, key), *mk = etcd_key(e, ETCD_META, key);
+	char *dk = etcd_key(e, ETCD_DIR, key);
+	char *bp = below_prefix(e, ETCD_VALUE, key);
+	char *be = bp ? prefix_end(bp) : NULL;
+
+	add(ranges, !vk ? NULL : value ? range_op(vk, NULL, false)
+				       : keys_op(vk, NULL, 0));
+	add(ranges, mk ? range_op(mk, NULL, false) : NULL);
+	add(ranges, dk ? range_op(dk, NULL, false) : NULL);
+	add(ranges, be ? keys_op(bp, be, 1) : NULL);
+	free(vk);
+	free(mk);
+	free(dk);
+	free(bp);
+	free(be);
+}
+
+struct node {
+	enum kvfs_kind kind;         /* 0: nothing of that name */
+	json_t *vkv, *mkv, *dkv, *bkv; /* borrowed from the response */
+};
+
+/* A directory when kvfs made it or keys lie below it (also when the
+ * name is a key too), else a file when it is a key. */
+static void node_at(json_t *resp, size_t first, const char *key,
+		    struct node *n)
+{
+	n->vkv = first_kv(resp, first + N_V);
+	n->mkv = first_kv(resp, first + N_M);
+	n->dkv = first_kv(resp, first + N_D);
+	n->bkv = first_kv(resp, first + N_B);
+	n->kind = !key[0] || n->dkv || n->bkv ? KVFS_KIND_DIR
+		  : n->vkv		      ? KVFS_KIND_FILE
+					      : 0;
+}
+
+/* Is the metadata record of a file current: written with its value or
+ * after it (another client's put of the value makes it stale)? */
+static bool meta_current(json_t *mkv, json_t *vkv)
+{
+	return mkv && vkv && kv_mod(mkv) >= kv_mod(vkv);
+}
+
+/* The file of node n: its metadata while current, else the defaults of
+ * a key without records (mtime and ctime its mod revision in seconds,
+ * the size of its value, which `have_value` says the read fetched).
+ * Returns false when the size is unknown (keys-only read, no record). */
+static bool file_meta(const struct node *n, bool have_value,
+		      struct etcd_file_meta *m)
+{
+	bool ok = true;
+
+	if (meta_current(n->mkv, n->vkv) && meta_parse(n->mkv, m) == 0) {
+		m->kind = KVFS_KIND_FILE;
+	} else {
+		void *data = NULL;
+		size_t len = 0;
+
+		memset(m, 0, sizeof(*m));
+		m->kind = KVFS_KIND_FILE;
+		if (have_value && etcd_kv_value(n->vkv, &data, &len) == 0)
+			m->size = len;
+		else
+			ok = false;
+		free(data);
+		m->mtime.tv_sec = (time_t)kv_mod(n->vkv);
+		m->ctime = m->mtime;
+	}
+	m->version = kv_mod(n->vkv);
+	return ok;
+}
+
+/* A directory's times: from its record, or (implied by keys below it)
+ * the mod revision of the first key below it. */
+static void dir_meta(const struct node *n, struct etcd_file_meta *m)
+{
+	if (!n->dkv || meta_parse(n->dkv, m)) {
+		memset(m, 0, sizeof(*m));
+		m->mtime.tv_sec = (time_t)kv_mod(n->bkv);
+		m->ctime = m->mtime;
+	}
+	m->kind = KVFS_KIND_DIR;
+	m->size = 0;
+	m->version = kv_mod(n->dkv);
 }
 
 /* ------------------------------------------------------ transactions */
@@ -385,7 +503,7 @@ static void drop_chunks(struct etcd *e, const char *gen)
 	char *start = NULL, *end;
 	json_t *req, *resp = NULL;
 
-	if (!gen || !gen[0] || asprintf(&start, "%sc/%s/", e->prefix, gen) < 0)
+	if (!gen || !gen[0] || asprintf(&start, "%sc/%s/", e->records, gen) < 0)
 		return;
 	end = prefix_end(start);
 	req = json_pack("{s:o, s:o}", "key", jstr(start), "range_end",
@@ -415,25 +533,35 @@ static void now_ts(struct timespec *ts)
 
 /* ------------------------------------------------------- directories */
 
-/* Create one directory whose parent exists. KVFS_ENOTFOUND when the
- * parent does not; with exist_ok an existing directory is fine. */
+/*
+ * Make the record of one directory whose parent has one (the root needs
+ * none). KVFS_ENOTFOUND when the parent has no record, with
+ * *parent_implied when keys below it make it a directory all the same.
+ * With exist_ok a directory that exists (made by kvfs, or implied by keys
+ * below it, which then gets its record) is fine; without, the name must
+ * be free.
+ */
 static int mkdir_one(struct etcd *e, const char *dir, uint32_t mode,
-		     bool exist_ok)
+		     bool exist_ok, bool *parent_implied)
 {
 	char *parent = parent_of(dir), *dk = etcd_key(e, ETCD_DIR, dir);
-	char *mk = etcd_key(e, ETCD_META, dir), *ak = etcd_key(e, ETCD_ATTR, dir);
+	char *vk = etcd_key(e, ETCD_VALUE, dir), *ak = etcd_key(e, ETCD_ATTR, dir);
+	char *bp = below_prefix(e, ETCD_VALUE, dir);
+	char *be = bp ? prefix_end(bp) : NULL;
 	char *pdk = parent ? etcd_key(e, ETCD_DIR, parent) : NULL;
-	char *pmk = parent ? etcd_key(e, ETCD_META, parent) : NULL;
 	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
 	json_t *resp = NULL;
 	struct timespec now;
+	struct node pn;
 	char *meta;
 	bool ok = false;
 	int rc;
 
 	now_ts(&now);
 	meta = meta_text(KVFS_KIND_DIR, 0, &now, NULL, 0);
-	if (!parent || !dk || !mk || !ak || !pdk || !pmk || !meta) {
+	if (parent_implied)
+		*parent_implied = false;
+	if (!parent || !dk || !vk || !ak || !bp || !be || !pdk || !meta) {
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		json_decref(cmp);
 		json_decref(ok_ops);
@@ -442,59 +570,75 @@ static int mkdir_one(struct etcd *e, const char *dir, uint32_t mode,
 	}
 	if (parent[0])
 		add(cmp, cmp_op(pdk, NULL, "VERSION", "GREATER", 0));
-	add(cmp, cmp_op(mk, NULL, "VERSION", "EQUAL", 0));
-	add(ok_ops, put_op(dk, "", 0));
-	add(ok_ops, put_op(mk, meta, strlen(meta)));
+	add(cmp, cmp_op(dk, NULL, "VERSION", "EQUAL", 0));
+	add(cmp, cmp_op(vk, NULL, "VERSION", "EQUAL", 0));
+	if (!exist_ok)
+		add(cmp, cmp_op(bp, be, "VERSION", "EQUAL", 0));
+	add(ok_ops, put_op(dk, meta, strlen(meta)));
 	if (mode) {
 		json_t *a = json_pack("{s:i}", "mode", (int)(mode & 07777));
 
 		add(ok_ops, a ? put_json_op(ak, a) : NULL);
 		json_decref(a);
 	}
-	add(fail, range_op(mk, NULL, false));
-	add(fail, range_op(pdk, NULL, true));
-	add(fail, range_op(pmk, NULL, false));
+	add_node(fail, e, dir, false);
+	add_node(fail, e, parent, false);
 	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
 	if (rc || ok)
 		goto out_free;
-	if (first_kv(resp, 0)) {
-		bool is_file = kv_is_file(first_kv(resp, 0));
-
+	node_at(resp, N_COUNT, parent, &pn);
+	if (first_kv(resp, N_D)) {
 		if (!exist_ok)
 			rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", dir);
-		else if (is_file)
-			rc = kvfs_error_set(KVFS_ENOTDIR,
-					    "%s is a file, not a directory",
-					    dir);
-	} else if (parent[0] && kv_is_file(first_kv(resp, 2))) {
+	} else if (first_kv(resp, N_V)) {
+		if (!exist_ok)
+			rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", dir);
+		else if (first_kv(resp, N_B))
+			rc = kvfs_error_set(KVFS_EEXISTS, "%s is both a key "
+				"and a directory of keys; remove the key %s "
+				"with etcdctl to write in it", dir, dir);
+		else
+			rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not "
+					    "a directory", dir);
+	} else if (first_kv(resp, N_B) && !exist_ok) {
+		rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", dir);
+	} else if (parent[0] && pn.kind == KVFS_KIND_FILE) {
 		rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
 				    "directory", parent);
-	} else {
+	} else if (parent[0] && !pn.dkv) {
+		if (parent_implied)
+			*parent_implied = pn.kind == KVFS_KIND_DIR;
 		rc = kvfs_error_set(KVFS_ENOTFOUND,
 				    "parent directory of %s does not exist",
+				    dir);
+	} else {
+		rc = kvfs_error_set(KVFS_ECONFLICT, "%s changed meanwhile",
 				    dir);
 	}
 out_free:
 	json_decref(resp);
 	free(parent);
 	free(dk);
-	free(mk);
+	free(vk);
 	free(ak);
+	free(bp);
+	free(be);
 	free(pdk);
-	free(pmk);
 	free(meta);
 	return rc;
 }
 
-/* Make dir and its missing ancestors, like mkdir -p. */
+/* Give dir and its ancestors records, like mkdir -p (directories that
+ * keys below them imply get theirs too). */
 static int make_dirs(struct etcd *e, const char *dir)
 {
 	char *parent;
-	int rc;
+	int rc = KVFS_ECONFLICT;
 
 	if (!dir[0])
 		return 0;
-	rc = mkdir_one(e, dir, 0, true);
+	for (int i = 0; i < RETRIES && rc == KVFS_ECONFLICT; i++)
+		rc = mkdir_one(e, dir, 0, true, NULL);
 	if (rc != KVFS_ENOTFOUND)
 		return rc;
 	parent = parent_of(dir);
@@ -502,25 +646,42 @@ static int make_dirs(struct etcd *e, const char *dir)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	rc = make_dirs(e, parent);
 	free(parent);
-	return rc ? rc : mkdir_one(e, dir, 0, true);
+	return rc ? rc : mkdir_one(e, dir, 0, true, NULL);
 }
 
 int etcd_op_mkdir(struct etcd *e, const char *key, uint32_t mode)
 {
-	return mkdir_one(e, key, mode, false);
+	bool implied = false;
+	int rc = mkdir_one(e, key, mode, false, &implied);
+	char *parent;
+
+	if (rc != KVFS_ENOTFOUND || !implied)
+		return rc;
+	/* The parent exists through keys below it only: give it (and its
+	 * ancestors) records first, so that it outlives its keys. */
+	parent = parent_of(key);
+	rc = parent ? make_dirs(e, parent)
+		    : kvfs_error_set(KVFS_EFAIL, "out of memory");
+	free(parent);
+	return rc ? rc : mkdir_one(e, key, mode, false, NULL);
 }
 
+/* A directory goes when nothing lies below it: no key under P<key>/ and
+ * no record of a subdirectory. One made by kvfs loses its record; one
+ * only implied by keys is never empty. */
 int etcd_op_rmdir(struct etcd *e, const char *key)
 {
-	char *dk = etcd_key(e, ETCD_DIR, key), *mk = etcd_key(e, ETCD_META, key);
-	char *ak = etcd_key(e, ETCD_ATTR, key), *cp = children_prefix(e, key);
-	char *ce = cp ? prefix_end(cp) : NULL;
+	char *dk = etcd_key(e, ETCD_DIR, key), *ak = etcd_key(e, ETCD_ATTR, key);
+	char *bp = below_prefix(e, ETCD_VALUE, key);
+	char *cp = dirs_at(e, depth_of(key) + 1, key);
+	char *be = bp ? prefix_end(bp) : NULL, *ce = cp ? prefix_end(cp) : NULL;
 	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
 	json_t *resp = NULL;
+	struct node n;
 	bool ok = false;
 	int rc;
 
-	if (!dk || !mk || !ak || !cp || !ce) {
+	if (!dk || !ak || !bp || !cp || !be || !ce) {
 		json_decref(cmp);
 		json_decref(ok_ops);
 		json_decref(fail);
@@ -528,28 +689,29 @@ int etcd_op_rmdir(struct etcd *e, const char *key)
 		goto out_free;
 	}
 	add(cmp, cmp_op(dk, NULL, "VERSION", "GREATER", 0));
+	add(cmp, cmp_op(bp, be, "VERSION", "EQUAL", 0));
 	add(cmp, cmp_op(cp, ce, "VERSION", "EQUAL", 0));
 	add(ok_ops, del_op(dk, NULL));
-	add(ok_ops, del_op(mk, NULL));
 	add(ok_ops, del_op(ak, NULL));
-	add(fail, range_op(dk, NULL, true));
-	add(fail, range_op(mk, NULL, true));
+	add_node(fail, e, key, false);
 	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
 	if (rc || ok)
 		goto out_free;
-	if (range_count(resp, 0))
+	node_at(resp, 0, key, &n);
+	if (n.kind == KVFS_KIND_DIR)
 		rc = kvfs_error_set(KVFS_ENOTEMPTY, "directory %s is not empty",
 				    key);
-	else if (range_count(resp, 1))
+	else if (n.kind == KVFS_KIND_FILE)
 		rc = kvfs_error_set(KVFS_ENOTDIR, "%s is not a directory", key);
 	else
 		rc = kvfs_error_set(KVFS_ENOTFOUND, "no directory %s", key);
 out_free:
 	json_decref(resp);
 	free(dk);
-	free(mk);
 	free(ak);
+	free(bp);
 	free(cp);
+	free(be);
 	free(ce);
 	return rc;
 }
@@ -575,7 +737,7 @@ static char *chunk_key(const struct etcd *e, const char *gen, uint64_t i)
 {
 	char *out = NULL;
 
-	return asprintf(&out, "%sc/%s/%08" PRIx64, e->prefix, gen, i) < 0
+	return asprintf(&out, "%sc/%s/%08" PRIx64, e->records, gen, i) < 0
 		       ? NULL : out;
 }
 
@@ -621,7 +783,7 @@ static int read_chunks(struct etcd *e, const struct etcd_file_meta *m,
 	uint64_t per_page = (8u << 20) / e->chunk_size + 1, got = 0;
 	int rc = 0;
 
-	if (asprintf(&end, "%sc/%s0", e->prefix, m->gen) < 0)
+	if (asprintf(&end, "%sc/%s0", e->records, m->gen) < 0)
 		end = NULL;
 	from = start ? strdup(start) : NULL;
 	if (!start || !end || !data || !from) {
@@ -692,45 +854,71 @@ out_free:
 	return rc;
 }
 
+/* A keys-only read of the parent's key, with the first read of a key:
+ * whether a miss must look closer (not_found). */
+static void add_parent_key(json_t *ranges, const struct etcd *e,
+			   const char *parent)
+{
+	char *pvk = etcd_key(e, ETCD_VALUE, parent);
+
+	add(ranges, pvk ? keys_op(pvk, NULL, 0) : NULL);
+	free(pvk);
+}
+
+/* No key: KVFS_ENOTFOUND, or KVFS_ENOTDIR when its parent is a file.
+ * Only when the parent is a key too (pvkv, from add_parent_key) is the
+ * parent read again, at the same level, to tell. */
+static int not_found(struct etcd *e, enum kvfs_consistency level,
+		     const char *key, const char *parent, json_t *pvkv)
+{
+	json_t *ranges = json_array(), *resp = NULL;
+	struct node pn = { 0 };
+
+	if (parent[0] && pvkv) {
+		add_node(ranges, e, parent, false);
+		if (read_ranges(e, level, ranges, &resp) == 0)
+			node_at(resp, 0, parent, &pn);
+	} else {
+		json_decref(ranges);
+	}
+	json_decref(resp);
+	if (pn.kind == KVFS_KIND_FILE)
+		return kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
+				      "directory", parent);
+	return kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
+}
+
 static int get_once(struct etcd *e, const char *key,
 		    enum kvfs_consistency level, struct kvfs_buf *out)
 {
-	char *parent = parent_of(key), *vk = etcd_key(e, ETCD_VALUE, key);
-	char *mk = etcd_key(e, ETCD_META, key), *dk = etcd_key(e, ETCD_DIR, key);
-	char *pmk = parent ? etcd_key(e, ETCD_META, parent) : NULL;
-	json_t *ranges = json_array(), *resp = NULL, *vkv;
+	char *parent = parent_of(key);
+	json_t *ranges = json_array(), *resp = NULL;
 	struct etcd_file_meta m;
+	struct node n;
 	int rc;
 
-	if (!parent || !vk || !mk || !dk || !pmk) {
+	if (!parent) {
 		json_decref(ranges);
-		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
-		goto out_free;
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	}
-	add(ranges, range_op(vk, NULL, false));
-	add(ranges, range_op(mk, NULL, false));
-	add(ranges, range_op(dk, NULL, true));
-	add(ranges, range_op(pmk, NULL, false));
+	add_node(ranges, e, key, true);
+	add_parent_key(ranges, e, parent);
 	rc = read_ranges(e, level, ranges, &resp);
 	if (rc)
 		goto out_free;
-	vkv = first_kv(resp, 0);
-	if (range_count(resp, 2) ||
-	    (meta_parse(first_kv(resp, 1), &m) == 0 && m.kind == KVFS_KIND_DIR)) {
+	node_at(resp, 0, key, &n);
+	if (n.kind == KVFS_KIND_DIR) {
 		rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", key);
-	} else if (!vkv) {
-		if (parent[0] && kv_is_file(first_kv(resp, 3)))
-			rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
-					    "directory", parent);
-		else
-			rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
-	} else if (meta_parse(first_kv(resp, 1), &m) == 0 && m.gen[0]) {
+	} else if (!n.kind) {
+		rc = not_found(e, level, key, parent,
+			       first_kv(resp, N_COUNT));
+	} else if (file_meta(&n, true, &m) && m.gen[0]) {
 		rc = read_chunks(e, &m, header_rev(resp), out);
 	} else {
 		void *data = NULL;
 		size_t len = 0;
 
-		rc = etcd_kv_value(vkv, &data, &len);
+		rc = etcd_kv_value(n.vkv, &data, &len);
 		if (rc == 0)
 			rc = kvfs_buf_set(out, data, len);
 		free(data);
@@ -738,10 +926,6 @@ static int get_once(struct etcd *e, const char *key,
 out_free:
 	json_decref(resp);
 	free(parent);
-	free(vk);
-	free(mk);
-	free(dk);
-	free(pmk);
 	return rc;
 }
 
@@ -760,13 +944,22 @@ int etcd_op_get(struct etcd *e, const char *key, enum kvfs_consistency level,
 	}
 }
 
+/*
+ * The value goes to P<key> (chunked ones: "" there, the bytes in chunks)
+ * with its metadata record, in one transaction comparing that the parent
+ * has its record and is no file, and that key is no directory. A parent
+ * without a record (missing, or implied by keys below it) gets one, and
+ * its ancestors too, like mkdir -p, before the put is tried again.
+ */
 int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		size_t len, const struct timespec *mtime)
 {
 	char *parent = parent_of(key), *vk = etcd_key(e, ETCD_VALUE, key);
 	char *mk = etcd_key(e, ETCD_META, key), *dk = etcd_key(e, ETCD_DIR, key);
+	char *bp = below_prefix(e, ETCD_VALUE, key);
+	char *be = bp ? prefix_end(bp) : NULL;
 	char *pdk = parent ? etcd_key(e, ETCD_DIR, parent) : NULL;
-	char *pmk = parent ? etcd_key(e, ETCD_META, parent) : NULL;
+	char *pvk = parent ? etcd_key(e, ETCD_VALUE, parent) : NULL;
 	char gen[33] = "", *meta = NULL;
 	uint64_t chunks = 0;
 	struct timespec now;
@@ -779,7 +972,7 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 			e->max_value);
 		goto out_free;
 	}
-	if (!parent || !vk || !mk || !dk || !pdk || !pmk) {
+	if (!parent || !vk || !mk || !dk || !bp || !be || !pdk || !pvk) {
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
@@ -800,37 +993,49 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 	for (int attempt = 0;; attempt++) {
 		json_t *cmp = json_array(), *ok_ops = json_array();
 		json_t *fail = json_array(), *resp = NULL;
+		struct node n, pn;
 		bool ok = false;
 
-		if (parent[0])
+		if (parent[0]) {
 			add(cmp, cmp_op(pdk, NULL, "VERSION", "GREATER", 0));
+			add(cmp, cmp_op(pvk, NULL, "VERSION", "EQUAL", 0));
+		}
 		add(cmp, cmp_op(dk, NULL, "VERSION", "EQUAL", 0));
+		add(cmp, cmp_op(bp, be, "VERSION", "EQUAL", 0));
 		add(ok_ops, range_op(mk, NULL, false));
 		add(ok_ops, gen[0] ? put_op(vk, "", 0) : put_op(vk, value, len));
 		add(ok_ops, put_op(mk, meta, strlen(meta)));
-		add(fail, range_op(dk, NULL, true));
-		add(fail, range_op(pmk, NULL, false));
+		add_node(fail, e, key, false);
+		if (parent[0])
+			add_node(fail, e, parent, false);
 		rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
 		if (rc == 0 && ok) {
 			drop_old_chunks(e, first_kv(resp, 0), gen);
-		} else if (rc == 0 && range_count(resp, 0)) {
+			json_decref(resp);
+			break;
+		}
+		if (rc) {
+			json_decref(resp);
+			break;
+		}
+		node_at(resp, 0, key, &n);
+		node_at(resp, N_COUNT, parent, &pn);
+		json_decref(resp);
+		if (n.kind == KVFS_KIND_DIR) {
 			rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory",
 					    key);
-		} else if (rc == 0 && kv_is_file(first_kv(resp, 1))) {
+		} else if (pn.kind == KVFS_KIND_FILE) {
 			rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
 					    "directory", parent);
-		} else if (rc == 0 && attempt >= RETRIES) {
+		} else if (attempt >= RETRIES) {
 			rc = kvfs_error_set(KVFS_ECONFLICT, "put of %s kept "
 					    "racing with directory changes",
 					    key);
-		} else if (rc == 0) {
+		} else {
 			rc = make_dirs(e, parent);
-			json_decref(resp);
 			if (rc == 0)
 				continue;
-			break;
 		}
-		json_decref(resp);
 		break;
 	}
 	if (rc && gen[0])
@@ -840,48 +1045,92 @@ out_free:
 	free(vk);
 	free(mk);
 	free(dk);
+	free(bp);
+	free(be);
 	free(pdk);
-	free(pmk);
+	free(pvk);
 	free(meta);
 	return rc;
 }
 
+/*
+ * Delete the key and its records, comparing that it is a file and that
+ * its parent has a record: a directory only implied by this key would
+ * vanish with it, so it gets its record first (rm -r, which unlinks the
+ * files and then removes the directory, keeps working).
+ */
 int etcd_op_delete(struct etcd *e, const char *key)
 {
+	char *parent = parent_of(key);
 	char *vk = etcd_key(e, ETCD_VALUE, key), *mk = etcd_key(e, ETCD_META, key);
 	char *dk = etcd_key(e, ETCD_DIR, key), *ak = etcd_key(e, ETCD_ATTR, key);
-	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
-	json_t *resp = NULL;
-	bool ok = false;
-	int rc;
+	char *bp = below_prefix(e, ETCD_VALUE, key);
+	char *be = bp ? prefix_end(bp) : NULL;
+	char *pdk = parent ? etcd_key(e, ETCD_DIR, parent) : NULL;
+	int rc = 0;
 
-	if (!vk || !mk || !dk || !ak) {
-		json_decref(cmp);
-		json_decref(ok_ops);
-		json_decref(fail);
+	if (!parent || !vk || !mk || !dk || !ak || !bp || !be || !pdk) {
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
-	add(cmp, cmp_op(dk, NULL, "VERSION", "EQUAL", 0));
-	add(ok_ops, range_op(mk, NULL, false));
-	add(ok_ops, del_op(vk, NULL));
-	add(ok_ops, del_op(mk, NULL));
-	add(ok_ops, del_op(ak, NULL));
-	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
-	if (rc)
-		goto out_free;
-	if (!ok)
-		rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", key);
-	else if (!first_kv(resp, 0))
-		rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
-	else
-		drop_old_chunks(e, first_kv(resp, 0), NULL);
+	for (int attempt = 0, keep_parent = parent[0] != '\0';; attempt++) {
+		json_t *cmp = json_array(), *ok_ops = json_array();
+		json_t *fail = json_array(), *resp = NULL;
+		struct node n;
+		bool ok = false;
+
+		add(cmp, cmp_op(vk, NULL, "VERSION", "GREATER", 0));
+		add(cmp, cmp_op(dk, NULL, "VERSION", "EQUAL", 0));
+		add(cmp, cmp_op(bp, be, "VERSION", "EQUAL", 0));
+		if (keep_parent)
+			add(cmp, cmp_op(pdk, NULL, "VERSION", "GREATER", 0));
+		add(ok_ops, range_op(mk, NULL, false));
+		add(ok_ops, range_op(vk, NULL, false));
+		add(ok_ops, del_op(vk, NULL));
+		add(ok_ops, del_op(mk, NULL));
+		add(ok_ops, del_op(ak, NULL));
+		add_node(fail, e, key, false);
+		rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+		if (rc == 0 && ok) {
+			if (meta_current(first_kv(resp, 0), first_kv(resp, 1)))
+				drop_old_chunks(e, first_kv(resp, 0), NULL);
+			json_decref(resp);
+			break;
+		}
+		if (rc) {
+			json_decref(resp);
+			break;
+		}
+		node_at(resp, 0, key, &n);
+		json_decref(resp);
+		if (n.kind == KVFS_KIND_DIR)
+			rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory",
+					    key);
+		else if (!n.kind)
+			rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
+		else if (attempt >= RETRIES)
+			rc = kvfs_error_set(KVFS_ECONFLICT, "delete of %s kept "
+					    "racing with directory changes",
+					    key);
+		else if ((rc = make_dirs(e, parent)) == 0)
+			continue;
+		else if (rc == KVFS_EEXISTS) {
+			/* The parent is a key too (another client's): once
+			 * this key is gone it is that file again. */
+			keep_parent = 0;
+			continue;
+		}
+		break;
+	}
 out_free:
-	json_decref(resp);
+	free(parent);
 	free(vk);
 	free(mk);
 	free(dk);
 	free(ak);
+	free(bp);
+	free(be);
+	free(pdk);
 	return rc;
 }
 
@@ -930,56 +1179,73 @@ static void attr_changed_now(json_t *attr)
 	json_object_set_new(attr, "cn", json_integer((json_int_t)now.tv_nsec));
 }
 
+/* Stat reads the key's records and the key without its value; only a
+ * key without a current metadata record (another client put it) costs a
+ * second read, of its value, for the size. */
 int etcd_op_stat(struct etcd *e, const char *key,
 		 enum kvfs_consistency level, struct kvfs_stat *st)
 {
-	char *parent = parent_of(key), *mk = etcd_key(e, ETCD_META, key);
-	char *ak = etcd_key(e, ETCD_ATTR, key);
-	char *pmk = parent ? etcd_key(e, ETCD_META, parent) : NULL;
+	char *parent = parent_of(key), *ak = etcd_key(e, ETCD_ATTR, key);
 	json_t *ranges = json_array(), *resp = NULL, *attr;
 	struct etcd_file_meta m;
+	struct node n;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (!parent || !mk || !ak || !pmk) {
+	if (!parent || !ak) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
 	add(ranges, range_op(ak, NULL, false));
 	if (key[0]) {
-		add(ranges, range_op(mk, NULL, false));
-		add(ranges, range_op(pmk, NULL, false));
+		add_node(ranges, e, key, false);
+		add_parent_key(ranges, e, parent);
 	}
 	rc = read_ranges(e, level, ranges, &resp);
 	if (rc)
 		goto out_free;
 	if (!key[0]) {
 		st->kind = KVFS_KIND_DIR;
-	} else if (meta_parse(first_kv(resp, 1), &m) == 0) {
-		st->kind = m.kind;
-		st->size = m.kind == KVFS_KIND_FILE ? m.size : 0;
-		st->mtime = m.mtime;
-		st->ctime = m.ctime;
-		st->valid |= KVFS_STAT_CTIME;
-		st->version = m.version;
-	} else if (parent[0] && kv_is_file(first_kv(resp, 2))) {
-		rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
-				    "directory", parent);
-		goto out_free;
-	} else {
-		rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
+		goto attrs;
+	}
+	node_at(resp, 1, key, &n);
+	if (n.kind == KVFS_KIND_FILE && !file_meta(&n, false, &m)) {
+		json_t *again = json_array(), *resp2 = NULL;
+
+		add(again, range_op(ak, NULL, false));
+		add_node(again, e, key, true);
+		add_parent_key(again, e, parent);
+		rc = read_ranges(e, level, again, &resp2);
+		if (rc)
+			goto out_free;
+		json_decref(resp);
+		resp = resp2;
+		node_at(resp, 1, key, &n);
+		if (n.kind == KVFS_KIND_FILE)
+			file_meta(&n, true, &m);
+	}
+	if (n.kind == KVFS_KIND_DIR)
+		dir_meta(&n, &m);
+	if (!n.kind) {
+		rc = not_found(e, level, key, parent,
+			       first_kv(resp, 1 + N_COUNT));
 		goto out_free;
 	}
+	st->kind = m.kind;
+	st->size = m.kind == KVFS_KIND_FILE ? m.size : 0;
+	st->mtime = m.mtime;
+	st->ctime = m.ctime;
+	st->valid |= KVFS_STAT_CTIME;
+	st->version = m.kind == KVFS_KIND_FILE ? m.version : 0;
+attrs:
 	attr = kv_json(first_kv(resp, 0));
 	attr_times(attr, st);
 	json_decref(attr);
 out_free:
 	json_decref(resp);
 	free(parent);
-	free(mk);
 	free(ak);
-	free(pmk);
 	return rc;
 }
 
@@ -992,34 +1258,61 @@ typedef int (*attr_fn)(json_t *attr, json_t *meta, void *ctx, bool *changed);
 static int update_attrs(struct etcd *e, const char *key, attr_fn fn,
 			void *ctx, bool touch_meta)
 {
-	char *mk = etcd_key(e, ETCD_META, key), *ak = etcd_key(e, ETCD_ATTR, key);
+	char *ak = etcd_key(e, ETCD_ATTR, key);
+	char *mk = etcd_key(e, ETCD_META, key), *vk = etcd_key(e, ETCD_VALUE, key);
+	char *dk = etcd_key(e, ETCD_DIR, key);
 	int rc = 0;
 
-	if (!mk || !ak) {
+	if (!mk || !ak || !vk || !dk) {
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
 	for (int attempt = 0;; attempt++) {
 		json_t *ranges = json_array(), *resp = NULL, *attr, *meta;
-		json_t *cmp, *ok_ops, *fail;
-		json_t *mkv, *akv;
+		json_t *cmp, *ok_ops, *fail, *akv;
+		struct node n = { .kind = KVFS_KIND_DIR };
 		bool ok = false, changed = false;
 
-		add(ranges, range_op(mk, NULL, false));
 		add(ranges, range_op(ak, NULL, false));
+		if (key[0])
+			add_node(ranges, e, key, touch_meta);
 		rc = read_ranges(e, KVFS_STRONG, ranges, &resp);
 		if (rc)
 			break;
-		mkv = first_kv(resp, 0);
-		akv = first_kv(resp, 1);
-		if (key[0] && !mkv) {
+		akv = first_kv(resp, 0);
+		if (key[0])
+			node_at(resp, 1, key, &n);
+		if (!n.kind) {
 			json_decref(resp);
 			rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
 			break;
 		}
+		/* A directory that keys imply gets its record for its mtime. */
+		if (touch_meta && key[0] && n.kind == KVFS_KIND_DIR && !n.dkv) {
+			json_decref(resp);
+			rc = make_dirs(e, key);
+			if (rc)
+				break;
+			continue;
+		}
 		attr = kv_json(akv);
-		meta = kv_json(mkv);
-		rc = fn(attr, meta, ctx, &changed);
+		if (n.kind == KVFS_KIND_DIR) {
+			meta = kv_json(n.dkv);
+		} else if (meta_current(n.mkv, n.vkv)) {
+			meta = kv_json(n.mkv);
+		} else {
+			/* Another client's key: a record of its defaults. */
+			struct etcd_file_meta m;
+			char *text;
+
+			file_meta(&n, true, &m);
+			text = meta_text(KVFS_KIND_FILE, m.size, &m.mtime,
+					 NULL, 0);
+			meta = text ? json_loads(text, 0, NULL) : NULL;
+			free(text);
+		}
+		rc = attr && meta ? fn(attr, meta, ctx, &changed)
+				  : kvfs_error_set(KVFS_EFAIL, "out of memory");
 		if (rc || !changed) {
 			json_decref(attr);
 			json_decref(meta);
@@ -1029,11 +1322,18 @@ static int update_attrs(struct etcd *e, const char *key, attr_fn fn,
 		cmp = json_array();
 		ok_ops = json_array();
 		fail = json_array();
-		add(cmp, cmp_op(mk, NULL, "MOD", "EQUAL", kv_mod(mkv)));
 		add(cmp, cmp_op(ak, NULL, "MOD", "EQUAL", kv_mod(akv)));
 		add(ok_ops, put_json_op(ak, attr));
-		if (touch_meta && key[0])
-			add(ok_ops, put_json_op(mk, meta));
+		if (touch_meta && key[0]) {
+			bool dir = n.kind == KVFS_KIND_DIR;
+
+			add(cmp, cmp_op(vk, NULL, "MOD", "EQUAL", kv_mod(n.vkv)));
+			add(cmp, cmp_op(dk, NULL, "MOD", "EQUAL", kv_mod(n.dkv)));
+			if (!dir)
+				add(cmp, cmp_op(mk, NULL, "MOD", "EQUAL",
+						kv_mod(n.mkv)));
+			add(ok_ops, put_json_op(dir ? dk : mk, meta));
+		}
 		json_decref(attr);
 		json_decref(meta);
 		json_decref(resp);
@@ -1052,6 +1352,8 @@ static int update_attrs(struct etcd *e, const char *key, attr_fn fn,
 out_free:
 	free(mk);
 	free(ak);
+	free(vk);
+	free(dk);
 	return rc;
 }
 
@@ -1152,17 +1454,22 @@ int etcd_op_removexattr(struct etcd *e, const char *key, const char *name)
  * wait for a quorum that eventual files do not need. */
 static int read_attrs(struct etcd *e, const char *key, json_t **attr)
 {
-	char *mk = etcd_key(e, ETCD_META, key), *ak = etcd_key(e, ETCD_ATTR, key);
+	char *ak = etcd_key(e, ETCD_ATTR, key), *vk = etcd_key(e, ETCD_VALUE, key);
+	char *dk = etcd_key(e, ETCD_DIR, key);
 	json_t *ranges = json_array(), *resp = NULL;
+	struct node n = { .kind = KVFS_KIND_DIR };
 	int rc;
 
-	if (!mk || !ak) {
+	if (!ak || !vk || !dk) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
-	add(ranges, range_op(mk, NULL, true));
+	/* A key or a directory record says the name exists; only a name
+	 * with neither needs the look below it (its subtree is counted). */
 	add(ranges, range_op(ak, NULL, false));
+	add(ranges, range_op(vk, NULL, true));
+	add(ranges, range_op(dk, NULL, true));
 	if (broken(ranges)) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
@@ -1171,14 +1478,30 @@ static int read_attrs(struct etcd *e, const char *key, json_t **attr)
 	rc = etcd_read_txn_attrs(e, ranges, &resp);
 	if (rc)
 		goto out_free;
-	if (key[0] && !range_count(resp, 0))
+	if (key[0] && !range_count(resp, 1) && !range_count(resp, 2)) {
+		json_t *below = json_array(), *resp2 = NULL;
+
+		add_node(below, e, key, false);
+		if (broken(below)) {
+			json_decref(below);
+			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		} else {
+			rc = etcd_read_txn_attrs(e, below, &resp2);
+		}
+		if (rc)
+			goto out_free;
+		node_at(resp2, 0, key, &n);
+		json_decref(resp2);
+	}
+	if (!n.kind)
 		rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", key);
 	else
-		*attr = kv_json(first_kv(resp, 1));
+		*attr = kv_json(first_kv(resp, 0));
 out_free:
 	json_decref(resp);
-	free(mk);
 	free(ak);
+	free(vk);
+	free(dk);
 	return rc;
 }
 
@@ -1238,62 +1561,64 @@ int etcd_op_listxattr(struct etcd *e, const char *key, struct kvfs_buf *out)
 
 /* ------------------------------------------------------------ rename */
 
+/* Indices of the ranges of the first read of a rename. */
+enum { R_AFROM = 0, R_FROM = 1, R_TO = R_FROM + N_COUNT,
+       R_ATO = R_TO + N_COUNT, R_DFROMP, R_TOP, R_COUNT = R_TOP + N_COUNT };
+
 static int rename_file(struct etcd *e, const char *from, const char *to,
 		       unsigned int flags, json_t *rd, int *retry);
 static int rename_dir(struct etcd *e, const char *from, const char *to,
 		      unsigned int flags, json_t *rd, int *retry);
 
-/* Indices of the ranges of the first read of a rename. */
-enum { R_MFROM, R_VFROM, R_AFROM, R_MTO, R_DTO, R_ATO, R_DTOP, R_MTOP,
-       R_COUNT };
-
 int etcd_op_rename(struct etcd *e, const char *from, const char *to,
 		   unsigned int flags)
 {
-	char *toparent = parent_of(to);
-	char *keys[R_COUNT] = { 0 };
+	char *toparent = parent_of(to), *fromparent = parent_of(from);
+	char *af = etcd_key(e, ETCD_ATTR, from), *at = etcd_key(e, ETCD_ATTR, to);
+	char *dfp = fromparent ? etcd_key(e, ETCD_DIR, fromparent) : NULL;
 	int rc = 0;
 
-	if (!toparent)
-		return kvfs_error_set(KVFS_EFAIL, "out of memory");
-	if (!strncmp(to, from, strlen(from)) && to[strlen(from)] == '/') {
-		free(toparent);
-		return kvfs_error_set(KVFS_EINVAL,
-				      "cannot move %s into itself", from);
+	if (!toparent || !fromparent || !af || !at || !dfp) {
+		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		goto out_free;
 	}
-	keys[R_MFROM] = etcd_key(e, ETCD_META, from);
-	keys[R_VFROM] = etcd_key(e, ETCD_VALUE, from);
-	keys[R_AFROM] = etcd_key(e, ETCD_ATTR, from);
-	keys[R_MTO] = etcd_key(e, ETCD_META, to);
-	keys[R_DTO] = etcd_key(e, ETCD_DIR, to);
-	keys[R_ATO] = etcd_key(e, ETCD_ATTR, to);
-	keys[R_DTOP] = etcd_key(e, ETCD_DIR, toparent);
-	keys[R_MTOP] = etcd_key(e, ETCD_META, toparent);
-	for (int i = 0; i < R_COUNT; i++)
-		if (!keys[i])
-			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
-	for (int attempt = 0; rc == 0; attempt++) {
+	if (!strncmp(to, from, strlen(from)) && to[strlen(from)] == '/') {
+		rc = kvfs_error_set(KVFS_EINVAL, "cannot move %s into itself",
+				    from);
+		goto out_free;
+	}
+	for (int attempt = 0;; attempt++) {
 		json_t *ranges = json_array(), *resp = NULL;
-		struct etcd_file_meta m;
+		struct node nf, tp;
 		int retry = 0;
 
-		for (int i = 0; i < R_COUNT; i++)
-			add(ranges, range_op(keys[i], NULL, i == R_DTO));
+		add(ranges, range_op(af, NULL, false));
+		add_node(ranges, e, from, true);
+		add_node(ranges, e, to, false);
+		add(ranges, range_op(at, NULL, false));
+		add(ranges, range_op(dfp, NULL, true));
+		if (toparent[0])
+			add_node(ranges, e, toparent, false);
 		rc = read_ranges(e, KVFS_STRONG, ranges, &resp);
 		if (rc)
 			break;
-		if (meta_parse(first_kv(resp, R_MFROM), &m)) {
+		node_at(resp, R_FROM, from, &nf);
+		node_at(resp, R_TOP, toparent, &tp);
+		if (!nf.kind) {
 			rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", from);
 		} else if (!strcmp(from, to)) {
 			rc = 0;
-		} else if (toparent[0] && !first_kv(resp, R_MTOP + 0) &&
-			   !first_kv(resp, R_DTOP)) {
-			rc = make_dirs(e, toparent);
-			retry = rc == 0;
-		} else if (toparent[0] && kv_is_file(first_kv(resp, R_MTOP))) {
+		} else if (toparent[0] && tp.kind == KVFS_KIND_FILE) {
 			rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
 					    "directory", toparent);
-		} else if (m.kind == KVFS_KIND_DIR) {
+		} else if (toparent[0] && !tp.dkv) {
+			rc = make_dirs(e, toparent);
+			retry = rc == 0;
+		} else if (fromparent[0] && !range_count(resp, R_DFROMP)) {
+			/* Its parent must outlive the keys that imply it. */
+			rc = make_dirs(e, fromparent);
+			retry = rc == 0;
+		} else if (nf.kind == KVFS_KIND_DIR) {
 			rc = rename_dir(e, from, to, flags, resp, &retry);
 		} else {
 			rc = rename_file(e, from, to, flags, resp, &retry);
@@ -1302,21 +1627,55 @@ int etcd_op_rename(struct etcd *e, const char *from, const char *to,
 		if (!retry)
 			break;
 		atomic_fetch_add(&e->n_conflict_retries, 1);
-		if (attempt >= RETRIES)
+		if (attempt >= RETRIES) {
 			rc = kvfs_error_set(KVFS_ECONFLICT, "rename of %s to %s "
 					    "kept racing with other changes",
 					    from, to);
+			break;
+		}
 	}
-	for (int i = 0; i < R_COUNT; i++)
-		free(keys[i]);
+out_free:
 	free(toparent);
+	free(fromparent);
+	free(af);
+	free(at);
+	free(dfp);
 	return rc;
 }
 
 /* Add compare "mod revision of key == what the read saw". */
 static void cmp_seen(json_t *cmp, const char *key, json_t *kv)
 {
-	add(cmp, cmp_op(key, NULL, "MOD", "EQUAL", kv_mod(kv)));
+	add(cmp, key ? cmp_op(key, NULL, "MOD", "EQUAL", kv_mod(kv)) : NULL);
+}
+
+/* Add compare "no key starts with p". */
+static void cmp_none_below(json_t *cmp, const char *p)
+{
+	char *end = p ? prefix_end(p) : NULL;
+
+	add(cmp, end ? cmp_op(p, end, "VERSION", "EQUAL", 0) : NULL);
+	free(end);
+}
+
+/* Add compare "the parents of from and to still have their records". */
+static void cmp_parents(struct etcd *e, json_t *cmp, const char *from,
+			const char *to)
+{
+	const char *keys[2] = { from, to };
+
+	for (int i = 0; i < 2; i++) {
+		char *parent = parent_of(keys[i]);
+		char *dk = parent && parent[0] ? etcd_key(e, ETCD_DIR, parent)
+					       : NULL;
+
+		if (!parent || (parent[0] && !dk))
+			add(cmp, NULL);
+		else if (dk)
+			add(cmp, cmp_op(dk, NULL, "VERSION", "GREATER", 0));
+		free(parent);
+		free(dk);
+	}
 }
 
 /* Put the attribute object kv (NULL: none yet) to key, its ctime moved
@@ -1326,7 +1685,7 @@ static void copy_attr_op(json_t *ops, const char *key, json_t *kv)
 	json_t *attr = kv_json(kv);
 
 	attr_changed_now(attr);
-	add(ops, put_json_op(key, attr));
+	add(ops, key ? put_json_op(key, attr) : NULL);
 	json_decref(attr);
 }
 
@@ -1336,6 +1695,10 @@ static void copy_op(json_t *ops, const char *key, json_t *kv)
 	void *value = NULL;
 	size_t len = 0;
 
+	if (!key) {
+		add(ops, NULL);
+		return;
+	}
 	if (!kv) {
 		add(ops, del_op(key, NULL));
 		return;
@@ -1352,33 +1715,37 @@ static int rename_file(struct etcd *e, const char *from, const char *to,
 		       unsigned int flags, json_t *rd, int *retry)
 {
 	char *mf = etcd_key(e, ETCD_META, from), *vf = etcd_key(e, ETCD_VALUE, from);
-	char *af = etcd_key(e, ETCD_ATTR, from), *mt = etcd_key(e, ETCD_META, to);
-	char *vt = etcd_key(e, ETCD_VALUE, to), *at = etcd_key(e, ETCD_ATTR, to);
-	char *dt = etcd_key(e, ETCD_DIR, to);
-	char *toparent = parent_of(to);
-	char *dtp = toparent ? etcd_key(e, ETCD_DIR, toparent) : NULL;
+	char *af = etcd_key(e, ETCD_ATTR, from), *df = etcd_key(e, ETCD_DIR, from);
+	char *mt = etcd_key(e, ETCD_META, to), *vt = etcd_key(e, ETCD_VALUE, to);
+	char *at = etcd_key(e, ETCD_ATTR, to), *dt = etcd_key(e, ETCD_DIR, to);
+	char *bt = below_prefix(e, ETCD_VALUE, to);
 	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
 	json_t *resp = NULL;
+	struct node nf, nt;
 	bool ok = false;
 	int rc;
 
-	if (range_count(rd, R_DTO)) {
+	node_at(rd, R_FROM, from, &nf);
+	node_at(rd, R_TO, to, &nt);
+	if (nt.kind == KVFS_KIND_DIR) {
 		rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory", to);
 		goto out_drop;
 	}
-	if (first_kv(rd, R_MTO) && (flags & KVFS_RENAME_NOREPLACE)) {
+	if (nt.kind && (flags & KVFS_RENAME_NOREPLACE)) {
 		rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", to);
 		goto out_drop;
 	}
-	cmp_seen(cmp, mf, first_kv(rd, R_MFROM));
-	cmp_seen(cmp, vf, first_kv(rd, R_VFROM));
+	cmp_seen(cmp, vf, nf.vkv);
+	cmp_seen(cmp, mf, nf.mkv);
 	cmp_seen(cmp, af, first_kv(rd, R_AFROM));
-	cmp_seen(cmp, mt, first_kv(rd, R_MTO));
-	add(cmp, cmp_op(dt ? dt : "", NULL, "VERSION", "EQUAL", 0));
-	if (toparent && toparent[0])
-		add(cmp, cmp_op(dtp ? dtp : "", NULL, "VERSION", "GREATER", 0));
-	copy_op(ok_ops, vt, first_kv(rd, R_VFROM));
-	copy_op(ok_ops, mt, first_kv(rd, R_MFROM));
+	cmp_seen(cmp, df, NULL);
+	cmp_seen(cmp, vt, nt.vkv);
+	cmp_seen(cmp, mt, nt.mkv);
+	cmp_seen(cmp, dt, NULL);
+	cmp_none_below(cmp, bt);
+	cmp_parents(e, cmp, from, to);
+	copy_op(ok_ops, vt, nf.vkv);
+	copy_op(ok_ops, mt, meta_current(nf.mkv, nf.vkv) ? nf.mkv : NULL);
 	copy_attr_op(ok_ops, at, first_kv(rd, R_AFROM));
 	add(ok_ops, del_op(vf, NULL));
 	add(ok_ops, del_op(mf, NULL));
@@ -1388,7 +1755,7 @@ static int rename_file(struct etcd *e, const char *from, const char *to,
 	if (rc == 0 && !ok)
 		*retry = 1;
 	else if (rc == 0)
-		drop_old_chunks(e, first_kv(rd, R_MTO), NULL);
+		drop_old_chunks(e, nt.mkv, NULL);
 out_drop:
 	json_decref(cmp);
 	json_decref(ok_ops);
@@ -1397,12 +1764,12 @@ out_drop:
 	free(mf);
 	free(vf);
 	free(af);
+	free(df);
 	free(mt);
 	free(vt);
 	free(at);
 	free(dt);
-	free(toparent);
-	free(dtp);
+	free(bt);
 	return rc;
 }
 
@@ -1410,9 +1777,9 @@ out_drop:
 struct sub_entry {
 	char *rel;       /* path below the directory */
 	bool dir;
-	json_t *vkv;     /* value (files) */
+	json_t *kv;      /* value (files) or record (directories) */
 	json_t *akv;     /* attributes, or NULL */
-	json_t *mkv;     /* metadata (second read) */
+	json_t *mkv;     /* current metadata of a file, or NULL */
 };
 
 static int collect(json_t *range, size_t skip, bool dir,
@@ -1426,7 +1793,8 @@ static int collect(json_t *range, size_t skip, bool dir,
 		size_t klen;
 		struct sub_entry *grown;
 
-		if (etcd_kv_key(kv, &k, &klen) || klen <= skip) {
+		if (etcd_kv_key(kv, &k, &klen) || klen < skip ||
+		    (dir && klen == skip)) {
 			free(k);
 			continue;
 		}
@@ -1439,12 +1807,37 @@ static int collect(json_t *range, size_t skip, bool dir,
 		memset(&grown[*n], 0, sizeof(grown[*n]));
 		grown[*n].rel = strdup(k + skip);
 		grown[*n].dir = dir;
-		grown[*n].vkv = dir ? NULL : kv;
+		grown[*n].kv = kv;
 		free(k);
 		if (!grown[(*n)++].rel)
 			return kvfs_error_set(KVFS_EFAIL, "out of memory");
 	}
 	return 0;
+}
+
+/* Attach the records of range (keys "<start><rel>") to the entries. */
+static void attach(json_t *range, size_t skip, struct sub_entry *ents,
+		   size_t n, bool meta)
+{
+	size_t i;
+	json_t *kv;
+
+	json_array_foreach(json_object_get(range, "kvs"), i, kv) {
+		char *k = NULL;
+		size_t klen;
+
+		if (etcd_kv_key(kv, &k, &klen) == 0 && klen >= skip)
+			for (size_t j = 0; j < n; j++) {
+				if (strcmp(ents[j].rel, k + skip) ||
+				    (meta && ents[j].dir))
+					continue;
+				if (!meta)
+					ents[j].akv = kv;
+				else if (meta_current(kv, ents[j].kv))
+					ents[j].mkv = kv;
+			}
+		free(k);
+	}
 }
 
 static char *join(const char *dir, const char *rel)
@@ -1457,70 +1850,114 @@ static char *join(const char *dir, const char *rel)
 /* Range-compare "nothing below prefix changed after rev". */
 static void cmp_unchanged_below(json_t *cmp, const char *p, uint64_t rev)
 {
-	char *end = prefix_end(p);
+	char *end = p ? prefix_end(p) : NULL;
 
 	add(cmp, end ? cmp_op(p, end, "MOD", "LESS", rev + 1) : NULL);
 	free(end);
 }
 
+/* Indices of the ranges of the read of what lies below the directory. */
+enum { S_V, S_M, S_A, S_TOCHILD, S_D0 };
+
+/*
+ * Move everything below from in one transaction: its keys, their
+ * records, and the records of its subdirectories (by depth, up to
+ * ETCD_RENAME_DEPTH levels), comparing that none of it changed since it
+ * was read and that to is an empty directory or free.
+ */
 static int rename_dir(struct etcd *e, const char *from, const char *to,
 		      unsigned int flags, json_t *rd, int *retry)
 {
-	size_t fromlen = strlen(from);
-	char *pv = below_prefix(e, 'v', from), *pd = below_prefix(e, 'd', from);
-	char *pa = below_prefix(e, 'a', from), *cto = children_prefix(e, to);
-	char *pve = pv ? prefix_end(pv) : NULL, *pde = pd ? prefix_end(pd) : NULL;
-	char *pae = pa ? prefix_end(pa) : NULL;
-	json_t *ranges = NULL, *sub = NULL, *metas = NULL;
+	unsigned int dfrom = depth_of(from), ndepth = 0;
+	char *pv = below_prefix(e, ETCD_VALUE, from);
+	char *pm = below_prefix(e, ETCD_META, from);
+	char *pa = below_prefix(e, ETCD_ATTR, from);
+	char *cto = dirs_at(e, depth_of(to) + 1, to);
+	char *pd[ETCD_RENAME_DEPTH] = { 0 };
+	json_t *ranges = json_array(), *sub = NULL;
 	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
 	json_t *resp = NULL;
 	struct sub_entry *ents = NULL;
-	size_t n = 0, skip = e->prefix_len + 2 + fromlen + 1;
+	struct node nf, nt;
+	size_t n = 0;
 	uint64_t rev, ops;
-	unsigned int maxdepth = 0;
-	bool ok = false;
+	bool ok = false, oom = !pv || !pm || !pa || !cto;
 	int rc = 0;
 
-	if (first_kv(rd, R_MTO) && kv_is_file(first_kv(rd, R_MTO))) {
-		rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file", to);
-		goto out_free;
-	}
-	if (first_kv(rd, R_MTO) && (flags & KVFS_RENAME_NOREPLACE)) {
-		rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", to);
-		goto out_free;
-	}
-	if (!pv || !pd || !pa || !cto || !pve || !pde || !pae) {
+	node_at(rd, R_FROM, from, &nf);
+	node_at(rd, R_TO, to, &nt);
+	for (unsigned int i = 0; i < ETCD_RENAME_DEPTH; i++)
+		oom |= !(pd[i] = dirs_at(e, dfrom + 1 + i, from));
+	if (oom) {
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
 	}
-	/* Everything below from, and whether to has children. */
-	ranges = json_array();
-	add(ranges, range_op(pv, pve, false));
-	add(ranges, range_op(pd, pde, false));
-	add(ranges, range_op(pa, pae, false));
+	if (nt.kind == KVFS_KIND_FILE) {
+		rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file", to);
+		goto out_free;
+	}
+	if (nt.kind && (flags & KVFS_RENAME_NOREPLACE)) {
+		rc = kvfs_error_set(KVFS_EEXISTS, "%s exists", to);
+		goto out_free;
+	}
+	if (nt.bkv) {
+		rc = kvfs_error_set(KVFS_ENOTEMPTY, "directory %s is not empty",
+				    to);
+		goto out_free;
+	}
+	/* Everything below from, and whether to has subdirectories. */
 	{
-		char *ctoe = prefix_end(cto);
+		char *ve = prefix_end(pv), *me = prefix_end(pm);
+		char *ae = prefix_end(pa), *ce = prefix_end(cto);
 
-		add(ranges, ctoe ? range_op(cto, ctoe, true) : NULL);
-		free(ctoe);
+		add(ranges, ve ? range_op(pv, ve, false) : NULL);
+		add(ranges, me ? range_op(pm, me, false) : NULL);
+		add(ranges, ae ? range_op(pa, ae, false) : NULL);
+		add(ranges, ce ? range_op(cto, ce, true) : NULL);
+		for (unsigned int i = 0; i < ETCD_RENAME_DEPTH; i++) {
+			char *de = prefix_end(pd[i]);
+
+			add(ranges, de ? range_op(pd[i], de, false) : NULL);
+			free(de);
+		}
+		free(ve);
+		free(me);
+		free(ae);
+		free(ce);
 	}
 	rc = read_ranges(e, KVFS_STRONG, ranges, &sub);
+	ranges = NULL;
 	if (rc)
 		goto out_free;
-	if (range_count(sub, 3)) {
+	if (range_count(sub, S_TOCHILD)) {
 		rc = kvfs_error_set(KVFS_ENOTEMPTY, "directory %s is not empty",
 				    to);
 		goto out_free;
 	}
 	rev = header_rev(sub);
-	rc = collect(resp_range(sub, 0), skip, false, &ents, &n);
-	if (rc == 0)
-		rc = collect(resp_range(sub, 1), skip, true, &ents, &n);
+	rc = collect(resp_range(sub, S_V), strlen(pv), false, &ents, &n);
+	for (unsigned int i = 0; rc == 0 && i < ETCD_RENAME_DEPTH; i++) {
+		if (!first_kv(sub, S_D0 + i))
+			break;
+		ndepth = i + 1;
+		rc = collect(resp_range(sub, S_D0 + i), strlen(pd[i]), true,
+			     &ents, &n);
+	}
 	if (rc)
 		goto out_free;
+	ops = 8 + ndepth + 3 * n;
+	if (ndepth == ETCD_RENAME_DEPTH || ops > e->max_txn_ops ||
+	    n + 2 * ETCD_RENAME_DEPTH + 12 > e->max_txn_ops) {
+		rc = kvfs_error_set(KVFS_ENOTSUPPORTED,
+			"directory %s holds %zu entries over %u levels; one "
+			"etcd transaction (max_txn_ops=%" PRIu64 ") moves at "
+			"most about %" PRIu64 " entries, %d levels deep", from,
+			n, ndepth, e->max_txn_ops,
+			(e->max_txn_ops - 10 - ETCD_RENAME_DEPTH) / 3,
+			ETCD_RENAME_DEPTH - 1);
+		goto out_free;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (depth_of(from) + depth_of(ents[i].rel) > maxdepth)
-			maxdepth = depth_of(from) + depth_of(ents[i].rel);
 		/* A key below that the move would make too long could not
 		 * be named again, not even to remove it. */
 		if (strlen(to) + 1 + strlen(ents[i].rel) > KVFS_KEY_MAX) {
@@ -1530,142 +1967,84 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 			goto out_free;
 		}
 	}
-	ops = 6 + 3 * n + 3 + (maxdepth > depth_of(from)
-				       ? maxdepth - depth_of(from) : 0);
-	if (ops > e->max_txn_ops || n + 8 > e->max_txn_ops) {
-		rc = kvfs_error_set(KVFS_ENOTSUPPORTED,
-			"directory %s holds %zu entries; one etcd transaction "
-			"(max_txn_ops=%" PRIu64 ") moves at most about %" PRIu64
-			" entries", from, n, e->max_txn_ops,
-			(e->max_txn_ops - 10) / 3);
-		goto out_free;
-	}
-	/* Attributes and metadata of each entry, as of rev. */
-	metas = json_array();
-	for (size_t i = 0; i < n; i++) {
-		char *full = join(from, ents[i].rel);
-		char *mk = full ? etcd_key(e, ETCD_META, full) : NULL;
-		json_t *op = mk ? range_op(mk, NULL, false) : NULL;
-
-		if (op)
-			json_object_set_new(json_object_get(op,
-				"request_range"), "revision",
-				json_integer((json_int_t)rev));
-		add(metas, op);
-		free(full);
-		free(mk);
-	}
-	if (n) {
-		json_t *req = json_pack("{s:O}", "success", metas);
-
-		rc = req ? etcd_call(e, "/v3/kv/txn", req, 0, &resp)
-			 : kvfs_error_set(KVFS_EFAIL, "out of memory");
-		json_decref(req);
-		if (rc)
-			goto out_free;
-	}
-	{
-		size_t i;
-		json_t *kv;
-
-		json_array_foreach(json_object_get(resp_range(sub, 2), "kvs"),
-				   i, kv) {
-			char *k = NULL;
-			size_t klen;
-
-			if (etcd_kv_key(kv, &k, &klen) == 0 && klen > skip)
-				for (size_t j = 0; j < n; j++)
-					if (!strcmp(ents[j].rel, k + skip))
-						ents[j].akv = kv;
-			free(k);
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		ents[i].mkv = first_kv(resp, i);
-		if (!ents[i].mkv) {
-			*retry = 1; /* changed between the two reads */
-			goto out_free;
-		}
-	}
-	/* Compares: nothing below from changed since rev, from and the
-	 * target are as seen, the target's parent exists. */
+	attach(resp_range(sub, S_M), strlen(pm), ents, n, true);
+	attach(resp_range(sub, S_A), strlen(pa), ents, n, false);
+	/* Compares: nothing below from changed since rev and every entry
+	 * is still there, from and the target are as seen, the target is
+	 * empty, both parents have their records. */
 	cmp_unchanged_below(cmp, pv, rev);
-	cmp_unchanged_below(cmp, pd, rev);
+	cmp_unchanged_below(cmp, pm, rev);
 	cmp_unchanged_below(cmp, pa, rev);
+	for (unsigned int i = 0; i <= ndepth; i++)
+		cmp_unchanged_below(cmp, pd[i], rev);
+	cmp_none_below(cmp, cto);
 	{
-		char *ctoe = prefix_end(cto), *mf = etcd_key(e, ETCD_META, from);
-		char *mt = etcd_key(e, ETCD_META, to);
+		char *df = etcd_key(e, ETCD_DIR, from);
 		char *af = etcd_key(e, ETCD_ATTR, from);
-		char *toparent = parent_of(to);
-		char *dtp = toparent ? etcd_key(e, ETCD_DIR, toparent) : NULL;
+		char *dt = etcd_key(e, ETCD_DIR, to), *vt = etcd_key(e, ETCD_VALUE, to);
+		char *bt = below_prefix(e, ETCD_VALUE, to);
 
-		add(cmp, ctoe ? cmp_op(cto, ctoe, "VERSION", "EQUAL", 0) : NULL);
-		if (mf)
-			cmp_seen(cmp, mf, first_kv(rd, R_MFROM));
-		if (mt)
-			cmp_seen(cmp, mt, first_kv(rd, R_MTO));
-		if (af)
-			cmp_seen(cmp, af, first_kv(rd, R_AFROM));
-		if (toparent && toparent[0] && dtp)
-			add(cmp, cmp_op(dtp, NULL, "VERSION", "GREATER", 0));
-		if (!ctoe || !mf || !mt || !af || !toparent || !dtp)
-			add(cmp, NULL);
-		free(ctoe);
-		free(mf);
-		free(mt);
+		cmp_seen(cmp, df, nf.dkv);
+		cmp_seen(cmp, af, first_kv(rd, R_AFROM));
+		cmp_seen(cmp, dt, nt.dkv);
+		cmp_seen(cmp, vt, nt.vkv);
+		cmp_none_below(cmp, bt);
+		free(df);
 		free(af);
-		free(toparent);
-		free(dtp);
+		free(dt);
+		free(vt);
+		free(bt);
 	}
+	cmp_parents(e, cmp, from, to);
 	for (size_t i = 0; i < n; i++) {
 		char *full = join(from, ents[i].rel);
-		char *mk = full ? etcd_key(e, ETCD_META, full) : NULL;
+		char *k = full ? etcd_key(e, ents[i].dir ? ETCD_DIR : ETCD_VALUE,
+					  full) : NULL;
 
-		if (mk)
-			cmp_seen(cmp, mk, ents[i].mkv);
-		else
-			add(cmp, NULL);
+		cmp_seen(cmp, k, ents[i].kv);
 		free(full);
-		free(mk);
+		free(k);
 	}
 	/* The moves: the directory itself, then each entry. */
 	{
-		char *dt = etcd_key(e, ETCD_DIR, to), *mt = etcd_key(e, ETCD_META, to);
-		char *at = etcd_key(e, ETCD_ATTR, to), *df = etcd_key(e, ETCD_DIR, from);
-		char *mf = etcd_key(e, ETCD_META, from);
+		char *dt = etcd_key(e, ETCD_DIR, to), *at = etcd_key(e, ETCD_ATTR, to);
+		char *df = etcd_key(e, ETCD_DIR, from);
 		char *af = etcd_key(e, ETCD_ATTR, from);
+		struct timespec now;
+		char *meta;
 
-		if (dt && mt && at && df && mf && af) {
-			add(ok_ops, put_op(dt, "", 0));
-			copy_op(ok_ops, mt, first_kv(rd, R_MFROM));
-			copy_attr_op(ok_ops, at, first_kv(rd, R_AFROM));
-			add(ok_ops, del_op(df, NULL));
-			add(ok_ops, del_op(mf, NULL));
-			add(ok_ops, del_op(af, NULL));
-		} else {
-			add(ok_ops, NULL);
-		}
+		now_ts(&now);
+		meta = meta_text(KVFS_KIND_DIR, 0, &now, NULL, 0);
+		if (nf.dkv)
+			copy_op(ok_ops, dt, nf.dkv);
+		else
+			add(ok_ops, dt && meta ? put_op(dt, meta, strlen(meta))
+					       : NULL);
+		copy_attr_op(ok_ops, at, first_kv(rd, R_AFROM));
+		add(ok_ops, df ? del_op(df, NULL) : NULL);
+		add(ok_ops, af ? del_op(af, NULL) : NULL);
 		free(dt);
-		free(mt);
 		free(at);
 		free(df);
-		free(mf);
 		free(af);
+		free(meta);
 	}
-	add(ok_ops, del_op(pv, pve));
-	add(ok_ops, del_op(pd, pde));
-	add(ok_ops, del_op(pa, pae));
-	for (unsigned int d = depth_of(from) + 1; d <= maxdepth; d++) {
-		char *p = NULL, *pe;
+	{
+		char *ve = prefix_end(pv), *me = prefix_end(pm);
+		char *ae = prefix_end(pa);
 
-		if (asprintf(&p, "%sm/%u/%s/", e->prefix, d, from) < 0) {
-			add(ok_ops, NULL);
-			continue;
-		}
-		pe = prefix_end(p);
-		add(ok_ops, pe ? del_op(p, pe) : NULL);
-		free(p);
-		free(pe);
+		add(ok_ops, ve ? del_op(pv, ve) : NULL);
+		add(ok_ops, me ? del_op(pm, me) : NULL);
+		add(ok_ops, ae ? del_op(pa, ae) : NULL);
+		free(ve);
+		free(me);
+		free(ae);
+	}
+	for (unsigned int i = 0; i < ndepth; i++) {
+		char *de = prefix_end(pd[i]);
+
+		add(ok_ops, de ? del_op(pd[i], de) : NULL);
+		free(de);
 	}
 	for (size_t i = 0; i < n; i++) {
 		char *full = join(to, ents[i].rel);
@@ -1674,24 +2053,16 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 		char *xk = full ? etcd_key(e, ents[i].dir ? ETCD_DIR : ETCD_VALUE,
 					   full) : NULL;
 
-		if (mk && ak && xk) {
-			if (ents[i].dir)
-				add(ok_ops, put_op(xk, "", 0));
-			else
-				copy_op(ok_ops, xk, ents[i].vkv);
+		copy_op(ok_ops, xk, ents[i].kv);
+		if (ents[i].mkv)
 			copy_op(ok_ops, mk, ents[i].mkv);
-			if (ents[i].akv)
-				copy_op(ok_ops, ak, ents[i].akv);
-		} else {
-			add(ok_ops, NULL);
-		}
+		if (ents[i].akv)
+			copy_op(ok_ops, ak, ents[i].akv);
 		free(full);
 		free(mk);
 		free(ak);
 		free(xk);
 	}
-	json_decref(resp);
-	resp = NULL;
 	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
 	cmp = ok_ops = fail = NULL;
 	if (rc == 0 && !ok)
@@ -1700,39 +2071,60 @@ out_free:
 	for (size_t i = 0; i < n; i++)
 		free(ents[i].rel);
 	free(ents);
+	json_decref(ranges);
 	json_decref(sub);
-	json_decref(metas);
 	json_decref(resp);
 	json_decref(cmp);
 	json_decref(ok_ops);
 	json_decref(fail);
 	free(pv);
-	free(pd);
+	free(pm);
 	free(pa);
 	free(cto);
-	free(pve);
-	free(pde);
-	free(pae);
+	for (unsigned int i = 0; i < ETCD_RENAME_DEPTH; i++)
+		free(pd[i]);
 	return rc;
 }
 
 /* ------------------------------------------------------------ listing */
 
+/*
+ * A listing walks the keys below P<dir>/ in order, keys only, and takes
+ * each child from the first key that names it: a key with a '/' after
+ * the name makes a directory, whose subtree the next request skips (it
+ * starts at P<dir>/<name>0, '0' being '/' + 1); a key without one is a
+ * file, held back ("pending") until the walk has passed the keys that
+ * could make it a directory (P<dir>/<name>/...: those come after names
+ * that extend it with a byte below '/'). So a directory of 10 children
+ * over 100,000 keys costs about 10 small requests, not the subtree. The
+ * records of subdirectories kvfs made (R d/<depth+1>/<dir>/) are read
+ * with the first page, and merged in: they add the empty ones.
+ */
 struct etcd_lister {
 	struct kvfs_lister base;
 	struct etcd *e;
 	char *dir;           /* the directory, for messages */
 	enum kvfs_consistency level;
-	char *from;          /* next key to read */
-	char *end;           /* end of the children range */
-	size_t skip;         /* bytes of the children prefix */
+	char *from;          /* next key to read (from_len bytes) */
+	size_t from_len;
+	char *end;           /* end of the keys below the directory */
+	size_t skip;         /* bytes of P<dir>/ */
 	uint64_t rev;        /* revision the pages are read at */
+	uint64_t limit;      /* keys the next page asks for */
 	uint64_t spent_ms;   /* time spent in etcd so far */
 	unsigned int restarts; /* continued at a newer revision */
 	json_t *page;        /* kvs of the current page */
 	size_t idx;
+	size_t found;        /* children the current page gave */
 	bool more;           /* etcd has more after this page */
-	bool exists;         /* the directory exists in etcd */
+	bool walked;         /* the walk is done, pending files given */
+	char **pend;         /* files that could still be directories */
+	size_t npend;
+	struct kvfs_dirent *ready; /* children found, not yet returned */
+	size_t nready, ridx;
+	char **dnames;       /* subdirectory records, sorted */
+	bool *dseen;
+	size_t dn, didx;
 	struct etcd_journal_child *jc;
 	size_t jn, jidx;
 };
@@ -1746,40 +2138,183 @@ static struct etcd_journal_child *jc_find(struct etcd_lister *l,
 	return NULL;
 }
 
-/* Remember where the next page starts: just after key k. */
-static int set_from(struct etcd_lister *l, const char *k, size_t klen)
+static int name_cmp(const void *a, const void *b)
 {
-	char *next = malloc(klen + 2);
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-	if (!next)
+/* A child found: merged with the journal's pending entries and the
+ * subdirectory records (a directory wins over a key of the same name). */
+static int emit(struct etcd_lister *l, const char *name, size_t len,
+		enum kvfs_kind kind)
+{
+	struct etcd_journal_child *c;
+	struct kvfs_dirent *grown;
+	char **d;
+	char buf[KVFS_NAME_MAX + 1];
+	const char *key = buf;
+
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	d = l->dn ? bsearch(&key, l->dnames, l->dn, sizeof(*l->dnames),
+			    name_cmp) : NULL;
+	if (d) {
+		l->dseen[d - l->dnames] = true;
+		kind = KVFS_KIND_DIR;
+	}
+	c = jc_find(l, buf);
+	if (c) {
+		c->seen = true;
+		if (!c->kind)
+			return 0; /* deleted by a pending entry */
+		kind = c->kind;
+	}
+	grown = realloc(l->ready, (l->nready + 1) * sizeof(*grown));
+	if (!grown)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
-	memcpy(next, k, klen);
-	next[klen] = '\0';
-	next[klen + 1] = '\0';
-	free(l->from);
-	l->from = next;
+	l->ready = grown;
+	memcpy(grown[l->nready].name, buf, len + 1);
+	grown[l->nready++].kind = kind;
+	l->found++;
 	return 0;
 }
 
-/* Read the page after l->from at revision rev; rev 0: at the newest
+/* Continue the walk at P<dir>/<name> + tail (tail_len bytes). */
+static int set_from(struct etcd_lister *l, const char *name, size_t len,
+		    const char *tail, size_t tail_len)
+{
+	char *next = malloc(l->skip + len + tail_len + 1);
+
+	if (!next)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	memcpy(next, l->from, l->skip);
+	memcpy(next + l->skip, name, len);
+	memcpy(next + l->skip + len, tail, tail_len);
+	next[l->skip + len + tail_len] = '\0';
+	free(l->from);
+	l->from = next;
+	l->from_len = l->skip + len + tail_len;
+	return 0;
+}
+
+/* Is the name usable as a directory entry? */
+static bool good_name(const char *name, size_t len)
+{
+	return len && len <= KVFS_NAME_MAX && !memchr(name, '\0', len) &&
+	       !(len == 1 && name[0] == '.') &&
+	       !(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
+/* One key of the walk: rest (len bytes) is what follows P<dir>/. */
+static int walk_key(struct etcd_lister *l, const char *rest, size_t len)
+{
+	const char *slash = memchr(rest, '/', len);
+	size_t nlen = slash ? (size_t)(slash - rest) : len;
+	int rc;
+
+	/* Skipped already: below a directory found before. */
+	{
+		size_t n = l->from_len - l->skip, m = n < len ? n : len;
+		int c = memcmp(rest, l->from + l->skip, m);
+
+		if (c < 0 || (c == 0 && len < n))
+			return 0;
+	}
+	while (l->npend) {
+		char *top = l->pend[l->npend - 1];
+		size_t tlen = strlen(top);
+
+		if (len > tlen && !memcmp(rest, top, tlen) && rest[tlen] < '/')
+			break; /* may still meet top/ further on */
+		if (len > tlen && !memcmp(rest, top, tlen) && rest[tlen] == '/') {
+			/* A key and a directory: the directory. */
+			rc = emit(l, top, tlen, KVFS_KIND_DIR);
+			l->npend--;
+			rc = rc ? rc : set_from(l, top, tlen, "0", 1);
+			free(top);
+			return rc;
+		}
+		rc = emit(l, top, tlen, KVFS_KIND_FILE);
+		free(top);
+		l->npend--;
+		if (rc)
+			return rc;
+	}
+	if (slash) {
+		rc = good_name(rest, nlen) ? emit(l, rest, nlen, KVFS_KIND_DIR)
+					   : 0;
+		return rc ? rc : set_from(l, rest, nlen, "0", 1);
+	}
+	rc = set_from(l, rest, len, "", 1); /* just after the key */
+	if (rc || !good_name(rest, len))
+		return rc;
+	{
+		char **grown = realloc(l->pend, (l->npend + 1) * sizeof(*grown));
+		char *copy = strndup(rest, len);
+
+		if (grown)
+			l->pend = grown;
+		if (!grown || !copy) {
+			free(copy);
+			return kvfs_error_set(KVFS_EFAIL, "out of memory");
+		}
+		l->pend[l->npend++] = copy;
+	}
+	return 0;
+}
+
+/* The walk reached its end: the pending keys are files. */
+static int walk_done(struct etcd_lister *l)
+{
+	int rc = 0;
+
+	while (l->npend && rc == 0) {
+		char *top = l->pend[--l->npend];
+
+		rc = emit(l, top, strlen(top), KVFS_KIND_FILE);
+		free(top);
+	}
+	l->walked = true;
+	return rc;
+}
+
+/* The page request at l->from: keys only, l->limit of them. */
+static json_t *page_request(struct etcd_lister *l)
+{
+	json_t *req = json_pack("{s:o, s:o, s:I, s:b}", "key",
+				jb64(l->from, l->from_len), "range_end",
+				jstr(l->end), "limit", (json_int_t)l->limit,
+				"keys_only", 1);
+
+	return req;
+}
+
+/* Take a page answer (a range response). */
+static void take_page(struct etcd_lister *l, json_t *range)
+{
+	json_decref(l->page);
+	l->page = json_incref(json_object_get(range, "kvs"));
+	l->more = json_is_true(json_object_get(range, "more"));
+	l->idx = 0;
+	l->found = 0;
+}
+
+/* Read the page at l->from at revision rev; rev 0: at the newest
  * revision, which then becomes the listing's (linearizable unless the
  * listing is eventual, so never older than the first page). */
 static int read_page(struct etcd_lister *l, uint64_t rev)
 {
-	/* The key after the last one: last + "\0" cannot be sent as a C
-	 * string, so the request carries its base64 of klen + 1 bytes. */
-	size_t flen = strlen(l->from) + 1;
 	bool serializable = rev || l->level == KVFS_EVENTUAL;
-	json_t *req = json_pack("{s:o, s:o, s:I, s:b}", "key",
-				jb64(l->from, flen), "range_end", jstr(l->end),
-				"limit", (json_int_t)ETCD_LIST_PAGE,
-				"serializable", serializable);
-	json_t *resp = NULL;
+	json_t *req = page_request(l), *resp = NULL;
 	int rc;
 
-	if (req && rev)
-		json_object_set_new(req, "revision",
-				    json_integer((json_int_t)rev));
+	if (req) {
+		json_object_set_new(req, "serializable",
+				    json_boolean(serializable));
+		if (rev)
+			json_object_set_new(req, "revision",
+					    json_integer((json_int_t)rev));
+	}
 	rc = req ? etcd_call(l->e, "/v3/kv/range", req,
 			     serializable ? ETCD_CALL_PREFERRED : 0, &resp)
 		 : kvfs_error_set(KVFS_EFAIL, "out of memory");
@@ -1788,10 +2323,7 @@ static int read_page(struct etcd_lister *l, uint64_t rev)
 		return rc;
 	if (!rev)
 		l->rev = header_rev(resp);
-	json_decref(l->page);
-	l->page = json_incref(json_object_get(resp, "kvs"));
-	l->more = json_is_true(json_object_get(resp, "more"));
-	l->idx = 0;
+	take_page(l, resp);
 	json_decref(resp);
 	return 0;
 }
@@ -1818,12 +2350,18 @@ static int next_page(struct etcd_lister *l)
 }
 
 /* A page within what is left of the listing's time: timeout= bounds the
- * listing as a whole, however many pages it has. */
+ * listing as a whole, however many pages it has. A page that found few
+ * children (its keys lay in subtrees skipped) makes the next one small;
+ * one that found many lets it grow back. */
 static int fetch_page(struct etcd_lister *l)
 {
 	uint64_t t0 = etcd_now_ms(), timeout = l->e->timeout_ms;
+	uint64_t want = 2 * (uint64_t)l->found;
 	int rc;
 
+	l->limit = want < ETCD_LIST_PAGE_MIN ? ETCD_LIST_PAGE_MIN
+		   : want > ETCD_LIST_PAGE   ? ETCD_LIST_PAGE
+					     : want;
 	if (l->spent_ms >= timeout)
 		return kvfs_error_set(KVFS_ETIMEDOUT,
 			"etcd: listing of %s took longer than timeout=%" PRIu64
@@ -1839,42 +2377,46 @@ static int lister_next(struct kvfs_lister *base, struct kvfs_dirent *ent)
 	struct etcd_lister *l = (struct etcd_lister *)base;
 
 	for (;;) {
-		json_t *kv = json_array_get(l->page, l->idx);
-		struct etcd_journal_child *c;
-		struct etcd_file_meta m;
+		json_t *kv;
 		char *k = NULL;
 		size_t klen = 0;
 		int rc;
 
-		if (!kv && l->more) {
-			rc = fetch_page(l);
+		if (l->ridx < l->nready) {
+			*ent = l->ready[l->ridx++];
+			return 1;
+		}
+		l->nready = l->ridx = 0;
+		if (l->walked)
+			break;
+		kv = json_array_get(l->page, l->idx);
+		if (!kv) {
+			rc = l->more ? fetch_page(l) : walk_done(l);
 			if (rc)
 				return rc;
 			continue;
 		}
-		if (!kv)
-			break;
 		l->idx++;
 		rc = etcd_kv_key(kv, &k, &klen);
-		if (rc == 0)
-			rc = set_from(l, k, klen);
-		if (rc || klen <= l->skip || klen - l->skip > KVFS_NAME_MAX) {
-			free(k);
-			if (rc)
-				return rc;
-			continue;
-		}
-		meta_parse(kv, &m);
-		memcpy(ent->name, k + l->skip, klen - l->skip);
-		ent->name[klen - l->skip] = '\0';
-		ent->kind = m.kind;
+		if (rc == 0 && klen > l->skip)
+			rc = walk_key(l, k + l->skip, klen - l->skip);
 		free(k);
-		c = jc_find(l, ent->name);
-		if (c) {
+		if (rc)
+			return rc;
+	}
+	while (l->didx < l->dn) {
+		size_t i = l->didx++;
+
+		if (l->dseen[i])
+			continue;
+		snprintf(ent->name, sizeof(ent->name), "%s", l->dnames[i]);
+		ent->kind = KVFS_KIND_DIR;
+		if (jc_find(l, ent->name)) {
+			struct etcd_journal_child *c = jc_find(l, ent->name);
+
 			c->seen = true;
 			if (!c->kind)
-				continue; /* deleted by a pending entry */
-			ent->kind = c->kind;
+				continue;
 		}
 		return 1;
 	}
@@ -1898,6 +2440,14 @@ static void lister_close(struct kvfs_lister *base)
 	free(l->from);
 	free(l->end);
 	json_decref(l->page);
+	for (size_t i = 0; i < l->npend; i++)
+		free(l->pend[i]);
+	free(l->pend);
+	free(l->ready);
+	for (size_t i = 0; i < l->dn; i++)
+		free(l->dnames[i]);
+	free(l->dnames);
+	free(l->dseen);
 	etcd_journal_children_free(l->jc, l->jn);
 	free(l);
 }
@@ -1907,17 +2457,48 @@ static const struct kvfs_lister_ops lister_ops = {
 	.close = lister_close,
 };
 
+/* The names of the subdirectory records in range (keys "<start><name>"). */
+static int take_dir_records(struct etcd_lister *l, json_t *range,
+			    size_t skip)
+{
+	json_t *kvs = json_object_get(range, "kvs"), *kv;
+	size_t i, n = json_array_size(kvs);
+
+	l->dnames = calloc(n + 1, sizeof(*l->dnames));
+	l->dseen = calloc(n + 1, sizeof(*l->dseen));
+	if (!l->dnames || !l->dseen)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	json_array_foreach(kvs, i, kv) {
+		char *k = NULL;
+		size_t klen;
+
+		if (etcd_kv_key(kv, &k, &klen) == 0 && klen > skip &&
+		    good_name(k + skip, klen - skip) &&
+		    !memchr(k + skip, '/', klen - skip))
+			l->dnames[l->dn++] = strdup(k + skip);
+		free(k);
+		if (l->dn && !l->dnames[l->dn - 1])
+			return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	}
+	qsort(l->dnames, l->dn, sizeof(*l->dnames), name_cmp);
+	return 0;
+}
+
 int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 		 struct kvfs_lister **out)
 {
 	struct etcd_lister *l = calloc(1, sizeof(*l));
-	char *cp = children_prefix(e, dir), *dk = etcd_key(e, ETCD_DIR, dir);
-	char *mk = etcd_key(e, ETCD_META, dir);
+	char *bp = below_prefix(e, ETCD_VALUE, dir);
+	char *cp = dirs_at(e, depth_of(dir) + 1, dir);
+	char *ce = cp ? prefix_end(cp) : NULL;
+	char *dk = etcd_key(e, ETCD_DIR, dir), *vk = etcd_key(e, ETCD_VALUE, dir);
 	json_t *ranges = json_array(), *resp = NULL, *req;
 	uint64_t t0 = etcd_now_ms();
 	int rc;
 
-	if (!l || !cp || !dk || !mk || !(l->dir = strdup(dir))) {
+	if (!l || !bp || !cp || !ce || !dk || !vk ||
+	    !(l->dir = strdup(dir)) || !(l->from = strdup(bp)) ||
+	    !(l->end = prefix_end(bp))) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
@@ -1925,16 +2506,14 @@ int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 	l->base.ops = &lister_ops;
 	l->e = e;
 	l->level = level;
-	l->skip = strlen(cp);
-	l->end = prefix_end(cp);
-	req = l->end ? range_op(cp, l->end, false) : NULL;
-	if (req)
-		json_object_set_new(json_object_get(req, "request_range"),
-				    "limit",
-				    json_integer((json_int_t)ETCD_LIST_PAGE));
-	add(ranges, req);
+	l->skip = strlen(bp);
+	l->from_len = l->skip;
+	l->limit = ETCD_LIST_PAGE;
+	req = page_request(l);
+	add(ranges, req ? json_pack("{s:o}", "request_range", req) : NULL);
+	add(ranges, keys_op(cp, ce, 0));
 	add(ranges, range_op(dk, NULL, true));
-	add(ranges, range_op(mk, NULL, false));
+	add(ranges, keys_op(vk, NULL, 0));
 	if (e->journal) {
 		rc = etcd_journal_children(e->journal, dir, &l->jc, &l->jn);
 		if (rc) {
@@ -1945,13 +2524,14 @@ int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 	rc = read_ranges(e, level, ranges, &resp);
 	if (rc)
 		goto out_free;
-	l->exists = !dir[0] || range_count(resp, 1);
-	if (!l->exists) {
+	rc = take_dir_records(l, resp_range(resp, 1), strlen(cp));
+	if (rc)
+		goto out_free;
+	if (dir[0] && !first_kv(resp, 0) && !l->dn && !range_count(resp, 2)) {
 		bool pending = e->journal && etcd_journal_has_under(e->journal,
 								    dir);
 
-		if (first_kv(resp, 2) && kv_is_file(first_kv(resp, 2)) &&
-		    !pending) {
+		if (first_kv(resp, 3) && !pending) {
 			rc = kvfs_error_set(KVFS_ENOTDIR, "%s is not a "
 					    "directory", dir);
 			goto out_free;
@@ -1963,13 +2543,7 @@ int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 		}
 	}
 	l->rev = header_rev(resp);
-	l->page = json_incref(json_object_get(resp_range(resp, 0), "kvs"));
-	l->more = json_is_true(json_object_get(resp_range(resp, 0), "more"));
-	l->from = strdup(cp);
-	if (!l->from) {
-		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
-		goto out_free;
-	}
+	take_page(l, resp_range(resp, 0));
 	l->spent_ms = etcd_now_ms() - t0;
 	*out = &l->base;
 	l = NULL;
@@ -1977,9 +2551,11 @@ out_free:
 	if (l)
 		lister_close(&l->base);
 	json_decref(resp);
+	free(bp);
 	free(cp);
+	free(ce);
 	free(dk);
-	free(mk);
+	free(vk);
 	return rc;
 }
 

@@ -73,3 +73,6 @@ set_property(TEST etcd_workloads APPEND PROPERTY ENVIRONMENT
 # fs/README.md).
 set_property(TEST etcd_workloads APPEND PROPERTY ENVIRONMENT
              "KVFS_SQLITE_MODES=delete truncate")
+# The files are the keys under the prefix: etcdctl put/del seen in the
+# mount, the mount's writes seen by etcdctl, at strong and eventual.
+kvfs_add_cluster_test(etcd_interop test_interop.sh 25190 180)

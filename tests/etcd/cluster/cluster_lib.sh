@@ -384,22 +384,18 @@ kt_leader() {
 }
 
 # kt_fill PREFIX DIR N: create N files DIR/f00001 ... of the mount with
-# prefix=PREFIX directly in etcd (in the layout of lib/docs/etcd.md), each
-# holding its name, in transactions of 500 files. DIR must exist (made
-# through the mount) and be one component; the cluster needs
-# --max-txn-ops of at least 1000. Seconds instead of minutes for a
-# directory of thousands of files.
+# prefix=PREFIX directly in etcd (as another client would: the key
+# PREFIX/DIR/NAME, lib/docs/etcd.md), each holding its name, in
+# transactions of 500 files. The cluster needs --max-txn-ops of at least
+# 500. Seconds instead of minutes for a directory of thousands of files.
 kt_fill() {
-	local prefix=${1%/} dir=$2 n=$3 i j name now
-	now=$(date +%s)
+	local prefix=${1%/} dir=$2 n=$3 i j name
 	for ((i = 1; i <= n; i += 500)); do
 		{
 			echo
 			for ((j = i; j < i + 500 && j <= n; j++)); do
 				printf -v name 'f%05d' "$j"
-				printf 'put %s/v/%s/%s %s\n' "$prefix" "$dir" "$name" "$name"
-				printf 'put %s/m/2/%s/%s "{\\"k\\":\\"f\\",\\"s\\":6,\\"ts\\":%s,\\"tn\\":0}"\n' \
-					"$prefix" "$dir" "$name" "$now"
+				printf 'put %s/%s/%s %s\n' "$prefix" "$dir" "$name" "$name"
 			done
 			echo
 			echo
