@@ -16,12 +16,14 @@
  * other; a flock lock belongs to the open file (all its duplicates) and
  * goes at its last close (RELEASE); a POSIX lock belongs to the process
  * and goes when it closes any descriptor of the file (FLUSH); converting
- * a flock lock is not atomic. A waiting F_SETLKW or flock ends with EINTR
- * when a signal interrupts it. Locks are this mount's: another mount of
- * the same store (etcd) does not see them, as with the kernel's own. No
- * deadlock detection (EDEADLK is optional in POSIX); a daemon serving
- * one request at a time through libfuse (-s on a backend other than the
- * local one) cannot wait for a lock and answers such a request EDEADLK.
+ * a flock lock is not atomic; touching ranges of one owner and type
+ * merge. A waiting F_SETLKW or flock ends with EINTR when a signal
+ * interrupts it, with EIO when the daemon stops. Locks are this mount's:
+ * another mount of the same store (etcd) does not see them, as with the
+ * kernel's own. No deadlock detection (EDEADLK is optional in POSIX); a
+ * daemon serving one request at a time through libfuse (-s on a backend
+ * other than the local one) cannot wait for a lock and answers such a
+ * request EDEADLK.
  *
  * Lock order: fs->locks->mutex comes after every other lock (it is taken
  * last, under table_lock when an inode is freed), and nothing else is
@@ -303,15 +305,26 @@ static int unlock_range(struct fs_lock_domain *d, uint64_t owner, bool flock,
 	return 0;
 }
 
-/* Wait for the domain to change; EINTR when the request was interrupted
- * or the session is ending. l->mutex held. */
+/* Why a wait must end: EINTR when a signal interrupted the request;
+ * EIO when the daemon is stopping (the kernel turns EINTR from a lock
+ * request into a restart, which without a signal reaches the program as
+ * errno 512); else 0. */
+static int wait_over(struct fs *fs, fuse_req_t req)
+{
+	if (fuse_req_interrupted(req))
+		return EINTR;
+	return fuse_session_exited(fs->se) ? EIO : 0;
+}
+
+/* Wait for the domain to change, or for a reason to stop waiting
+ * (wait_over). l->mutex held. */
 static int wait_change(struct fs *fs, fuse_req_t req)
 {
 	struct timespec until;
-	int err = 0;
+	int err = wait_over(fs, req);
 
-	if (fuse_req_interrupted(req) || fuse_session_exited(fs->se))
-		return EINTR;
+	if (err)
+		return err;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_nsec += WAIT_SLICE_NS;
 	if (until.tv_nsec >= 1000000000) {
@@ -319,9 +332,33 @@ static int wait_change(struct fs *fs, fuse_req_t req)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_cond_timedwait(&fs->locks->changed, &fs->locks->mutex, &until);
-	if (fuse_req_interrupted(req) || fuse_session_exited(fs->se))
-		err = EINTR;
-	return err;
+	return wait_over(fs, req);
+}
+
+/* Join k with the POSIX locks of its owner and type that touch it, as
+ * Linux does, so that F_GETLK reports the whole range held. Its own
+ * overlapping locks are gone already (unlock_range). */
+static void merge_neighbours(struct fs_lock_domain *d, struct fs_lock *k)
+{
+	struct fs_lock **p = &d->locks, *j;
+
+	while ((j = *p)) {
+		bool touches = j != k && j->owner == k->owner && !j->flock &&
+			       j->write == k->write &&
+			       ((j->end < OFFSET_MAX && j->end + 1 == k->start) ||
+				(k->end < OFFSET_MAX && k->end + 1 == j->start));
+
+		if (!touches) {
+			p = &j->next;
+			continue;
+		}
+		if (j->start < k->start)
+			k->start = j->start;
+		if (j->end > k->end)
+			k->end = j->end;
+		*p = j->next;
+		free(j);
+	}
 }
 
 /* Take `want` in inode's domain, waiting for conflicting locks to go
@@ -376,6 +413,8 @@ static int lock_take(fuse_req_t req, struct fs *fs, struct fs_inode *inode,
 	*k = *want;
 	k->next = d->locks;
 	d->locks = k;
+	if (!k->flock)
+		merge_neighbours(d, k);
 out:
 	pthread_mutex_unlock(&l->mutex);
 	if (waiting)

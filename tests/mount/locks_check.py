@@ -237,7 +237,27 @@ for start, length, want in ((100, 10, True), (45, 10, True), (30, 5, False),
 os.close(fd)
 h.release()
 
-# 8. flock and POSIX locks do not see each other (Linux).
+# 8. Touching ranges of one owner and type merge: F_GETLK shows the whole.
+write("n", b"x" * 100)
+
+
+def two_halves(fd):
+    fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)
+    fcntl.lockf(fd, fcntl.LOCK_EX, 10, 10)
+
+
+h = Holder("n", os.O_RDWR, two_halves)
+fd = os.open(path("n"), os.O_RDWR)
+flk = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 100, 0)
+ltype, _, lstart, llen, lpid = struct.unpack(
+    "hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, flk))
+check("F_GETLK after locking bytes 0-9 and 10-19 reports 0-19",
+      ltype == fcntl.F_WRLCK and lstart == 0 and llen == 20,
+      "type %d start %d len %d" % (ltype, lstart, llen))
+os.close(fd)
+h.release()
+
+# 9. flock and POSIX locks do not see each other (Linux).
 write("m")
 h = Holder("m", os.O_RDONLY, lambda fd: fcntl.flock(fd, fcntl.LOCK_EX))
 fd = os.open(path("m"), os.O_RDWR)
