@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <kvfs/backend.h>
 
 #include "etcd_test.h"
 #include "testutil.h"
@@ -26,6 +27,24 @@ uint64_t etcd_test_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Wait for the chunk collection that each open starts in the
+ * background (its requests would count towards a test's figures). */
+static void collection_wait(struct kvfs_store *s)
+{
+	for (int waited = 0; waited < 10000; waited += 10) {
+		struct kvfs_buf stats = { 0 };
+		bool running;
+
+		MUST(kvfs_store_control(s, KVFS_CTL_STATS_TEXT, &stats));
+		running = strstr(stats.data, "etcd_chunk_collection: running");
+		kvfs_buf_free(&stats);
+		if (!running)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the chunk collection still runs 10 s after the open");
 }
 
 int etcd_test_open(const char *endpoints, const char *journal,
@@ -45,6 +64,8 @@ int etcd_test_open(const char *endpoints, const char *journal,
 	rc = kvfs_store_open(opts, out);
 	if (rc == 0 && kvfs_options_check_all_taken(opts))
 		fail_msg("option left untaken: %s", kvfs_error_message());
+	if (rc == 0)
+		collection_wait(*out);
 	kvfs_options_free(opts);
 	free(text);
 	return rc;

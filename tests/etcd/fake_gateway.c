@@ -570,6 +570,15 @@ static int handle(struct fake_gateway *f, const char *path, const char *auth,
 		*resp = json_pack("{s:o}", "header", header(f, f->rev));
 		return 200;
 	}
+	if (!strcmp(path, "/v3/lease/grant")) {
+		/* Leases never expire here: a put names one, nothing more. */
+		*resp = json_pack("{s:o, s:s, s:I}", "header",
+				  header(f, f->rev), "ID",
+				  "7587869797473071617", "TTL",
+				  json_integer_value(json_object_get(req,
+								     "TTL")));
+		return 200;
+	}
 	if (!strcmp(path, "/v3/kv/deleterange")) {
 		uint64_t n;
 

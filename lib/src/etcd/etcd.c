@@ -800,7 +800,10 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		"etcd_member_probes: %" PRIu64 "\n"
 		"etcd_list_restarts: %" PRIu64 "\n"
 		"etcd_write_revision: %" PRIu64 "\n"
-		"etcd_causal_revision: %" PRIu64 "\n",
+		"etcd_causal_revision: %" PRIu64 "\n"
+		"etcd_chunk_collection: %s\n"
+		"etcd_chunk_generations_collected: %" PRIu64 "\n"
+		"etcd_stale_records_collected: %" PRIu64 "\n",
 		e->n_endpoints, e->endpoints[e->prefer],
 		(uint64_t)atomic_load(&e->n_requests),
 		(uint64_t)atomic_load(&e->n_failovers),
@@ -817,7 +820,11 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		(uint64_t)atomic_load(&e->n_probes),
 		(uint64_t)atomic_load(&e->n_list_restarts),
 		(uint64_t)atomic_load(&e->write_rev),
-		(uint64_t)atomic_load(&e->causal_floor));
+		(uint64_t)atomic_load(&e->causal_floor),
+		!e->collect_running ? "off"
+		: atomic_load(&e->collect_done) ? "done" : "running",
+		(uint64_t)atomic_load(&e->n_gens_collected),
+		(uint64_t)atomic_load(&e->n_stale_records));
 
 	if (rc == 0 && e->journal)
 		rc = etcd_journal_stats(e->journal, out);
@@ -869,6 +876,7 @@ static void etcd_destroy(struct kvfs_backend *b)
 	if (!e)
 		return;
 	stop_watch(e);
+	etcd_chunks_stop_collection(e);
 	etcd_journal_close(e->journal);
 	etcd_members_close(e);
 	etcd_http_cleanup(e);
@@ -1166,7 +1174,7 @@ static int check_cluster(struct etcd *e)
 }
 
 static int take_options(struct etcd *e, struct kvfs_options *opts,
-			const char **journal, bool *lazy)
+			const char **journal, bool *lazy, bool *collect)
 {
 	const char *v;
 	uint64_t prefer = 0;
@@ -1202,7 +1210,8 @@ static int take_options(struct etcd *e, struct kvfs_options *opts,
 	    (rc = kvfs_options_take_size(opts, "quota", 2ull << 30,
 					 &e->quota)) ||
 	    (rc = kvfs_options_take_size(opts, "prefer", 0, &prefer)) ||
-	    (rc = kvfs_options_take_bool(opts, "lazy", false, lazy)))
+	    (rc = kvfs_options_take_bool(opts, "lazy", false, lazy)) ||
+	    (rc = kvfs_options_take_bool(opts, "collect", true, collect)))
 		return rc;
 	if (e->timeout_ms == 0)
 		return kvfs_error_set(KVFS_EINVAL, "etcd: timeout must be > 0");
@@ -1254,7 +1263,7 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	struct etcd *e = calloc(1, sizeof(*e));
 	const char *journal = NULL;
 	char *journal_dir = NULL;
-	bool lazy = false;
+	bool lazy = false, collect = true;
 	int rc;
 
 	if (!e)
@@ -1269,7 +1278,7 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	rc = e->seen ? etcd_http_init(e)
 		     : kvfs_error_set(KVFS_EFAIL, "out of memory");
 	if (rc == 0)
-		rc = take_options(e, opts, &journal, &lazy);
+		rc = take_options(e, opts, &journal, &lazy, &collect);
 	if (rc == 0)
 		rc = etcd_members_open(e);
 	if (rc)
@@ -1309,6 +1318,8 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	if (rc == 0)
 		rc = etcd_journal_open(e, journal_dir, &e->journal);
 	free(journal_dir);
+	if (rc == 0 && collect)
+		rc = etcd_chunks_start_collection(e);
 	if (rc)
 		goto out_destroy;
 	*out = &e->base;

@@ -122,6 +122,14 @@ struct etcd {
 	bool watch_running;
 	atomic_bool watch_stop;
 	struct kvfs_watch watch;
+
+	/* The collection of chunks nothing refers to (chunks.c), run once
+	 * per mount by its own thread; its figures. */
+	pthread_t collect_thread;
+	bool collect_running;
+	atomic_bool collect_stop;
+	atomic_uint_least64_t n_gens_collected, n_stale_records;
+	atomic_bool collect_done;
 };
 
 /* ------------------------------------------------------------- http.c */
@@ -299,6 +307,33 @@ int etcd_op_removexattr(struct etcd *e, const char *key, const char *name);
 int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 		 struct kvfs_lister **out);
 int etcd_op_space(struct etcd *e, struct kvfs_space *space);
+
+/* JSON pieces of requests: a string as etcd's base64, the end of the
+ * range of keys that start with p (its last byte + 1). */
+json_t *etcd_jb64(const void *data, size_t len);
+json_t *etcd_jstr(const char *s);
+char *etcd_prefix_end(const char *p);
+
+/* ------------------------------------------------------------ chunks.c */
+
+/* Before the chunks of generation gen of key are written: the marker
+ * R c/<gen>, under a lease, that keeps them from the collection until
+ * the put that publishes them deletes it. */
+int etcd_chunks_begin(struct etcd *e, const char *gen, const char *key);
+/* The marker's key (caller frees), for that put's compare and delete. */
+char *etcd_chunks_marker(const struct etcd *e, const char *gen);
+/* Delete generation gen: marker and chunks. A failure leaves garbage for
+ * the next collection only. */
+void etcd_chunks_drop(struct etcd *e, const char *gen);
+/* Delete the generations that neither a marker nor a current metadata
+ * record keeps (and the stale records that pointed at them); stops early
+ * when *stop is set. */
+int etcd_chunks_collect(struct etcd *e, atomic_bool *stop,
+			uint64_t *collected, uint64_t *stale_records);
+/* The collection's thread, started once the backend is open (collect=1)
+ * and stopped (joined) before it closes. */
+int etcd_chunks_start_collection(struct etcd *e);
+void etcd_chunks_stop_collection(struct etcd *e);
 
 /* Record the revision of a write of this mount. */
 void etcd_saw_write(struct etcd *e, uint64_t rev);

@@ -5,6 +5,7 @@ pkg_check_modules(JANSSON REQUIRED IMPORTED_TARGET jansson)
 list(APPEND KVFS_LIB_SOURCES
   src/etcd/etcd.c     # the backend: options, levels, controls, watch
   src/etcd/ops.c      # the key layout and each operation as a txn
+  src/etcd/chunks.c   # large values' chunks: write markers, collection
   src/etcd/http.c     # gateway client: failover, auth, TLS, base64
   src/etcd/members.c  # members that stopped answering, and their probe
   src/etcd/journal.c  # the eventual journal and its replication

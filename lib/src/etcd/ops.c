@@ -91,7 +91,7 @@ static char *below_prefix(const struct etcd *e, enum etcd_space space,
 }
 
 /* The end of the range of keys starting with p (its last byte + 1). */
-static char *prefix_end(const char *p)
+char *etcd_prefix_end(const char *p)
 {
 	char *end = strdup(p);
 	size_t n = strlen(p);
@@ -110,7 +110,7 @@ static char *parent_of(const char *key)
 
 /* ------------------------------------------------------- JSON builders */
 
-static json_t *jb64(const void *data, size_t len)
+json_t *etcd_jb64(const void *data, size_t len)
 {
 	char *text = etcd_b64_encode(data, len);
 	json_t *j = text ? json_string_nocheck(text) : NULL;
@@ -119,18 +119,18 @@ static json_t *jb64(const void *data, size_t len)
 	return j;
 }
 
-static json_t *jstr(const char *s)
+json_t *etcd_jstr(const char *s)
 {
-	return jb64(s, strlen(s));
+	return etcd_jb64(s, strlen(s));
 }
 
 static json_t *range_op(const char *key, const char *end, bool count_only)
 {
 	json_t *r = json_object();
 
-	json_object_set_new(r, "key", jstr(key));
+	json_object_set_new(r, "key", etcd_jstr(key));
 	if (end)
-		json_object_set_new(r, "range_end", jstr(end));
+		json_object_set_new(r, "range_end", etcd_jstr(end));
 	if (count_only)
 		json_object_set_new(r, "count_only", json_true());
 	return json_pack("{s:o}", "request_range", r);
@@ -141,9 +141,9 @@ static json_t *keys_op(const char *key, const char *end, uint64_t limit)
 {
 	json_t *r = json_object();
 
-	json_object_set_new(r, "key", jstr(key));
+	json_object_set_new(r, "key", etcd_jstr(key));
 	if (end)
-		json_object_set_new(r, "range_end", jstr(end));
+		json_object_set_new(r, "range_end", etcd_jstr(end));
 	json_object_set_new(r, "keys_only", json_true());
 	if (limit)
 		json_object_set_new(r, "limit", json_integer((json_int_t)limit));
@@ -152,17 +152,17 @@ static json_t *keys_op(const char *key, const char *end, uint64_t limit)
 
 static json_t *put_op(const char *key, const void *value, size_t len)
 {
-	return json_pack("{s:{s:o, s:o}}", "request_put", "key", jstr(key),
-			 "value", jb64(value, len));
+	return json_pack("{s:{s:o, s:o}}", "request_put", "key", etcd_jstr(key),
+			 "value", etcd_jb64(value, len));
 }
 
 static json_t *del_op(const char *key, const char *end)
 {
 	json_t *r = json_object();
 
-	json_object_set_new(r, "key", jstr(key));
+	json_object_set_new(r, "key", etcd_jstr(key));
 	if (end)
-		json_object_set_new(r, "range_end", jstr(end));
+		json_object_set_new(r, "range_end", etcd_jstr(end));
 	return json_pack("{s:o}", "request_delete_range", r);
 }
 
@@ -174,12 +174,12 @@ static json_t *cmp_op(const char *key, const char *end, const char *target,
 	const char *field = !strcmp(target, "VERSION") ? "version"
 			    : !strcmp(target, "MOD")   ? "mod_revision"
 						       : "create_revision";
-	json_t *c = json_pack("{s:o, s:s, s:s, s:I}", "key", jstr(key),
+	json_t *c = json_pack("{s:o, s:s, s:s, s:I}", "key", etcd_jstr(key),
 			      "target", target, "result", result, field,
 			      (json_int_t)value);
 
 	if (c && end)
-		json_object_set_new(c, "range_end", jstr(end));
+		json_object_set_new(c, "range_end", etcd_jstr(end));
 	return c;
 }
 
@@ -326,7 +326,7 @@ static void add_node(json_t *ranges, const struct etcd *e, const char *key,
 	char *vk = etcd_key(e, ETCD_VALUE, key), *mk = etcd_key(e, ETCD_META, key);
 	char *dk = etcd_key(e, ETCD_DIR, key);
 	char *bp = below_prefix(e, ETCD_VALUE, key);
-	char *be = bp ? prefix_end(bp) : NULL;
+	char *be = bp ? etcd_prefix_end(bp) : NULL;
 
 	add(ranges, !vk ? NULL : value ? range_op(vk, NULL, false)
 				       : keys_op(vk, NULL, 0));
@@ -497,25 +497,6 @@ static int read_ranges(struct etcd *e, enum kvfs_consistency level,
 	return etcd_read_txn(e, level, ranges, resp);
 }
 
-/* Remove the chunks of generation gen; a failure leaves garbage only. */
-static void drop_chunks(struct etcd *e, const char *gen)
-{
-	char *start = NULL, *end;
-	json_t *req, *resp = NULL;
-
-	if (!gen || !gen[0] || asprintf(&start, "%sc/%s/", e->records, gen) < 0)
-		return;
-	end = prefix_end(start);
-	req = json_pack("{s:o, s:o}", "key", jstr(start), "range_end",
-			jstr(end ? end : start));
-	if (req && etcd_call(e, "/v3/kv/deleterange", req, ETCD_CALL_QUIET,
-			     &resp) == 0)
-		json_decref(resp);
-	json_decref(req);
-	free(start);
-	free(end);
-}
-
 static void drop_old_chunks(struct etcd *e, json_t *old_meta_kv,
 			    const char *keep)
 {
@@ -523,7 +504,7 @@ static void drop_old_chunks(struct etcd *e, json_t *old_meta_kv,
 
 	if (meta_parse(old_meta_kv, &m) == 0 && m.gen[0] &&
 	    strcmp(m.gen, keep ? keep : ""))
-		drop_chunks(e, m.gen);
+		etcd_chunks_drop(e, m.gen);
 }
 
 static void now_ts(struct timespec *ts)
@@ -547,7 +528,7 @@ static int mkdir_one(struct etcd *e, const char *dir, uint32_t mode,
 	char *parent = parent_of(dir), *dk = etcd_key(e, ETCD_DIR, dir);
 	char *vk = etcd_key(e, ETCD_VALUE, dir), *ak = etcd_key(e, ETCD_ATTR, dir);
 	char *bp = below_prefix(e, ETCD_VALUE, dir);
-	char *be = bp ? prefix_end(bp) : NULL;
+	char *be = bp ? etcd_prefix_end(bp) : NULL;
 	char *pdk = parent ? etcd_key(e, ETCD_DIR, parent) : NULL;
 	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
 	json_t *resp = NULL;
@@ -674,7 +655,7 @@ int etcd_op_rmdir(struct etcd *e, const char *key)
 	char *dk = etcd_key(e, ETCD_DIR, key), *ak = etcd_key(e, ETCD_ATTR, key);
 	char *bp = below_prefix(e, ETCD_VALUE, key);
 	char *cp = dirs_at(e, depth_of(key) + 1, key);
-	char *be = bp ? prefix_end(bp) : NULL, *ce = cp ? prefix_end(cp) : NULL;
+	char *be = bp ? etcd_prefix_end(bp) : NULL, *ce = cp ? etcd_prefix_end(cp) : NULL;
 	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
 	json_t *resp = NULL;
 	struct node n;
@@ -741,32 +722,40 @@ static char *chunk_key(const struct etcd *e, const char *gen, uint64_t i)
 		       ? NULL : out;
 }
 
-/* Store a large value as chunks of a fresh generation, one request each
- * (each under etcd's request limit). Nothing refers to them yet. */
-static int upload_chunks(struct etcd *e, const void *value, size_t len,
-			 char gen[33], uint64_t *chunks)
+/* Store a large value of key as chunks of a fresh generation, one
+ * request each (each under etcd's request limit), after the marker that
+ * keeps them from the collection (chunks.c). Nothing refers to them
+ * yet. */
+static int upload_chunks(struct etcd *e, const char *key, const void *value,
+			 size_t len, char gen[33], uint64_t *chunks)
 {
 	uint64_t n = (len + e->chunk_size - 1) / e->chunk_size;
+	int rc;
 
 	random_gen(gen);
+	rc = etcd_chunks_begin(e, gen, key);
+	if (rc) {
+		etcd_chunks_drop(e, gen);
+		return rc;
+	}
 	for (uint64_t i = 0; i < n; i++) {
 		size_t off = (size_t)(i * e->chunk_size);
 		size_t part = len - off < e->chunk_size ? len - off
 							 : (size_t)e->chunk_size;
 		char *ck = chunk_key(e, gen, i);
-		json_t *req = ck ? json_pack("{s:o, s:o}", "key", jstr(ck),
+		json_t *req = ck ? json_pack("{s:o, s:o}", "key", etcd_jstr(ck),
 					     "value",
-					     jb64((const char *)value + off,
-						  part)) : NULL;
+					     etcd_jb64((const char *)value + off,
+						       part)) : NULL;
 		json_t *resp = NULL;
-		int rc = req ? etcd_call(e, "/v3/kv/put", req, 0, &resp)
-			     : kvfs_error_set(KVFS_EFAIL, "out of memory");
 
+		rc = req ? etcd_call(e, "/v3/kv/put", req, 0, &resp)
+			 : kvfs_error_set(KVFS_EFAIL, "out of memory");
 		json_decref(req);
 		json_decref(resp);
 		free(ck);
 		if (rc) {
-			drop_chunks(e, gen);
+			etcd_chunks_drop(e, gen);
 			return rc;
 		}
 	}
@@ -793,7 +782,7 @@ static int read_chunks(struct etcd *e, const struct etcd_file_meta *m,
 	end[strlen(end) - 1] = '/' + 1;
 	while (got < m->size) {
 		json_t *req = json_pack("{s:o, s:o, s:I, s:I, s:b}", "key",
-					jstr(from), "range_end", jstr(end),
+					etcd_jstr(from), "range_end", etcd_jstr(end),
 					"limit", (json_int_t)per_page,
 					"revision", (json_int_t)rev,
 					"serializable", 1);
@@ -957,10 +946,10 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 	char *parent = parent_of(key), *vk = etcd_key(e, ETCD_VALUE, key);
 	char *mk = etcd_key(e, ETCD_META, key), *dk = etcd_key(e, ETCD_DIR, key);
 	char *bp = below_prefix(e, ETCD_VALUE, key);
-	char *be = bp ? prefix_end(bp) : NULL;
+	char *be = bp ? etcd_prefix_end(bp) : NULL;
 	char *pdk = parent ? etcd_key(e, ETCD_DIR, parent) : NULL;
 	char *pvk = parent ? etcd_key(e, ETCD_VALUE, parent) : NULL;
-	char gen[33] = "", *meta = NULL;
+	char gen[33] = "", *meta = NULL, *marker = NULL;
 	uint64_t chunks = 0;
 	struct timespec now;
 	int rc = 0;
@@ -981,9 +970,14 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 	else
 		now_ts(&now);
 	if (len > e->inline_max) {
-		rc = upload_chunks(e, value, len, gen, &chunks);
+		rc = upload_chunks(e, key, value, len, gen, &chunks);
 		if (rc)
 			goto out_free;
+		marker = etcd_chunks_marker(e, gen);
+		if (!marker) {
+			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+			goto out_free;
+		}
 	}
 	meta = meta_text(KVFS_KIND_FILE, len, &now, gen, chunks);
 	if (!meta) {
@@ -994,7 +988,7 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		json_t *cmp = json_array(), *ok_ops = json_array();
 		json_t *fail = json_array(), *resp = NULL;
 		struct node n, pn;
-		bool ok = false;
+		bool ok = false, lost;
 
 		if (parent[0]) {
 			add(cmp, cmp_op(pdk, NULL, "VERSION", "GREATER", 0));
@@ -1002,12 +996,18 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		}
 		add(cmp, cmp_op(dk, NULL, "VERSION", "EQUAL", 0));
 		add(cmp, cmp_op(bp, be, "VERSION", "EQUAL", 0));
+		if (marker) /* the chunks are still kept (chunks.c) */
+			add(cmp, cmp_op(marker, NULL, "VERSION", "GREATER", 0));
 		add(ok_ops, range_op(mk, NULL, false));
 		add(ok_ops, gen[0] ? put_op(vk, "", 0) : put_op(vk, value, len));
 		add(ok_ops, put_op(mk, meta, strlen(meta)));
+		if (marker)
+			add(ok_ops, del_op(marker, NULL));
 		add_node(fail, e, key, false);
 		if (parent[0])
 			add_node(fail, e, parent, false);
+		if (marker)
+			add(fail, keys_op(marker, NULL, 0));
 		rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
 		if (rc == 0 && ok) {
 			drop_old_chunks(e, first_kv(resp, 0), gen);
@@ -1020,8 +1020,14 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		}
 		node_at(resp, 0, key, &n);
 		node_at(resp, N_COUNT, parent, &pn);
+		lost = marker && !first_kv(resp, parent[0] ? 2 * N_COUNT
+							     : N_COUNT);
 		json_decref(resp);
-		if (n.kind == KVFS_KIND_DIR) {
+		if (lost) {
+			rc = kvfs_error_set(KVFS_ETIMEDOUT, "etcd: the chunks of "
+				"%s were not published within their lease "
+				"(the cluster is slow; try again)", key);
+		} else if (n.kind == KVFS_KIND_DIR) {
 			rc = kvfs_error_set(KVFS_EISDIR, "%s is a directory",
 					    key);
 		} else if (pn.kind == KVFS_KIND_FILE) {
@@ -1039,7 +1045,7 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		break;
 	}
 	if (rc && gen[0])
-		drop_chunks(e, gen);
+		etcd_chunks_drop(e, gen);
 out_free:
 	free(parent);
 	free(vk);
@@ -1050,6 +1056,7 @@ out_free:
 	free(pdk);
 	free(pvk);
 	free(meta);
+	free(marker);
 	return rc;
 }
 
@@ -1065,7 +1072,7 @@ int etcd_op_delete(struct etcd *e, const char *key)
 	char *vk = etcd_key(e, ETCD_VALUE, key), *mk = etcd_key(e, ETCD_META, key);
 	char *dk = etcd_key(e, ETCD_DIR, key), *ak = etcd_key(e, ETCD_ATTR, key);
 	char *bp = below_prefix(e, ETCD_VALUE, key);
-	char *be = bp ? prefix_end(bp) : NULL;
+	char *be = bp ? etcd_prefix_end(bp) : NULL;
 	char *pdk = parent ? etcd_key(e, ETCD_DIR, parent) : NULL;
 	int rc = 0;
 
@@ -1427,7 +1434,7 @@ static int xattr_fn(json_t *attr, json_t *meta, void *ctx, bool *changed)
 		if (!exists && (c->flags & KVFS_XATTR_REPLACE))
 			return kvfs_error_set(KVFS_ENODATA, "no attribute %s",
 					      c->name);
-		json_object_set_new(x, c->name, jb64(c->value, c->len));
+		json_object_set_new(x, c->name, etcd_jb64(c->value, c->len));
 	}
 	attr_changed_now(attr);
 	*changed = true;
@@ -1652,7 +1659,7 @@ static void cmp_seen(json_t *cmp, const char *key, json_t *kv)
 /* Add compare "no key starts with p". */
 static void cmp_none_below(json_t *cmp, const char *p)
 {
-	char *end = p ? prefix_end(p) : NULL;
+	char *end = p ? etcd_prefix_end(p) : NULL;
 
 	add(cmp, end ? cmp_op(p, end, "VERSION", "EQUAL", 0) : NULL);
 	free(end);
@@ -1850,7 +1857,7 @@ static char *join(const char *dir, const char *rel)
 /* Range-compare "nothing below prefix changed after rev". */
 static void cmp_unchanged_below(json_t *cmp, const char *p, uint64_t rev)
 {
-	char *end = p ? prefix_end(p) : NULL;
+	char *end = p ? etcd_prefix_end(p) : NULL;
 
 	add(cmp, end ? cmp_op(p, end, "MOD", "LESS", rev + 1) : NULL);
 	free(end);
@@ -1907,15 +1914,15 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 	}
 	/* Everything below from, and whether to has subdirectories. */
 	{
-		char *ve = prefix_end(pv), *me = prefix_end(pm);
-		char *ae = prefix_end(pa), *ce = prefix_end(cto);
+		char *ve = etcd_prefix_end(pv), *me = etcd_prefix_end(pm);
+		char *ae = etcd_prefix_end(pa), *ce = etcd_prefix_end(cto);
 
 		add(ranges, ve ? range_op(pv, ve, false) : NULL);
 		add(ranges, me ? range_op(pm, me, false) : NULL);
 		add(ranges, ae ? range_op(pa, ae, false) : NULL);
 		add(ranges, ce ? range_op(cto, ce, true) : NULL);
 		for (unsigned int i = 0; i < ETCD_RENAME_DEPTH; i++) {
-			char *de = prefix_end(pd[i]);
+			char *de = etcd_prefix_end(pd[i]);
 
 			add(ranges, de ? range_op(pd[i], de, false) : NULL);
 			free(de);
@@ -2030,8 +2037,8 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 		free(meta);
 	}
 	{
-		char *ve = prefix_end(pv), *me = prefix_end(pm);
-		char *ae = prefix_end(pa);
+		char *ve = etcd_prefix_end(pv), *me = etcd_prefix_end(pm);
+		char *ae = etcd_prefix_end(pa);
 
 		add(ok_ops, ve ? del_op(pv, ve) : NULL);
 		add(ok_ops, me ? del_op(pm, me) : NULL);
@@ -2041,7 +2048,7 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 		free(ae);
 	}
 	for (unsigned int i = 0; i < ndepth; i++) {
-		char *de = prefix_end(pd[i]);
+		char *de = etcd_prefix_end(pd[i]);
 
 		add(ok_ops, de ? del_op(pd[i], de) : NULL);
 		free(de);
@@ -2282,8 +2289,8 @@ static int walk_done(struct etcd_lister *l)
 static json_t *page_request(struct etcd_lister *l)
 {
 	json_t *req = json_pack("{s:o, s:o, s:I, s:b}", "key",
-				jb64(l->from, l->from_len), "range_end",
-				jstr(l->end), "limit", (json_int_t)l->limit,
+				etcd_jb64(l->from, l->from_len), "range_end",
+				etcd_jstr(l->end), "limit", (json_int_t)l->limit,
 				"keys_only", 1);
 
 	return req;
@@ -2490,7 +2497,7 @@ int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 	struct etcd_lister *l = calloc(1, sizeof(*l));
 	char *bp = below_prefix(e, ETCD_VALUE, dir);
 	char *cp = dirs_at(e, depth_of(dir) + 1, dir);
-	char *ce = cp ? prefix_end(cp) : NULL;
+	char *ce = cp ? etcd_prefix_end(cp) : NULL;
 	char *dk = etcd_key(e, ETCD_DIR, dir), *vk = etcd_key(e, ETCD_VALUE, dir);
 	json_t *ranges = json_array(), *resp = NULL, *req;
 	uint64_t t0 = etcd_now_ms();
@@ -2498,7 +2505,7 @@ int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 
 	if (!l || !bp || !cp || !ce || !dk || !vk ||
 	    !(l->dir = strdup(dir)) || !(l->from = strdup(bp)) ||
-	    !(l->end = prefix_end(bp))) {
+	    !(l->end = etcd_prefix_end(bp))) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;

@@ -76,3 +76,6 @@ set_property(TEST etcd_workloads APPEND PROPERTY ENVIRONMENT
 # The files are the keys under the prefix: etcdctl put/del seen in the
 # mount, the mount's writes seen by etcdctl, at strong and eventual.
 kvfs_add_cluster_test(etcd_interop test_interop.sh 25190 180)
+# Large values leave nothing behind: no marker after a publish, nothing
+# after EFBIG, and a mount collects the chunks nothing refers to.
+kvfs_add_cluster_test(etcd_chunks test_chunks.sh 25200 120)
