@@ -387,7 +387,8 @@ int etcd_journal_lookup(struct etcd_journal *j, const char *key,
 bool etcd_journal_has_under(struct etcd_journal *j, const char *dir);
 
 /* Children of dir that pending entries create or delete: a malloc'd
- * array of names with kinds; deleted ones have kind 0. */
+ * array of names with kinds, sorted by name (strcmp); deleted ones have
+ * kind 0. */
 struct etcd_journal_child {
 	char *name;
 	enum kvfs_kind kind; /* 0: deleted by a pending entry */

@@ -38,26 +38,13 @@
 #include <unistd.h>
 
 #include "etcd_internal.h"
+#include "journal_index.h"
 #include "store_internal.h"
 
 #define HEADER_SIZE 40
 #define ATTR_SIZE 32
 #define ATTR_SIZE_V1 20 /* without the atime */
 #define RETRY_MS 500
-
-struct jentry {
-	struct jentry *next;
-	uint64_t seq;
-	enum etcd_journal_op op;
-	char *key;
-	uint64_t size;
-	struct timespec mtime; /* when the write was made (wall clock) */
-	/* ETCD_JOURNAL_ATTR: which attributes, and their new values. */
-	unsigned int attr_fields;
-	uint32_t attr_mode;
-	struct timespec attr_mtime;
-	struct timespec attr_atime;
-};
 
 struct etcd_journal {
 	struct etcd *e;
@@ -69,6 +56,7 @@ struct etcd_journal {
 	pthread_cond_t changed;  /* entries added or removed, or stop */
 	/* Protected by lock: */
 	struct jentry *head, *tail;
+	struct jindex *index;    /* the same entries by key */
 	size_t count;
 	uint64_t bytes;
 	uint64_t next_seq;
@@ -313,12 +301,14 @@ static void list_add(struct etcd_journal *j, struct jentry *ent)
 	j->tail = ent;
 	j->count++;
 	j->bytes += ent->size;
+	jindex_add(j->index, ent);
 }
 
 static void list_pop(struct etcd_journal *j)
 {
 	struct jentry *ent = j->head;
 
+	jindex_remove_oldest(j->index, ent);
 	j->head = ent->next;
 	if (!j->head)
 		j->tail = NULL;
@@ -558,7 +548,8 @@ int etcd_journal_open(struct etcd *e, const char *dir,
 	pthread_mutex_init(&j->lock, NULL);
 	pthread_cond_init(&j->changed, NULL);
 	j->dir = strdup(dir);
-	if (!j->dir) {
+	j->index = jindex_new();
+	if (!j->dir || !j->index) {
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_close;
 	}
@@ -599,6 +590,7 @@ void etcd_journal_close(struct etcd_journal *j)
 		pthread_join(j->thread, NULL);
 	while (j->head)
 		list_pop(j);
+	jindex_free(j->index);
 	if (j->lockfd >= 0)
 		close(j->lockfd);
 	if (j->dirfd >= 0)
@@ -680,26 +672,33 @@ bool etcd_journal_attrs(struct etcd_journal *j, const char *key,
 			unsigned int *fields, uint32_t *mode,
 			struct timespec times[2])
 {
+	unsigned int taken = 0, blocked = 0;
+
 	*fields = 0;
 	if (!j)
 		return false;
 	pthread_mutex_lock(&j->lock);
-	for (struct jentry *ent = j->head; ent; ent = ent->next) {
-		if (strcmp(ent->key, key))
+	/* Newest first: a field comes from the newest change of it, unless
+	 * a delete (all fields) or a put (the mtime) came after that. */
+	for (struct jentry *ent = jindex_newest(j->index, key); ent;
+	     ent = ent->older) {
+		unsigned int f;
+
+		if (ent->op == ETCD_JOURNAL_DEL)
+			break;
+		if (ent->op == ETCD_JOURNAL_PUT) {
+			blocked |= KVFS_ATTR_MTIME;
 			continue;
-		if (ent->op == ETCD_JOURNAL_DEL) {
-			*fields = 0; /* a delete drops the attributes */
-		} else if (ent->op == ETCD_JOURNAL_PUT) {
-			*fields &= ~(unsigned int)KVFS_ATTR_MTIME;
-		} else {
-			if (ent->attr_fields & KVFS_ATTR_MODE)
-				*mode = ent->attr_mode;
-			if (ent->attr_fields & KVFS_ATTR_MTIME)
-				times[0] = ent->attr_mtime;
-			if (ent->attr_fields & KVFS_ATTR_ATIME)
-				times[1] = ent->attr_atime;
-			*fields |= ent->attr_fields;
 		}
+		f = ent->attr_fields & ~taken & ~blocked;
+		if (f & KVFS_ATTR_MODE)
+			*mode = ent->attr_mode;
+		if (f & KVFS_ATTR_MTIME)
+			times[0] = ent->attr_mtime;
+		if (f & KVFS_ATTR_ATIME)
+			times[1] = ent->attr_atime;
+		taken |= ent->attr_fields & ~blocked;
+		*fields |= f;
 	}
 	pthread_mutex_unlock(&j->lock);
 	return *fields != 0;
@@ -715,9 +714,7 @@ int etcd_journal_lookup(struct etcd_journal *j, const char *key,
 	if (!j)
 		return KVFS_ENOTFOUND;
 	pthread_mutex_lock(&j->lock);
-	for (struct jentry *ent = j->head; ent; ent = ent->next)
-		if (ent->op != ETCD_JOURNAL_ATTR && !strcmp(ent->key, key))
-			found = ent;
+	found = jindex_latest(j->index, key);
 	if (found) {
 		char name[32];
 
@@ -735,88 +732,109 @@ int etcd_journal_lookup(struct etcd_journal *j, const char *key,
 	return rc;
 }
 
-/* Is ent the latest entry for its key? Caller holds lock. */
-static bool latest(const struct jentry *ent)
-{
-	for (const struct jentry *later = ent->next; later;
-	     later = later->next)
-		if (later->op != ETCD_JOURNAL_ATTR &&
-		    !strcmp(later->key, ent->key))
-			return false;
-	return true;
-}
-
-/* The part of key below dir, or NULL when key is not below it. */
-static const char *below(const char *key, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	if (!n)
-		return key;
-	return !strncmp(key, dir, n) && key[n] == '/' ? key + n + 1 : NULL;
-}
-
 bool etcd_journal_has_under(struct etcd_journal *j, const char *dir)
 {
-	bool found = false;
+	bool found;
 
 	if (!j || !dir[0])
 		return false;
 	pthread_mutex_lock(&j->lock);
-	for (struct jentry *ent = j->head; ent && !found; ent = ent->next)
-		found = ent->op == ETCD_JOURNAL_PUT && below(ent->key, dir) &&
-			latest(ent);
+	found = jindex_put_under(j->index, dir);
 	pthread_mutex_unlock(&j->lock);
 	return found;
+}
+
+/* A child of dir that a pending entry names, and that entry's seq. */
+struct named {
+	char *name;
+	enum kvfs_kind kind;
+	uint64_t seq;
+};
+
+struct children {
+	const char *dir;
+	size_t dir_len;
+	struct named *c;
+	size_t n, cap;
+};
+
+static int add_child(void *arg, const struct jentry *latest)
+{
+	struct children *ch = arg;
+	const char *rest = latest->key, *slash;
+	size_t len;
+
+	if (ch->dir_len) {
+		if (strncmp(rest, ch->dir, ch->dir_len) ||
+		    rest[ch->dir_len] != '/')
+			return 0;
+		rest += ch->dir_len + 1;
+	}
+	slash = strchr(rest, '/');
+	if (slash && latest->op == ETCD_JOURNAL_DEL)
+		return 0;
+	len = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (ch->n == ch->cap) {
+		size_t cap = ch->cap ? 2 * ch->cap : 16;
+		struct named *c = realloc(ch->c, cap * sizeof(*c));
+
+		if (!c)
+			return kvfs_error_set(KVFS_EFAIL, "out of memory");
+		ch->c = c;
+		ch->cap = cap;
+	}
+	ch->c[ch->n].name = strndup(rest, len);
+	if (!ch->c[ch->n].name)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	ch->c[ch->n].kind = slash ? KVFS_KIND_DIR
+			    : latest->op == ETCD_JOURNAL_PUT ? KVFS_KIND_FILE
+							     : 0;
+	ch->c[ch->n].seq = latest->seq;
+	ch->n++;
+	return 0;
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 int etcd_journal_children(struct etcd_journal *j, const char *dir,
 			  struct etcd_journal_child **out, size_t *count)
 {
+	struct children ch = { .dir = dir, .dir_len = strlen(dir) };
 	struct etcd_journal_child *c = NULL;
 	size_t n = 0;
-	int rc = 0;
+	int rc;
 
 	*out = NULL;
 	*count = 0;
 	if (!j)
 		return 0;
 	pthread_mutex_lock(&j->lock);
-	for (struct jentry *ent = j->head; ent && rc == 0; ent = ent->next) {
-		const char *rest = below(ent->key, dir), *slash;
-		size_t len, i;
-		enum kvfs_kind kind;
-
-		if (!rest || ent->op == ETCD_JOURNAL_ATTR || !latest(ent))
-			continue;
-		slash = strchr(rest, '/');
-		if (slash && ent->op == ETCD_JOURNAL_DEL)
-			continue;
-		len = slash ? (size_t)(slash - rest) : strlen(rest);
-		kind = slash ? KVFS_KIND_DIR
-		       : ent->op == ETCD_JOURNAL_PUT ? KVFS_KIND_FILE : 0;
-		for (i = 0; i < n; i++)
-			if (strlen(c[i].name) == len &&
-			    !strncmp(c[i].name, rest, len))
-				break;
-		if (i == n) {
-			struct etcd_journal_child *grown =
-				realloc(c, (n + 1) * sizeof(*c));
-
-			if (!grown || !(grown[n].name = strndup(rest, len))) {
-				if (grown)
-					c = grown;
-				rc = kvfs_error_set(KVFS_EFAIL,
-						    "out of memory");
-				break;
-			}
-			c = grown;
-			grown[n].seen = false;
-			n++;
-		}
-		c[i].kind = kind;
-	}
+	rc = jindex_each_latest(j->index, add_child, &ch);
 	pthread_mutex_unlock(&j->lock);
+	if (rc == 0 && ch.n && !(c = calloc(ch.n, sizeof(*c))))
+		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+	/* By name, and where several keys make one child ("a" deleted,
+	 * "a/b" put) the newest entry decides, as replication will. */
+	if (rc == 0 && ch.n)
+		qsort(ch.c, ch.n, sizeof(*ch.c), named_cmp);
+	for (size_t i = 0; i < ch.n; i++) {
+		if (rc || (i + 1 < ch.n && !strcmp(ch.c[i].name,
+						   ch.c[i + 1].name))) {
+			free(ch.c[i].name);
+			continue;
+		}
+		c[n].name = ch.c[i].name;
+		c[n].kind = ch.c[i].kind;
+		c[n].seen = false;
+		n++;
+	}
+	free(ch.c);
 	if (rc) {
 		etcd_journal_children_free(c, n);
 		return rc;

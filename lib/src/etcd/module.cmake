@@ -9,5 +9,6 @@ list(APPEND KVFS_LIB_SOURCES
   src/etcd/http.c     # gateway client: failover, auth, TLS, base64
   src/etcd/members.c  # members that stopped answering, and their probe
   src/etcd/journal.c  # the eventual journal and its replication
+  src/etcd/journal_index.c # its pending entries by key and directory
 )
 list(APPEND KVFS_LIB_DEPS PkgConfig::CURL PkgConfig::JANSSON)

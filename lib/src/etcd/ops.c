@@ -2136,13 +2136,17 @@ struct etcd_lister {
 	size_t jn, jidx;
 };
 
+static int jc_cmp(const void *key, const void *child)
+{
+	return strcmp(key, ((const struct etcd_journal_child *)child)->name);
+}
+
+/* The journal's word on name (its children are sorted by name). */
 static struct etcd_journal_child *jc_find(struct etcd_lister *l,
 					  const char *name)
 {
-	for (size_t i = 0; i < l->jn; i++)
-		if (!strcmp(l->jc[i].name, name))
-			return &l->jc[i];
-	return NULL;
+	return l->jn ? bsearch(name, l->jc, l->jn, sizeof(*l->jc), jc_cmp)
+		     : NULL;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -2382,6 +2386,7 @@ static int fetch_page(struct etcd_lister *l)
 static int lister_next(struct kvfs_lister *base, struct kvfs_dirent *ent)
 {
 	struct etcd_lister *l = (struct etcd_lister *)base;
+	struct etcd_journal_child *c;
 
 	for (;;) {
 		json_t *kv;
@@ -2418,9 +2423,8 @@ static int lister_next(struct kvfs_lister *base, struct kvfs_dirent *ent)
 			continue;
 		snprintf(ent->name, sizeof(ent->name), "%s", l->dnames[i]);
 		ent->kind = KVFS_KIND_DIR;
-		if (jc_find(l, ent->name)) {
-			struct etcd_journal_child *c = jc_find(l, ent->name);
-
+		c = jc_find(l, ent->name);
+		if (c) {
 			c->seen = true;
 			if (!c->kind)
 				continue;
@@ -2428,7 +2432,7 @@ static int lister_next(struct kvfs_lister *base, struct kvfs_dirent *ent)
 		return 1;
 	}
 	while (l->jidx < l->jn) {
-		struct etcd_journal_child *c = &l->jc[l->jidx++];
+		c = &l->jc[l->jidx++];
 
 		if (c->seen || !c->kind)
 			continue;
