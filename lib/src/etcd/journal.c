@@ -20,7 +20,7 @@
  * its pid, for the refusal a second mount gets.
  *
  * Locks: append_lock (one append at a time, so file order is list order)
- * is taken before lock (the list, counters, the stop flag).
+ * is taken before lock (the list and its index, counters, the stop flag).
  */
 #include <dirent.h>
 #include <errno.h>
