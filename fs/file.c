@@ -716,10 +716,18 @@ static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 	} else if (pending) {
 		h->empty_base = writable;
 	} else {
-		err = kvfs_fs_key(fs, inode, NULL, key);
-		if (!err)
-			err = kvfs_fs_errno(fs, kvfs_store_open_reader(fs->store,
-					key, h->level, &h->reader), key);
+		int rc = kvfs_fs_key(fs, inode, NULL, key);
+
+		if (!rc)
+			rc = kvfs_store_open_reader(fs->store, key, h->level,
+						    &h->reader);
+		/* The key vanished or became a directory since the kernel
+		 * cached the name (another client): the kernel looks it up
+		 * again and opens what it finds, or creates it (O_CREAT). */
+		if (rc == KVFS_ENOTFOUND || rc == KVFS_EISDIR)
+			err = ESTALE;
+		else
+			err = rc > 0 ? rc : kvfs_fs_errno(fs, rc, key);
 	}
 	pthread_rwlock_unlock(&fs->ns_lock);
 	return err;
@@ -923,7 +931,8 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		kvfs_fs_inode_forget(fs, inode, 1);
 		goto out;
 	}
-	e.attr_timeout = e.entry_timeout = kvfs_fs_timeout(fs, inode);
+	e.attr_timeout = kvfs_fs_timeout(fs, inode);
+	e.entry_timeout = kvfs_fs_entry_timeout(fs);
 out:
 	if (err)
 		fuse_reply_err(req, err);

@@ -545,8 +545,15 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
  * whether the kernel may have been given a size older than what it
  * publishes (file.c). */
 void kvfs_fs_attr_reply(struct fs_inode *inode);
-/* Attribute/entry timeout for inode. */
+/* Attribute timeout for inode: cfg.timeout where this daemon is the only
+ * writer; on shared backends 0 for strong files, else weak_timeout. */
 double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode);
+/* Entry timeout (names): cfg.timeout where this daemon is the only
+ * writer, else weak_timeout at every level: a cached name costs no
+ * lookup, and every open and getattr still asks the store, answering
+ * ESTALE for a key that vanished or changed kind, so that the kernel
+ * looks the name up again (DESIGN.md, strong files). */
+double kvfs_fs_entry_timeout(struct fs *fs);
 /* Look up parent/name and fill e (counting a lookup). Positive errno. */
 int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 		      const char *name, struct fuse_entry_param *e);

@@ -36,6 +36,11 @@ double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
 	return fs->cfg.weak_timeout;
 }
 
+double kvfs_fs_entry_timeout(struct fs *fs)
+{
+	return fs->exclusive ? fs->cfg.timeout : fs->cfg.weak_timeout;
+}
+
 /*
  * What the store knows, as stat(2) shows it (fs/README.md, "Attributes"):
  * what the backend does not say (kvfs_stat.valid) gets a default - the
@@ -214,6 +219,9 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 	rc = kvfs_store_stat(fs->store, key, kvfs_fs_level(fs, inode), &ks);
 	if (rc)
 		return kvfs_fs_errno(fs, rc, key);
+	if ((ks.kind == KVFS_KIND_DIR) != inode->is_dir)
+		return ESTALE; /* another client made it a file, or a
+				* directory: the kernel looks it up anew */
 	pthread_mutex_lock(&inode->lock);
 	if (own && hsize != ks.size) {
 		/* This open file's view (close-to-open); the kernel keeps one
@@ -369,7 +377,8 @@ static int lookup_locked(struct fs *fs, struct fs_inode *parent,
 	memset(e, 0, sizeof(*e));
 	e->ino = inode->ino;
 	fill_stat(fs, inode, &ks, &e->attr);
-	e->attr_timeout = e->entry_timeout = kvfs_fs_timeout(fs, inode);
+	e->attr_timeout = kvfs_fs_timeout(fs, inode);
+	e->entry_timeout = kvfs_fs_entry_timeout(fs);
 	return 0;
 }
 

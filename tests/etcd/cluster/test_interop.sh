@@ -11,7 +11,10 @@
 #    the files' bytes, and nothing else (mkdir of an empty directory, a
 #    chmod, an xattr add no key under P);
 #  - a value larger than one request: the key holds nothing, the file
-#    reads whole.
+#    reads whole;
+#  - a strong name the kernel keeps cached: deleted, re-created and
+#    kind-changed by etcdctl, seen at the next open and stat;
+#  - what strong cat, stat and `echo >` cost in etcd requests.
 . "$KT_LIB"
 
 kt_require_etcd
@@ -133,6 +136,54 @@ files=$(cd "$M" && find . -type f | sed "s|^\./|$P|" | LC_ALL=C sort)
 [ -z "$(echo "$keys" | uniq -d)" ] || kt_fail "a key is listed twice under $P"
 echo "$keys" | grep -q empty && kt_fail "the empty directory shows as a key under $P"
 kt_log "etcdctl get --prefix $P: $(echo "$keys" | wc -l) keys, the files of the mount, each once"
+
+# --- names the kernel keeps, keys another client changes -----------------
+# A strong name stays in the kernel's cache (weak_timeout), so each open
+# and stat asks etcd again and a changed key is looked up anew: after
+# etcdctl deletes a file the mount has just read, cat says ENOENT and
+# `echo >` creates it again; after it replaces a file by a directory of
+# the same name, ls and stat show the directory (not EIO).
+d=$M/strong
+echo cached >"$d/c" && file_is "$d/c" cached || kt_fail "write and read of strong/c"
+kt_etcdctl del "${P}strong/c" >/dev/null || kt_fail "etcdctl del"
+out=$(cat "$d/c" 2>&1) && kt_fail "cat of a key etcdctl deleted gave '$out'"
+case $out in *"No such file"*) ;; *) kt_fail "cat of a deleted key: '$out', expected ENOENT" ;; esac
+echo again >"$d/c" 2>/dev/null || kt_fail "echo > a name whose key another client deleted failed"
+[ "$(value_of "${P}strong/c")" = again ] || kt_fail "echo > c after etcdctl del: etcd holds '$(value_of "${P}strong/c")'"
+file_is "$d/c" again || kt_fail "echo > c after etcdctl del: cat gives '$(cat "$d/c" 2>&1)'"
+kt_etcdctl del "${P}strong/c" >/dev/null && kt_etcdctl put "${P}strong/c/inside" in >/dev/null ||
+	kt_fail "etcdctl replacing c by a directory"
+is_dir "$d/c" || kt_fail "c, now a directory in etcd: stat says '$(stat -c %F "$d/c" 2>&1)'"
+file_is "$d/c/inside" in || kt_fail "c/inside: '$(cat "$d/c/inside" 2>&1)'"
+kt_etcdctl del --prefix "${P}strong/c" >/dev/null && kt_etcdctl put "${P}strong/c" file-again >/dev/null ||
+	kt_fail "etcdctl replacing c/ by a file"
+file_is "$d/c" file-again || kt_fail "c, a file again: cat gives '$(cat "$d/c" 2>&1)'"
+[ -f "$d/c" ] || kt_fail "c, a file again: stat says '$(stat -c %F "$d/c" 2>&1)'"
+kt_log "strong: deleted, re-created and kind-changed keys seen at the next open and stat"
+
+# --- what a strong read and write cost ------------------------------------
+# Requests to etcd (the daemon's counters): a cat of a strong file is its
+# open's read and fstat's (2), a stat one, an `echo >` of an existing file
+# one transaction. 20 of each; the stats read itself costs one request.
+requests() {
+	getfattr -n user.kvfs.stats --only-values "$M" 2>/dev/null | sed -n 's/^etcd_requests: //p'
+}
+echo one-kib >"$d/cost"
+cat "$d/cost" >/dev/null
+# per_op WHAT MAX COMMAND...: run it 20 times; at most MAX requests.
+per_op() {
+	local what=$1 max=$2 before after n
+	shift 2
+	before=$(requests)
+	for _ in $(seq 20); do "$@" >/dev/null || kt_fail "$what failed"; done
+	after=$(requests)
+	n=$((after - before - 1))
+	kt_log "strong $what: $n etcd requests for 20"
+	[ "$n" -le "$max" ] || kt_fail "20 strong '$what' cost $n etcd requests, more than $max"
+}
+per_op cat 42 cat "$d/cost"
+per_op stat 22 stat "$d/cost"
+per_op "echo > existing" 22 sh -c "echo x >'$d/cost'"
 
 kt_umount M || kt_fail "the daemon exited with an error"
 kt_finish
