@@ -992,7 +992,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			e.attr.st_mode =
 				d->ents[i - 2].kind == KVFS_KIND_DIR ? S_IFDIR
 								     : S_IFREG;
-			if (!plus)
+			if (!plus || !fs->exclusive)
 				e.attr.st_ino = entry_ino(fs, inode, name);
 		}
 		if (!plus) {
@@ -1006,7 +1006,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			if (fuse_add_direntry_plus(req, NULL, 0, name, &e,
 						   0) > left)
 				break;
-			if (i >= 2 && kvfs_fs_do_lookup(fs, inode, name, &e))
+			/* Where another mount can write, attributes are
+			 * read when a program asks for them (a name of
+			 * READDIRPLUS without a node, e.ino 0, costs no
+			 * request): `ls` and `find` then cost the listing,
+			 * not a read per name. */
+			if (i >= 2 && fs->exclusive &&
+			    kvfs_fs_do_lookup(fs, inode, name, &e))
 				continue; /* vanished since opendir */
 			n = fuse_add_direntry_plus(req, p, left, name, &e,
 						   (off_t)i + 1);

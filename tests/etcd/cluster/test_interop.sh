@@ -14,7 +14,7 @@
 #    reads whole;
 #  - a strong name the kernel keeps cached: deleted, re-created and
 #    kind-changed by etcdctl, seen at the next open and stat;
-#  - what strong cat, stat and `echo >` cost in etcd requests.
+#  - what strong cat, stat, `echo >` and ls cost in etcd requests.
 . "$KT_LIB"
 
 kt_require_etcd
@@ -184,6 +184,14 @@ per_op() {
 per_op cat 42 cat "$d/cost"
 per_op stat 22 stat "$d/cost"
 per_op "echo > existing" 22 sh -c "echo x >'$d/cost'"
+# ls of a directory of 30 files: the listing, not a read per name (its
+# names reach the kernel without attributes, which ls -l then asks for).
+mkdir "$d/many" || kt_fail "mkdir many"
+for i in $(seq 30); do echo "$i" >"$d/many/f$i"; done
+per_op "ls of 30 files" 100 ls "$d/many"
+[ "$(ls "$d/many" | wc -l)" = 30 ] || kt_fail "ls many shows $(ls "$d/many" | wc -l) names, not 30"
+[ "$(ls -l "$d/many" | grep -c '^-rw')" = 30 ] || kt_fail "ls -l many: $(ls -l "$d/many" | head -3)"
+[ "$(cat "$d/many/f17")" = 17 ] || kt_fail "many/f17 reads '$(cat "$d/many/f17")'"
 
 kt_umount M || kt_fail "the daemon exited with an error"
 kt_finish
