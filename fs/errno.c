@@ -46,6 +46,8 @@ static int errno_of(int rc)
 		return ENODATA;
 	case KVFS_EREADONLY:
 		return EROFS;
+	case KVFS_ECROSS:
+		return EXDEV;
 	default:
 		return EIO;
 	}
@@ -60,7 +62,7 @@ static bool is_routine(int rc)
 	       rc == KVFS_ENOTDIR || rc == KVFS_ENODATA ||
 	       rc == KVFS_ENAMETOOLONG || rc == KVFS_ENOTSUPPORTED ||
 	       rc == KVFS_EINVALKEY || rc == KVFS_EINVAL ||
-	       rc == KVFS_EREADONLY;
+	       rc == KVFS_EREADONLY || rc == KVFS_ECROSS;
 }
 
 int kvfs_fs_errno(struct fs *fs, int rc, const char *what)

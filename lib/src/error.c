@@ -37,6 +37,7 @@ const char *kvfs_error_name(int code)
 	case KVFS_ENOSPACE: return "no space";
 	case KVFS_ENODATA: return "no such attribute";
 	case KVFS_EREADONLY: return "read-only";
+	case KVFS_ECROSS: return "not in one step";
 	}
 	return "unknown error";
 }

@@ -71,6 +71,7 @@ static const struct {
 	{ "ENOSPACE", KVFS_ENOSPACE },
 	{ "ENODATA", KVFS_ENODATA },
 	{ "EREADONLY", KVFS_EREADONLY },
+	{ "ECROSS", KVFS_ECROSS },
 };
 
 static const char *op_named(const char *name)

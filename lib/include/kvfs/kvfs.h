@@ -51,6 +51,10 @@ enum kvfs_error {
 	KVFS_ENODATA = -16,      /* no such extended attribute */
 	KVFS_EREADONLY = -17,    /* the store is read-only (local: the root's
 	                            filesystem is mounted read-only) */
+	KVFS_ECROSS = -18,       /* a rename the backend cannot make in one
+	                            step (etcd: a directory over one
+	                            transaction); copy, then delete, as mv(1)
+	                            does on EXDEV */
 };
 
 /* Message of the calling thread's last failure; never NULL. Borrowed,

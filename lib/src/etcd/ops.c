@@ -1955,10 +1955,12 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 	ops = 8 + ndepth + 3 * n;
 	if (ndepth == ETCD_RENAME_DEPTH || ops > e->max_txn_ops ||
 	    n + 2 * ETCD_RENAME_DEPTH + 12 > e->max_txn_ops) {
-		rc = kvfs_error_set(KVFS_ENOTSUPPORTED,
+		rc = kvfs_error_set(KVFS_ECROSS,
 			"directory %s holds %zu entries over %u levels; one "
 			"etcd transaction (max_txn_ops=%" PRIu64 ") moves at "
-			"most about %" PRIu64 " entries, %d levels deep", from,
+			"most about %" PRIu64 " entries, %d levels deep, so "
+			"the rename is refused with EXDEV (mv then copies and "
+			"deletes)", from,
 			n, ndepth, e->max_txn_ops,
 			(e->max_txn_ops - 10 - ETCD_RENAME_DEPTH) / 3,
 			ETCD_RENAME_DEPTH - 1);
