@@ -932,7 +932,10 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		goto out;
 	}
 	e.attr_timeout = kvfs_fs_timeout(fs, inode);
-	e.entry_timeout = kvfs_fs_entry_timeout(fs);
+	/* Not yet in the store: where others write, the name is looked up
+	 * again until its first publish, which may fail (EFBIG) and leave
+	 * no file (publish). */
+	e.entry_timeout = fs->exclusive ? kvfs_fs_entry_timeout(fs) : 0;
 out:
 	if (err)
 		fuse_reply_err(req, err);
@@ -1241,7 +1244,9 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 {
 	struct fs_inode *inode = h->inode;
 	bool raced = false, attrs_stale = false, store = false, wrote;
-	bool tail_only = false, have_tail = false;
+	bool tail_only = false, have_tail = false, vanish;
+	char name[KVFS_NAME_MAX + 1];
+	fuse_ino_t parent;
 	uint64_t gen = 0, tail_off = 0, size = 0;
 	char *tail = NULL;
 	size_t tail_len = 0;
@@ -1264,6 +1269,14 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 					     (ssize_t)tail_len);
 	}
 	err = commit_handle(fs, h, &raced, &attrs_stale);
+	/* A file created here whose first publish failed (EFBIG, a lost
+	 * cluster) is never published by this handle, its only one: the
+	 * name goes now, before close returns, not at release. */
+	vanish = err && inode->pending && inode->handles == h && !h->next;
+	if (vanish) {
+		inode->pending = false;
+		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
+	}
 	if (!err && wrote && !raced && wait && fs->exclusive &&
 	    fs->cfg.page_cache && !inode->storing && h->need_reader &&
 	    (inode->pc_gen != inode->data_gen || h->page_writer) &&
@@ -1278,6 +1291,8 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
+	if (vanish && kvfs_fs_inode_unhash_named(fs, inode, &parent, name))
+		kvfs_fs_notify_entry(fs, parent, name, false);
 	if ((raced || attrs_stale) && fs->exclusive)
 		kvfs_fs_notify_inode(fs, inode->ino, raced, wait);
 	if (store && tail_only && have_tail)

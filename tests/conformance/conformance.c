@@ -46,13 +46,15 @@ static const enum kvfs_consistency all_levels[KVFS_CONSISTENCY_COUNT] = {
 #define MUST(expr) CHECK_RC(expr, 0)
 
 /*
- * When a wrapper reports that the backend lacks the operation, say so
- * plainly and mark the test skipped; any other code is returned.
+ * When a wrapper reports that the backend lacks the operation, or cannot
+ * make it in one step (KVFS_ECROSS: a directory rename over one etcd
+ * transaction), say so plainly and mark the test skipped; any other code
+ * is returned.
  */
 #define SUPPORTED(expr, what)                                                 \
 	({                                                                    \
 		int src_ = (int)(expr);                                       \
-		if (src_ == KVFS_ENOTSUPPORTED) {                             \
+		if (src_ == KVFS_ENOTSUPPORTED || src_ == KVFS_ECROSS) {      \
 			print_message("SKIPPED: backend %s does not support " \
 				      "%s (%s)\n", target->name, what,        \
 				      kvfs_error_message());                  \
