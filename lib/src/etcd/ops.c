@@ -1067,10 +1067,12 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		}
 		break;
 	}
-	/* Chunks go again only when nothing can publish them; after a
-	 * publish whose answer never came they may be the value's, and the
-	 * collection removes them if not (chunks.c). */
-	if (rc && gen[0] && !outcome_unknown(rc))
+	/* After a publish whose answer never came the chunks may be the
+	 * value's: they go only while their marker is there (the publish
+	 * did not take effect, and now cannot). */
+	if (rc && gen[0] && outcome_unknown(rc))
+		etcd_chunks_drop_unpublished(e, gen);
+	else if (rc && gen[0])
 		etcd_chunks_drop(e, gen);
 out_free:
 	free(parent);
