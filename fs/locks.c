@@ -249,20 +249,27 @@ static bool overlaps(const struct fs_lock *a, off_t start, off_t end)
 }
 
 /* A lock of another owner that the one asked for cannot share the file
- * with, or NULL. */
+ * with, or NULL; of POSIX locks the one that starts first, as Linux
+ * reports it to F_GETLK (the list is in no order), so that a program
+ * that walks the locks of a file with F_GETLK from offset 0 meets each. */
 static struct fs_lock *conflict(struct fs_lock_domain *d,
 				const struct fs_lock *want)
 {
+	struct fs_lock *first = NULL;
+
 	for (struct fs_lock *k = d->locks; k; k = k->next) {
 		if (k->owner == want->owner || k->flock != want->flock)
 			continue;
 		if (!k->write && !want->write)
 			continue;
-		if (!want->flock && !overlaps(k, want->start, want->end))
+		if (want->flock)
+			return k;
+		if (!overlaps(k, want->start, want->end))
 			continue;
-		return k;
+		if (!first || k->start < first->start)
+			first = k;
 	}
-	return NULL;
+	return first;
 }
 
 /* Take away what owner holds of [start, end] (flock: its lock), splitting

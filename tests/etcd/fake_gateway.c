@@ -51,6 +51,7 @@ struct fake_gateway {
 	uint64_t lag;
 	uint64_t compact_rev;      /* reads below it fail */
 	unsigned int compact_on_read;
+	unsigned int apply_unanswered; /* writing txns applied, "timed out" */
 	unsigned int delay_ms;
 	enum fake_mode mode;
 	char *user, *password;
@@ -555,6 +556,14 @@ static int handle(struct fake_gateway *f, const char *path, const char *auth,
 	}
 	if (!strcmp(path, "/v3/kv/txn")) {
 		*resp = do_txn(f, req);
+		if (f->apply_unanswered &&
+		    (writes(json_object_get(req, "success")) ||
+		     writes(json_object_get(req, "failure")))) {
+			f->apply_unanswered--;
+			json_decref(*resp);
+			*resp = error_body("etcdserver: request timed out", 14);
+			return 503;
+		}
 		return 200;
 	}
 	if (!strcmp(path, "/v3/kv/range")) {
@@ -824,6 +833,13 @@ void fake_compact_on_read(struct fake_gateway *f, unsigned int n)
 {
 	pthread_mutex_lock(&f->lock);
 	f->compact_on_read = n;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fake_apply_unanswered(struct fake_gateway *f, unsigned int n)
+{
+	pthread_mutex_lock(&f->lock);
+	f->apply_unanswered = n;
 	pthread_mutex_unlock(&f->lock);
 }
 

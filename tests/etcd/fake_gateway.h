@@ -57,6 +57,10 @@ void fake_compact(struct fake_gateway *f);
  * own, another client writes a key outside kvfs/ and the key space is
  * compacted at that write: as a compaction that comes just then. */
 void fake_compact_on_read(struct fake_gateway *f, unsigned int n);
+/* Apply each of the next n transactions that write, then answer it as
+ * etcd answers a proposal it could not see applied in time ("request
+ * timed out", code 14): the client cannot tell it took effect. */
+void fake_apply_unanswered(struct fake_gateway *f, unsigned int n);
 
 void fake_counts(struct fake_gateway *f, struct fake_counts *out);
 void fake_reset_counts(struct fake_gateway *f);

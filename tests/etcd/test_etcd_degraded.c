@@ -287,6 +287,48 @@ static void test_chunked_read_survives_compaction(void **state)
 	free(value);
 }
 
+/* The transaction that publishes a large value takes effect, but its
+ * answer is "request timed out" (etcd's answer to a proposal it did not
+ * see applied in time), so the request goes out again and finds its
+ * marker gone: the value was published, by that first attempt, and
+ * its chunks must stay. */
+static void test_chunked_put_unanswered_publish(void **state)
+{
+	struct etcd_test_fixture *fx = *state;
+	struct kvfs_store *s = NULL;
+	struct kvfs_buf got = { 0 };
+	size_t len = 200 * 1024;
+	char *value = malloc(len);
+	int rc;
+
+	assert_non_null(value);
+	for (size_t i = 0; i < len; i++)
+		value[i] = (char)('a' + i % 29);
+	MUST(etcd_test_open(fake_url(fx->fake), fx->journal,
+			    "max_request=64K,timeout=1s", &s));
+	fake_apply_unanswered(fx->fake, 1);
+	rc = kvfs_store_put(s, "big", value, len, KVFS_STRONG);
+	fake_apply_unanswered(fx->fake, 0);
+	assert_int_equal(rc, 0);
+	MUST(kvfs_store_get(s, "big", KVFS_STRONG, &got));
+	assert_int_equal(got.len, len);
+	assert_memory_equal(got.data, value, len);
+	kvfs_buf_free(&got);
+	/* No attempt answered: the put fails, its outcome unknown, and
+	 * the value it did publish still reads whole. */
+	value[0] = 'Z';
+	fake_apply_unanswered(fx->fake, 1000);
+	rc = kvfs_store_put(s, "big", value, len, KVFS_STRONG);
+	fake_apply_unanswered(fx->fake, 0);
+	assert_int_equal(rc, KVFS_ETIMEDOUT);
+	MUST(kvfs_store_get(s, "big", KVFS_STRONG, &got));
+	assert_int_equal(got.len, len);
+	assert_memory_equal(got.data, value, len);
+	kvfs_buf_free(&got);
+	kvfs_store_close(s);
+	free(value);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +337,7 @@ int main(void)
 		ETCD_FAKE_TEST(test_operation_deadline),
 		ETCD_FAKE_TEST(test_listing_survives_compaction),
 		ETCD_FAKE_TEST(test_chunked_read_survives_compaction),
+		ETCD_FAKE_TEST(test_chunked_put_unanswered_publish),
 	};
 
 	return cmocka_run_group_tests_name("etcd backend, degraded cluster",

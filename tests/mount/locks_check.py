@@ -257,6 +257,33 @@ check("F_GETLK after locking bytes 0-9 and 10-19 reports 0-19",
 os.close(fd)
 h.release()
 
+# 8b. Touching ranges of other types do not merge, and F_GETLK over them
+# reports the one that starts first (as Linux), so that walking a file's
+# locks from offset 0 meets each.
+def read_then_write(fd):
+    fcntl.lockf(fd, fcntl.LOCK_SH, 10, 0)
+    fcntl.lockf(fd, fcntl.LOCK_EX, 10, 10)
+    fcntl.lockf(fd, fcntl.LOCK_EX, 10, 30)
+
+
+h = Holder("n", os.O_RDWR, read_then_write)
+fd = os.open(path("n"), os.O_RDWR)
+seen = []
+start = 0
+while len(seen) < 5:
+    flk = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, start, 0, 0)
+    ltype, _, lstart, llen, lpid = struct.unpack(
+        "hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, flk))
+    if ltype == fcntl.F_UNLCK:
+        break
+    seen.append((ltype, lstart, llen))
+    start = lstart + llen
+check("F_GETLK from each lock's end over read 0-9, write 10-19, write 30-39",
+      seen == [(fcntl.F_RDLCK, 0, 10), (fcntl.F_WRLCK, 10, 10),
+               (fcntl.F_WRLCK, 30, 10)], repr(seen))
+os.close(fd)
+h.release()
+
 # 9. flock and POSIX locks do not see each other (Linux).
 write("m")
 h = Holder("m", os.O_RDONLY, lambda fd: fcntl.flock(fd, fcntl.LOCK_EX))

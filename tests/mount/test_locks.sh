@@ -3,8 +3,10 @@
 # tried by another (tests/mount/locks_check.py): exclusion also when a
 # writer opens a file that page-cache readers hold (kvfs may give the
 # name a new node then), F_GETLK, release at close, waiting and EINTR,
-# locks through mv and rm, byte ranges. Then the same with flock(1) as
-# shell scripts use it, and lock waiters when the daemon is stopped.
+# locks through mv and rm, byte ranges; byte-range patterns against the
+# kernel's own locks on a plain directory (tests/mount/locks_compare.py).
+# Then the same with flock(1) as shell scripts use it, and lock waiters
+# when the daemon is stopped.
 . "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || skip "python3 is missing"
 command -v flock >/dev/null || skip "flock (util-linux) is missing"
@@ -12,6 +14,9 @@ command -v flock >/dev/null || skip "flock (util-linux) is missing"
 kvfs_mount
 
 python3 "$(dirname "$0")/locks_check.py" "$MNT" || fail "lock checks failed (above)"
+mkdir -p "$TEST_TMP/plain"
+python3 "$(dirname "$0")/locks_compare.py" "$MNT" "$TEST_TMP/plain" ||
+	fail "byte-range locks differ from the kernel's on a plain directory (above)"
 
 # flock(1): a script's critical section, 4 processes incrementing one
 # counter file 25 times each under `flock -x`, with the lock on the

@@ -84,22 +84,42 @@ char *etcd_chunks_marker(const struct etcd *e, const char *gen)
 	return gen_key(e, gen);
 }
 
-void etcd_chunks_drop(struct etcd *e, const char *gen)
+/* Delete the marker and chunks of gen; with if_marker, in a
+ * transaction that first compares the marker is there. */
+static void drop(struct etcd *e, const char *gen, bool if_marker)
 {
 	char *start = gen && gen[0] ? gen_key(e, gen) : NULL;
 	char *end = start ? etcd_prefix_end(start) : NULL;
-	json_t *req, *resp = NULL;
+	json_t *del, *req = NULL, *resp = NULL;
 
 	/* Gens have one length, so this range is the marker and the
 	 * chunks of gen, nothing else. */
-	req = end ? json_pack("{s:o, s:o}", "key", etcd_jstr(start),
+	del = end ? json_pack("{s:o, s:o}", "key", etcd_jstr(start),
 			      "range_end", etcd_jstr(end)) : NULL;
-	if (req && etcd_call(e, "/v3/kv/deleterange", req, ETCD_CALL_QUIET,
-			     &resp) == 0)
+	if (del && !if_marker)
+		req = json_incref(del);
+	else if (del)
+		req = json_pack("{s:[{s:o, s:s, s:s, s:i}], s:[{s:O}]}",
+				"compare", "key", etcd_jstr(start), "target",
+				"VERSION", "result", "GREATER", "version", 0,
+				"success", "request_delete_range", del);
+	if (req && etcd_call(e, if_marker ? "/v3/kv/txn" : "/v3/kv/deleterange",
+			     req, ETCD_CALL_QUIET, &resp) == 0)
 		json_decref(resp);
 	json_decref(req);
+	json_decref(del);
 	free(start);
 	free(end);
+}
+
+void etcd_chunks_drop(struct etcd *e, const char *gen)
+{
+	drop(e, gen, false);
+}
+
+void etcd_chunks_drop_unpublished(struct etcd *e, const char *gen)
+{
+	drop(e, gen, true);
 }
 
 /* ------------------------------------------------------------ collection */

@@ -325,6 +325,11 @@ char *etcd_chunks_marker(const struct etcd *e, const char *gen);
 /* Delete generation gen: marker and chunks. A failure leaves garbage for
  * the next collection only. */
 void etcd_chunks_drop(struct etcd *e, const char *gen);
+/* The same, after a publish whose outcome is unknown: only while the
+ * marker is there (one transaction), so never the chunks of a publish
+ * that took effect; and that publish, should it still come, then finds
+ * its marker gone and publishes nothing. */
+void etcd_chunks_drop_unpublished(struct etcd *e, const char *gen);
 /* Delete the generations that neither a marker nor a current metadata
  * record keeps (and the stale records that pointed at them); stops early
  * when *stop is set. */

@@ -933,6 +933,22 @@ int etcd_op_get(struct etcd *e, const char *key, enum kvfs_consistency level,
 	}
 }
 
+/* Does the metadata record mkv point at generation gen (a publish of
+ * ours that took effect)? */
+static bool published_by_us(json_t *mkv, const char *gen)
+{
+	struct etcd_file_meta m;
+
+	return mkv && meta_parse(mkv, &m) == 0 && !strcmp(m.gen, gen);
+}
+
+/* A failed request that may still have taken effect: it timed out, or
+ * no member answered it (an attempt may have been applied unanswered). */
+static bool outcome_unknown(int rc)
+{
+	return rc == KVFS_ETIMEDOUT || rc == KVFS_EUNAVAILABLE;
+}
+
 /*
  * The value goes to P<key> (chunked ones: "" there, the bytes in chunks)
  * with its metadata record, in one transaction comparing that the parent
@@ -988,7 +1004,7 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		json_t *cmp = json_array(), *ok_ops = json_array();
 		json_t *fail = json_array(), *resp = NULL;
 		struct node n, pn;
-		bool ok = false, lost;
+		bool ok = false, lost, ours;
 
 		if (parent[0]) {
 			add(cmp, cmp_op(pdk, NULL, "VERSION", "GREATER", 0));
@@ -1022,8 +1038,15 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		node_at(resp, N_COUNT, parent, &pn);
 		lost = marker && !first_kv(resp, parent[0] ? 2 * N_COUNT
 							     : N_COUNT);
+		ours = lost && published_by_us(n.mkv, gen);
 		json_decref(resp);
-		if (lost) {
+		if (ours) {
+			/* An earlier attempt took effect, its answer lost
+			 * (etcd_call sent it again); the metadata it
+			 * replaced is gone, so its chunks are left to the
+			 * collection. */
+			rc = 0;
+		} else if (lost) {
 			rc = kvfs_error_set(KVFS_ETIMEDOUT, "etcd: the chunks of "
 				"%s were not published within their lease "
 				"(the cluster is slow; try again)", key);
@@ -1044,7 +1067,12 @@ int etcd_op_put(struct etcd *e, const char *key, const void *value,
 		}
 		break;
 	}
-	if (rc && gen[0])
+	/* After a publish whose answer never came the chunks may be the
+	 * value's: they go only while their marker is there (the publish
+	 * did not take effect, and now cannot). */
+	if (rc && gen[0] && outcome_unknown(rc))
+		etcd_chunks_drop_unpublished(e, gen);
+	else if (rc && gen[0])
 		etcd_chunks_drop(e, gen);
 out_free:
 	free(parent);
