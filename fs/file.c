@@ -71,6 +71,11 @@
  * so that the writer's retry finds no page-cache reader (move_name_away);
  * the retry follows within microseconds. */
 #define RETRY_WINDOW 1.0
+/* Seconds after a LOOKUP reply during which an open that finds the key
+ * gone answers ENOENT, not ESTALE: the kernel's retry of a stale open
+ * comes right after its LOOKUP, and a name looked up that lately is not
+ * a stale cache entry (just_looked_up). */
+#define LOOKUP_FRESH 0.1
 /* Spliced pushes go through a pipe, which grows to 1 MiB by default
  * (/proc/sys/fs/pipe-max-size) and must hold a header too. */
 #define SPLICE_CHUNK (512u << 10)
@@ -688,6 +693,16 @@ static struct fs_handle *handle_new(fuse_req_t req, struct fs_inode *inode,
  * not what the name holds now, and the open gets ESTALE, which the kernel
  * answers by looking the name up again and opening what it finds.
  */
+/* Did a LOOKUP reply name inode just now (the kernel's retry of a stale
+ * open follows one)? Caller holds inode->lock. */
+static bool just_looked_up(const struct fs_inode *inode)
+{
+	double at = (double)inode->looked_up.tv_sec +
+		    (double)inode->looked_up.tv_nsec / 1e9;
+
+	return inode->looked_up.tv_sec && mono_now() - at < LOOKUP_FRESH;
+}
+
 static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 {
 	struct fs_inode *inode = h->inode;
@@ -718,13 +733,26 @@ static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 	} else {
 		int rc = kvfs_fs_key(fs, inode, NULL, key);
 
+		bool stale = false;
+
 		if (!rc)
 			rc = kvfs_store_open_reader(fs->store, key, h->level,
 						    &h->reader);
 		/* The key vanished or became a directory since the kernel
-		 * cached the name (another client): the kernel looks it up
-		 * again and opens what it finds, or creates it (O_CREAT). */
+		 * cached the name (another client): ESTALE, and the kernel
+		 * looks it up again and opens what it finds, or creates it
+		 * (O_CREAT). It retries once, after a LOOKUP: when the name
+		 * is gone again at that retry (another client deletes and
+		 * re-creates it in a loop), the retry gets ENOENT, as does
+		 * any open right after a lookup (the kernel's cache is not
+		 * what is stale then). */
+		pthread_mutex_lock(&inode->lock);
 		if (rc == KVFS_ENOTFOUND || rc == KVFS_EISDIR)
+			stale = !inode->open_stale &&
+				!just_looked_up(inode);
+		inode->open_stale = stale;
+		pthread_mutex_unlock(&inode->lock);
+		if (stale)
 			err = ESTALE;
 		else
 			err = rc > 0 ? rc : kvfs_fs_errno(fs, rc, key);

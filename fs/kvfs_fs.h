@@ -94,6 +94,10 @@ struct fs_inode {
 	                                replaced it, for opens the kernel
 	                                may still send; closed when freed */
 	bool pending;              /* created here, not yet in the store */
+	bool open_stale;           /* an open found the key gone and said
+	                              ESTALE; the kernel's one retry of it
+	                              gets the store's word instead */
+	struct timespec looked_up; /* CLOCK_MONOTONIC: last LOOKUP reply */
 	uint32_t pending_mode;     /* its mode, applied when published */
 	bool has_mtime_override;   /* utimens while open for writing */
 	struct timespec mtime_override;

@@ -372,6 +372,7 @@ static int lookup_locked(struct fs *fs, struct fs_inode *parent,
 		owner = kvfs_fs_size_owner(inode);
 		if (owner && kvfs_fs_handle_size(owner, &size))
 			ks.size = size;
+		clock_gettime(CLOCK_MONOTONIC, &inode->looked_up);
 		pthread_mutex_unlock(&inode->lock);
 	}
 	memset(e, 0, sizeof(*e));

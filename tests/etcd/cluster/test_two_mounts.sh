@@ -6,7 +6,9 @@
 #  - eventual: writes on A converge on B (the time it took is printed);
 #  - causal: A's token handed to B makes B see A's write, and B's reads
 #    never go back in time; a malformed token is refused with EINVAL;
-#  - read-your-writes: A always reads its own latest write.
+#  - read-your-writes: A always reads its own latest write;
+#  - a strong name B keeps cached while A deletes and re-creates it in a
+#    loop: B's opens give the file or ENOENT, never ESTALE.
 . "$KT_LIB"
 
 kt_require_etcd
@@ -196,6 +198,45 @@ for i in $(seq 1 15); do
 	fi
 done
 kt_log "read-your-writes: 15 writes on A, each read back at once"
+
+# A name B keeps cached while A deletes and re-creates it in a loop: B's
+# opens see the file or ENOENT, never ESTALE (the kernel retries a stale
+# open once; a name gone again at that retry gets ENOENT).
+mkdir -p "$A/strong/churn" || kt_fail "mkdir strong/churn"
+echo x >"$A/strong/churn/f"
+python3 - "$A/strong/churn/f" <<'PY' &
+import os, sys, time
+end = time.time() + 5
+while time.time() < end:
+    try:
+        os.unlink(sys.argv[1])
+    except FileNotFoundError:
+        pass
+    with open(sys.argv[1], "w") as f:
+        f.write("x\n")
+PY
+churner=$!
+kt_pids+=("$churner")
+got=$(python3 - "$B/strong/churn/f" <<'PY'
+import errno, os, sys, time
+end, reads, stale, other = time.time() + 5, 0, 0, {}
+while time.time() < end:
+    reads += 1
+    try:
+        os.close(os.open(sys.argv[1], os.O_RDONLY))
+    except OSError as e:
+        if e.errno == errno.ESTALE:
+            stale += 1
+        elif e.errno != errno.ENOENT:
+            other[e.errno] = other.get(e.errno, 0) + 1
+print(reads, stale, other)
+PY
+)
+wait "$churner" || kt_fail "the churning writer on A failed"
+read -r reads stale other <<<"$got"
+kt_log "B opened a name A deletes and re-creates $reads times: $stale ESTALE, other errors: $other"
+[ "$stale" = 0 ] || kt_fail "$stale of $reads opens on B got ESTALE while A re-created the file"
+[ "$other" = "{}" ] || kt_fail "opens on B failed with errnos $other while A re-created the file"
 
 kt_umount A
 kt_umount B
