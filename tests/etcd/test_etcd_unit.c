@@ -538,7 +538,11 @@ static void test_other_clients_keys(void **state)
 	assert_int_equal(st.kind, KVFS_KIND_DIR);
 	assert_int_equal(kvfs_store_get(s, "d/a", KVFS_STRONG, &got),
 			 KVFS_EISDIR);
+	/* A key without kvfs's records: its size in one request. */
+	fake_reset_counts(fx->fake);
 	MUST(kvfs_store_stat(s, "d/a-b", KVFS_STRONG, &st));
+	fake_counts(fx->fake, &c);
+	assert_int_equal(c.requests, 1);
 	assert_int_equal(st.kind, KVFS_KIND_FILE);
 	assert_int_equal(st.size, 2);
 	assert_true(st.version > 0);

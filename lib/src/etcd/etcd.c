@@ -129,28 +129,58 @@ static void set_serializable(json_t *ranges, bool on)
 				    "serializable", json_boolean(on));
 }
 
-static int call_read(struct etcd *e, json_t *ranges, bool serializable,
+/* Send the read-only transaction txn ({"success": ranges}, maybe with
+ * "compare" and "failure"; borrowed). */
+static int call_read(struct etcd *e, json_t *txn, bool serializable,
 		     json_t **resp)
 {
-	json_t *req;
 	int rc;
 
-	set_serializable(ranges, serializable);
-	req = json_pack("{s:O}", "success", ranges);
-	if (!req)
+	if (!txn)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	set_serializable(json_object_get(txn, "success"), serializable);
+	if (json_object_get(txn, "failure"))
+		set_serializable(json_object_get(txn, "failure"), serializable);
 	atomic_fetch_add(serializable ? &e->n_serializable
 				      : &e->n_linearizable, 1);
-	rc = etcd_call(e, "/v3/kv/txn", req,
+	rc = etcd_call(e, "/v3/kv/txn", txn,
 		       serializable ? ETCD_CALL_PREFERRED : 0, resp);
-	json_decref(req);
 	if ((rc == KVFS_ETIMEDOUT) && !serializable)
 		atomic_store(&e->quorum_fail_ms, etcd_now_ms());
 	return rc;
 }
 
+static int read_txn(struct etcd *e, enum kvfs_consistency level,
+		    json_t *txn, json_t **resp);
+
 int etcd_read_txn(struct etcd *e, enum kvfs_consistency level,
 		  json_t *ranges, json_t **resp)
+{
+	json_t *txn = ranges ? json_pack("{s:o}", "success", ranges) : NULL;
+
+	return read_txn(e, level, txn, resp);
+}
+
+int etcd_read_txn_if(struct etcd *e, enum kvfs_consistency level,
+		     json_t *compare, json_t *ranges, json_t *otherwise,
+		     json_t **resp)
+{
+	json_t *txn = compare && ranges && otherwise
+		? json_pack("{s:o, s:o, s:o}", "compare", compare, "success",
+			    ranges, "failure", otherwise)
+		: NULL;
+
+	if (!txn) {
+		json_decref(compare);
+		json_decref(ranges);
+		json_decref(otherwise);
+	}
+	return read_txn(e, level, txn, resp);
+}
+
+/* The level's reads of txn (stolen). */
+static int read_txn(struct etcd *e, enum kvfs_consistency level,
+		    json_t *txn, json_t **resp)
 {
 	uint64_t floor = 0, rev;
 	int rc;
@@ -168,10 +198,10 @@ int etcd_read_txn(struct etcd *e, enum kvfs_consistency level,
 		break;
 	case KVFS_STRONG:
 	default:
-		rc = call_read(e, ranges, false, resp);
+		rc = call_read(e, txn, false, resp);
 		goto out_done;
 	}
-	rc = call_read(e, ranges, true, resp);
+	rc = call_read(e, txn, true, resp);
 	if (rc == 0 && floor) {
 		rev = etcd_json_u64(json_object_get(*resp, "header"),
 				    "revision");
@@ -181,11 +211,11 @@ int etcd_read_txn(struct etcd *e, enum kvfs_consistency level,
 			json_decref(*resp);
 			*resp = NULL;
 			atomic_fetch_add(&e->n_fallbacks, 1);
-			rc = call_read(e, ranges, false, resp);
+			rc = call_read(e, txn, false, resp);
 		}
 	}
 out_done:
-	json_decref(ranges);
+	json_decref(txn);
 	if (rc == 0)
 		etcd_saw_read(e, etcd_json_u64(json_object_get(*resp, "header"),
 					       "revision"));
@@ -195,10 +225,11 @@ out_done:
 int etcd_read_txn_attrs(struct etcd *e, json_t *ranges, json_t **resp)
 {
 	uint64_t floor = atomic_load(&e->write_rev);
+	json_t *txn = ranges ? json_pack("{s:o}", "success", ranges) : NULL;
 	json_t *settled = NULL;
 	int rc;
 
-	rc = call_read(e, ranges, true, resp);
+	rc = call_read(e, txn, true, resp);
 	if (rc == 0 && etcd_json_u64(json_object_get(*resp, "header"),
 				     "revision") < floor) {
 		/* Behind this mount's own writes: ask the leader, and keep
@@ -206,7 +237,7 @@ int etcd_read_txn_attrs(struct etcd *e, json_t *ranges, json_t **resp)
 		settled = *resp;
 		*resp = NULL;
 		atomic_fetch_add(&e->n_fallbacks, 1);
-		rc = call_read(e, ranges, false, resp);
+		rc = call_read(e, txn, false, resp);
 		if (rc == KVFS_ETIMEDOUT || rc == KVFS_EUNAVAILABLE) {
 			*resp = settled;
 			settled = NULL;
@@ -214,7 +245,7 @@ int etcd_read_txn_attrs(struct etcd *e, json_t *ranges, json_t **resp)
 		}
 		json_decref(settled);
 	}
-	json_decref(ranges);
+	json_decref(txn);
 	if (rc == 0)
 		etcd_saw_read(e, etcd_json_u64(json_object_get(*resp, "header"),
 					       "revision"));

@@ -262,6 +262,11 @@ struct etcd_read {
 /* A read-only transaction of range ops; the level logic of etcd.c. */
 int etcd_read_txn(struct etcd *e, enum kvfs_consistency level,
 		  json_t *ranges, json_t **resp);
+/* The same with a choice made by etcd in the same request: the ranges
+ * when every compare holds, else the otherwise ranges (all stolen). */
+int etcd_read_txn_if(struct etcd *e, enum kvfs_consistency level,
+		     json_t *compare, json_t *ranges, json_t *otherwise,
+		     json_t **resp);
 
 /* A read-only transaction of range ops (stolen) for attributes and
  * xattrs: serializable from the preferred member (others on failure);

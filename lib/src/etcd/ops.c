@@ -1221,13 +1221,14 @@ int etcd_op_stat(struct etcd *e, const char *key,
 		 enum kvfs_consistency level, struct kvfs_stat *st)
 {
 	char *parent = parent_of(key), *ak = etcd_key(e, ETCD_ATTR, key);
+	char *mk = etcd_key(e, ETCD_META, key);
 	json_t *ranges = json_array(), *resp = NULL, *attr;
 	struct etcd_file_meta m;
 	struct node n;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if (!parent || !ak) {
+	if (!parent || !ak || !mk) {
 		json_decref(ranges);
 		rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
 		goto out_free;
@@ -1237,7 +1238,28 @@ int etcd_op_stat(struct etcd *e, const char *key,
 		add_node(ranges, e, key, false);
 		add_parent_key(ranges, e, parent);
 	}
-	rc = read_ranges(e, level, ranges, &resp);
+	if (key[0]) {
+		/* A key without a metadata record (another client's) needs
+		 * its value for the size: etcd picks the ranges with the
+		 * value then, in the same request. */
+		json_t *with_value = json_array(), *cmp = json_array();
+
+		add(cmp, mk ? cmp_op(mk, NULL, "VERSION", "GREATER", 0) : NULL);
+		add(with_value, range_op(ak, NULL, false));
+		add_node(with_value, e, key, true);
+		add_parent_key(with_value, e, parent);
+		if (broken(ranges) || broken(with_value) || broken(cmp)) {
+			json_decref(ranges);
+			json_decref(with_value);
+			json_decref(cmp);
+			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		} else {
+			rc = etcd_read_txn_if(e, level, cmp, ranges,
+					      with_value, &resp);
+		}
+	} else {
+		rc = read_ranges(e, level, ranges, &resp);
+	}
 	if (rc)
 		goto out_free;
 	if (!key[0]) {
@@ -1245,7 +1267,11 @@ int etcd_op_stat(struct etcd *e, const char *key,
 		goto attrs;
 	}
 	node_at(resp, 1, key, &n);
-	if (n.kind == KVFS_KIND_FILE && !file_meta(&n, false, &m)) {
+	if (n.kind == KVFS_KIND_FILE &&
+	    !file_meta(&n, !json_is_true(json_object_get(resp, "succeeded")),
+		       &m)) {
+		/* Its record is stale (another client's put since): read
+		 * the value for the size. */
 		json_t *again = json_array(), *resp2 = NULL;
 
 		add(again, range_op(ak, NULL, false));
@@ -1281,6 +1307,7 @@ out_free:
 	json_decref(resp);
 	free(parent);
 	free(ak);
+	free(mk);
 	return rc;
 }
 
