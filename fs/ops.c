@@ -923,8 +923,22 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_dir *d = calloc(1, sizeof(*d));
+	struct fs_dir *d;
 
+	/* Where others write, the kernel keeps names: the directory may be
+	 * gone or a file by now. ESTALE (from getattr, or for a key gone)
+	 * has the kernel look the name up again and open what it finds. */
+	if (!fs->exclusive && ino != FUSE_ROOT_ID) {
+		struct stat st;
+		int err = kvfs_fs_getattr_of(fs, kvfs_fs_inode(fs, ino), NULL,
+					     &st, NULL);
+
+		if (err) {
+			fuse_reply_err(req, err == ENOENT ? ESTALE : err);
+			return;
+		}
+	}
+	d = calloc(1, sizeof(*d));
 	if (!d) {
 		fuse_reply_err(req, ENOMEM);
 		return;
