@@ -684,15 +684,6 @@ static struct fs_handle *handle_new(fuse_req_t req, struct fs_inode *inode,
 	return h;
 }
 
-/*
- * The value a new handle of inode starts from: a snapshot, or nothing to
- * read (O_TRUNC for writing; a file created here and not yet published,
- * whose value is empty until its creator publishes). Under ns_lock, so
- * that no rename or unlink moves the name between the check and the
- * snapshot: an inode whose name was removed or given to another node is
- * not what the name holds now, and the open gets ESTALE, which the kernel
- * answers by looking the name up again and opening what it finds.
- */
 /* Did a LOOKUP reply name inode just now (the kernel's retry of a stale
  * open follows one)? Caller holds inode->lock. */
 static bool just_looked_up(const struct fs_inode *inode)
@@ -703,6 +694,15 @@ static bool just_looked_up(const struct fs_inode *inode)
 	return inode->looked_up.tv_sec && mono_now() - at < LOOKUP_FRESH;
 }
 
+/*
+ * The value a new handle of inode starts from: a snapshot, or nothing to
+ * read (O_TRUNC for writing; a file created here and not yet published,
+ * whose value is empty until its creator publishes). Under ns_lock, so
+ * that no rename or unlink moves the name between the check and the
+ * snapshot: an inode whose name was removed or given to another node is
+ * not what the name holds now, and the open gets ESTALE, which the kernel
+ * answers by looking the name up again and opening what it finds.
+ */
 static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 {
 	struct fs_inode *inode = h->inode;
@@ -732,7 +732,6 @@ static int open_snapshot(struct fs *fs, struct fs_handle *h, int flags)
 		h->empty_base = writable;
 	} else {
 		int rc = kvfs_fs_key(fs, inode, NULL, key);
-
 		bool stale = false;
 
 		if (!rc)
