@@ -47,8 +47,8 @@ static const enum kvfs_consistency all_levels[KVFS_CONSISTENCY_COUNT] = {
 
 /*
  * When a wrapper reports that the backend lacks the operation, or cannot
- * make it in one step (KVFS_ECROSS: a directory rename over one etcd
- * transaction), say so plainly and mark the test skipped; any other code
+ * make it in one step (KVFS_ECROSS: a plugin's store without directory
+ * renames), say so plainly and mark the test skipped; any other code
  * is returned.
  */
 #define SUPPORTED(expr, what)                                                 \

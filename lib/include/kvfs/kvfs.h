@@ -52,8 +52,8 @@ enum kvfs_error {
 	KVFS_EREADONLY = -17,    /* the store is read-only (local: the root's
 	                            filesystem is mounted read-only) */
 	KVFS_ECROSS = -18,       /* a rename the backend cannot make in one
-	                            step (etcd: a directory over one
-	                            transaction); copy, then delete, as mv(1)
+	                            step (a plugin's store without directory
+	                            renames); copy, then delete, as mv(1)
 	                            does on EXDEV */
 };
 

@@ -48,6 +48,20 @@ static char *gen_key(const struct etcd *e, const char *gen)
 	return asprintf(&out, "%sc/%s", e->records, gen) < 0 ? NULL : out;
 }
 
+int etcd_lease_grant(struct etcd *e, int64_t ttl_s, uint64_t *id)
+{
+	json_t *req = json_pack("{s:I}", "TTL", (json_int_t)ttl_s), *resp = NULL;
+	int rc = req ? etcd_call(e, "/v3/lease/grant", req, 0, &resp)
+		     : kvfs_error_set(KVFS_EFAIL, "out of memory");
+
+	json_decref(req);
+	*id = rc == 0 ? etcd_json_u64(resp, "ID") : 0;
+	json_decref(resp);
+	if (rc == 0 && !*id)
+		rc = kvfs_error_set(KVFS_EFAIL, "etcd: lease grant gave no ID");
+	return rc;
+}
+
 int etcd_chunks_begin(struct etcd *e, const char *gen, const char *key)
 {
 	json_t *req, *resp = NULL;
@@ -57,15 +71,7 @@ int etcd_chunks_begin(struct etcd *e, const char *gen, const char *key)
 
 	if (!mk)
 		return kvfs_error_set(KVFS_EFAIL, "out of memory");
-	req = json_pack("{s:I}", "TTL", (json_int_t)chunk_lease_s(e));
-	rc = req ? etcd_call(e, "/v3/lease/grant", req, 0, &resp)
-		 : kvfs_error_set(KVFS_EFAIL, "out of memory");
-	json_decref(req);
-	lease = rc == 0 ? etcd_json_u64(resp, "ID") : 0;
-	json_decref(resp);
-	resp = NULL;
-	if (rc == 0 && !lease)
-		rc = kvfs_error_set(KVFS_EFAIL, "etcd: lease grant gave no ID");
+	rc = etcd_lease_grant(e, chunk_lease_s(e), &lease);
 	if (rc == 0) {
 		req = json_pack("{s:o, s:o, s:I}", "key", etcd_jstr(mk),
 				"value", etcd_jstr(key), "lease",
@@ -408,45 +414,4 @@ int etcd_chunks_collect(struct etcd *e, atomic_bool *stop,
 	free(ce);
 	free(me);
 	return rc;
-}
-
-/* ---------------------------------------------------------- its thread */
-
-static void *collect_main(void *arg)
-{
-	struct etcd *e = arg;
-	uint64_t gens = 0, stale = 0;
-	int rc;
-
-	etcd_set_thread_quiet(true);
-	rc = etcd_chunks_collect(e, &e->collect_stop, &gens, &stale);
-	atomic_store(&e->n_gens_collected, gens);
-	atomic_store(&e->n_stale_records, stale);
-	if (rc)
-		kvfs_log(KVFS_LOG_INFO, "etcd: the collection of unused "
-			 "chunks stopped (the next mount tries again): %s",
-			 kvfs_error_message());
-	else if (gens)
-		kvfs_log(KVFS_LOG_INFO, "etcd: removed %" PRIu64 " chunk "
-			 "generation(s) nothing referred to, with %" PRIu64
-			 " stale metadata record(s)", gens, stale);
-	atomic_store(&e->collect_done, true);
-	return NULL;
-}
-
-int etcd_chunks_start_collection(struct etcd *e)
-{
-	int err = etcd_thread_start(&e->collect_thread, collect_main, e);
-
-	e->collect_running = err == 0;
-	return err ? kvfs_error_set(KVFS_EFAIL, "etcd: cannot start the chunk "
-				    "collection: %s", strerror(err)) : 0;
-}
-
-void etcd_chunks_stop_collection(struct etcd *e)
-{
-	atomic_store(&e->collect_stop, true);
-	if (e->collect_running)
-		pthread_join(e->collect_thread, NULL);
-	e->collect_running = false;
 }

@@ -832,6 +832,9 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		"etcd_list_restarts: %" PRIu64 "\n"
 		"etcd_write_revision: %" PRIu64 "\n"
 		"etcd_causal_revision: %" PRIu64 "\n"
+		"etcd_rename_completion: %s\n"
+		"etcd_renames_in_steps: %" PRIu64 "\n"
+		"etcd_renames_completed: %" PRIu64 "\n"
 		"etcd_chunk_collection: %s\n"
 		"etcd_chunk_generations_collected: %" PRIu64 "\n"
 		"etcd_stale_records_collected: %" PRIu64 "\n",
@@ -852,7 +855,11 @@ static int stats_text(struct etcd *e, struct kvfs_buf *out)
 		(uint64_t)atomic_load(&e->n_list_restarts),
 		(uint64_t)atomic_load(&e->write_rev),
 		(uint64_t)atomic_load(&e->causal_floor),
-		!e->collect_running ? "off"
+		!e->upkeep_running ? "off"
+		: atomic_load(&e->moves_done) ? "done" : "running",
+		(uint64_t)atomic_load(&e->n_moves_started),
+		(uint64_t)atomic_load(&e->n_moves_completed),
+		!e->upkeep_running ? "off"
 		: atomic_load(&e->collect_done) ? "done" : "running",
 		(uint64_t)atomic_load(&e->n_gens_collected),
 		(uint64_t)atomic_load(&e->n_stale_records));
@@ -898,6 +905,57 @@ static int etcd_control(struct kvfs_backend *b, int op, void *arg)
 	}
 }
 
+/* ------------------------------------------------------------ upkeep */
+
+/* Once per mount, in the background: renames that another mount left
+ * halfway are completed (they hold names this mount is about to show),
+ * then the chunks nothing refers to are collected. */
+static void *upkeep_main(void *arg)
+{
+	struct etcd *e = arg;
+	uint64_t moves = 0, gens = 0, stale = 0;
+	int rc;
+
+	etcd_set_thread_quiet(true);
+	rc = etcd_moves_complete(e, &e->upkeep_stop, &moves);
+	atomic_fetch_add(&e->n_moves_completed, moves);
+	if (rc)
+		kvfs_log(KVFS_LOG_WARNING, "etcd: a rename left halfway is "
+			 "not completed yet (the next mount tries again): %s",
+			 kvfs_error_message());
+	atomic_store(&e->moves_done, true);
+	rc = etcd_chunks_collect(e, &e->upkeep_stop, &gens, &stale);
+	atomic_store(&e->n_gens_collected, gens);
+	atomic_store(&e->n_stale_records, stale);
+	if (rc)
+		kvfs_log(KVFS_LOG_INFO, "etcd: the collection of unused "
+			 "chunks stopped (the next mount tries again): %s",
+			 kvfs_error_message());
+	else if (gens)
+		kvfs_log(KVFS_LOG_INFO, "etcd: removed %" PRIu64 " chunk "
+			 "generation(s) nothing referred to, with %" PRIu64
+			 " stale metadata record(s)", gens, stale);
+	atomic_store(&e->collect_done, true);
+	return NULL;
+}
+
+static int upkeep_start(struct etcd *e)
+{
+	int err = etcd_thread_start(&e->upkeep_thread, upkeep_main, e);
+
+	e->upkeep_running = err == 0;
+	return err ? kvfs_error_set(KVFS_EFAIL, "etcd: cannot start the "
+				    "upkeep thread: %s", strerror(err)) : 0;
+}
+
+static void upkeep_stop(struct etcd *e)
+{
+	atomic_store(&e->upkeep_stop, true);
+	if (e->upkeep_running)
+		pthread_join(e->upkeep_thread, NULL);
+	e->upkeep_running = false;
+}
+
 /* ------------------------------------------------------- open, destroy */
 
 static void etcd_destroy(struct kvfs_backend *b)
@@ -907,7 +965,7 @@ static void etcd_destroy(struct kvfs_backend *b)
 	if (!e)
 		return;
 	stop_watch(e);
-	etcd_chunks_stop_collection(e);
+	upkeep_stop(e);
 	etcd_journal_close(e->journal);
 	etcd_members_close(e);
 	etcd_http_cleanup(e);
@@ -1350,7 +1408,7 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 		rc = etcd_journal_open(e, journal_dir, &e->journal);
 	free(journal_dir);
 	if (rc == 0 && collect)
-		rc = etcd_chunks_start_collection(e);
+		rc = upkeep_start(e);
 	if (rc)
 		goto out_destroy;
 	*out = &e->base;

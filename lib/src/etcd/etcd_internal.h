@@ -123,13 +123,17 @@ struct etcd {
 	atomic_bool watch_stop;
 	struct kvfs_watch watch;
 
-	/* The collection of chunks nothing refers to (chunks.c), run once
-	 * per mount by its own thread; its figures. */
-	pthread_t collect_thread;
-	bool collect_running;
-	atomic_bool collect_stop;
+	/* The upkeep at mount, by a thread of its own (etcd.c): the
+	 * completion of renames left halfway (ops.c), then the collection
+	 * of chunks nothing refers to (chunks.c); their figures. */
+	pthread_t upkeep_thread;
+	bool upkeep_running;
+	atomic_bool upkeep_stop;
+	atomic_bool moves_done, collect_done;
 	atomic_uint_least64_t n_gens_collected, n_stale_records;
-	atomic_bool collect_done;
+	/* Renames of directories in steps: begun by this mount, and left
+	 * halfway by another that this mount completed. */
+	atomic_uint_least64_t n_moves_started, n_moves_completed;
 };
 
 /* ------------------------------------------------------------- http.c */
@@ -184,6 +188,10 @@ bool etcd_call_compacted(void);
  */
 void etcd_op_begin(uint64_t budget_ms);
 int etcd_op_end(int rc);
+/* An operation of many steps, each bounded by itself (the rename of a
+ * large directory, ops.c): the running operation's deadline becomes
+ * budget_ms from now. */
+void etcd_op_next_step(uint64_t budget_ms);
 /* Milliseconds left before the calling thread's operation must end
  * (e->timeout_ms outside one). */
 uint64_t etcd_op_left_ms(const struct etcd *e);
@@ -312,6 +320,11 @@ int etcd_op_removexattr(struct etcd *e, const char *key, const char *name);
 int etcd_op_list(struct etcd *e, const char *dir, enum kvfs_consistency level,
 		 struct kvfs_lister **out);
 int etcd_op_space(struct etcd *e, struct kvfs_space *space);
+/* Complete the renames in steps left halfway (their mover's lock gone),
+ * waiting for those whose lock is still there, until none is left or
+ * *stop is set; *completed counts them. */
+int etcd_moves_complete(struct etcd *e, atomic_bool *stop,
+			uint64_t *completed);
 
 /* JSON pieces of requests: a string as etcd's base64, the end of the
  * range of keys that start with p (its last byte + 1). */
@@ -325,6 +338,8 @@ char *etcd_prefix_end(const char *p);
  * R c/<gen>, under a lease, that keeps them from the collection until
  * the put that publishes them deletes it. */
 int etcd_chunks_begin(struct etcd *e, const char *gen, const char *key);
+/* A lease of ttl_s seconds: its ID in *id. */
+int etcd_lease_grant(struct etcd *e, int64_t ttl_s, uint64_t *id);
 /* The marker's key (caller frees), for that put's compare and delete. */
 char *etcd_chunks_marker(const struct etcd *e, const char *gen);
 /* Delete generation gen: marker and chunks. A failure leaves garbage for
@@ -340,10 +355,6 @@ void etcd_chunks_drop_unpublished(struct etcd *e, const char *gen);
  * when *stop is set. */
 int etcd_chunks_collect(struct etcd *e, atomic_bool *stop,
 			uint64_t *collected, uint64_t *stale_records);
-/* The collection's thread, started once the backend is open (collect=1)
- * and stopped (joined) before it closes. */
-int etcd_chunks_start_collection(struct etcd *e);
-void etcd_chunks_stop_collection(struct etcd *e);
 
 /* Record the revision of a write of this mount. */
 void etcd_saw_write(struct etcd *e, uint64_t rev);

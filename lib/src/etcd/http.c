@@ -291,6 +291,12 @@ void etcd_op_begin(uint64_t budget_ms)
 		op_deadline = etcd_now_ms() + budget_ms;
 }
 
+void etcd_op_next_step(uint64_t budget_ms)
+{
+	if (op_depth)
+		op_deadline = etcd_now_ms() + budget_ms;
+}
+
 int etcd_op_end(int rc)
 {
 	if (op_depth && --op_depth == 0)

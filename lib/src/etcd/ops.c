@@ -16,6 +16,7 @@
  *                        are also implied by the keys below them
  *   R a/<key>            mode and extended attributes (JSON)
  *   R c/<gen>/<index>    chunks of a value over the request limit
+ *   R r/<id>, R l/<id>   a directory rename in steps at work, its lock
  * A name that is both a key and the start of keys below it is a
  * directory.
  */
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "etcd_internal.h"
 
@@ -1625,12 +1627,17 @@ int etcd_op_listxattr(struct etcd *e, const char *key, struct kvfs_buf *out)
 
 /* Indices of the ranges of the first read of a rename. */
 enum { R_AFROM = 0, R_FROM = 1, R_TO = R_FROM + N_COUNT,
-       R_ATO = R_TO + N_COUNT, R_DFROMP, R_TOP, R_COUNT = R_TOP + N_COUNT };
+       R_ATO = R_TO + N_COUNT, R_DFROMP, R_MOVES, R_LOCKS, R_TOP,
+       R_COUNT = R_TOP + N_COUNT };
 
 static int rename_file(struct etcd *e, const char *from, const char *to,
 		       unsigned int flags, json_t *rd, int *retry);
 static int rename_dir(struct etcd *e, const char *from, const char *to,
 		      unsigned int flags, json_t *rd, int *retry);
+static int meet_moves(struct etcd *e, const char *from, const char *to,
+		      json_t *rd, int *retry);
+static void add_moves_ranges(json_t *ranges, const struct etcd *e);
+static void cmp_no_new_moves(json_t *cmp, const struct etcd *e, json_t *rd);
 
 int etcd_op_rename(struct etcd *e, const char *from, const char *to,
 		   unsigned int flags)
@@ -1659,6 +1666,7 @@ int etcd_op_rename(struct etcd *e, const char *from, const char *to,
 		add_node(ranges, e, to, false);
 		add(ranges, range_op(at, NULL, false));
 		add(ranges, range_op(dfp, NULL, true));
+		add_moves_ranges(ranges, e);
 		if (toparent[0])
 			add_node(ranges, e, toparent, false);
 		rc = read_ranges(e, KVFS_STRONG, ranges, &resp);
@@ -1670,6 +1678,9 @@ int etcd_op_rename(struct etcd *e, const char *from, const char *to,
 			rc = kvfs_error_set(KVFS_ENOTFOUND, "no key %s", from);
 		} else if (!strcmp(from, to)) {
 			rc = 0;
+		} else if ((rc = meet_moves(e, from, to, resp, &retry)) ||
+			   retry) {
+			/* A rename in steps holds one of the names. */
 		} else if (toparent[0] && tp.kind == KVFS_KIND_FILE) {
 			rc = kvfs_error_set(KVFS_ENOTDIR, "%s is a file, not a "
 					    "directory", toparent);
@@ -1806,6 +1817,7 @@ static int rename_file(struct etcd *e, const char *from, const char *to,
 	cmp_seen(cmp, dt, NULL);
 	cmp_none_below(cmp, bt);
 	cmp_parents(e, cmp, from, to);
+	cmp_no_new_moves(cmp, e, rd);
 	copy_op(ok_ops, vt, nf.vkv);
 	copy_op(ok_ops, mt, meta_current(nf.mkv, nf.vkv) ? nf.mkv : NULL);
 	copy_attr_op(ok_ops, at, first_kv(rd, R_AFROM));
@@ -1922,10 +1934,61 @@ static void cmp_unchanged_below(json_t *cmp, const char *p, uint64_t rev)
 enum { S_V, S_M, S_A, S_TOCHILD, S_D0 };
 
 /*
+ * What a rename of the directory from compares and does of the two names
+ * themselves: from's records as read, to as read (free, or an empty
+ * directory: no key below it, no subdirectory record), both parents
+ * there, no rename in steps begun since the read; to gets from's
+ * directory record (a fresh one for a directory only implied by keys)
+ * and its attributes, ctime moved to now.
+ */
+static void dir_itself(struct etcd *e, const char *from, const char *to,
+		       json_t *rd, json_t *cmp, json_t *ops)
+{
+	char *df = etcd_key(e, ETCD_DIR, from), *af = etcd_key(e, ETCD_ATTR, from);
+	char *dt = etcd_key(e, ETCD_DIR, to), *vt = etcd_key(e, ETCD_VALUE, to);
+	char *at = etcd_key(e, ETCD_ATTR, to);
+	char *bt = below_prefix(e, ETCD_VALUE, to);
+	char *cto = dirs_at(e, depth_of(to) + 1, to);
+	struct node nf, nt;
+	struct timespec now;
+	char *meta;
+
+	node_at(rd, R_FROM, from, &nf);
+	node_at(rd, R_TO, to, &nt);
+	cmp_seen(cmp, df, nf.dkv);
+	cmp_seen(cmp, af, first_kv(rd, R_AFROM));
+	cmp_seen(cmp, dt, nt.dkv);
+	cmp_seen(cmp, vt, nt.vkv);
+	cmp_none_below(cmp, bt);
+	cmp_none_below(cmp, cto);
+	cmp_parents(e, cmp, from, to);
+	cmp_no_new_moves(cmp, e, rd);
+	now_ts(&now);
+	meta = meta_text(KVFS_KIND_DIR, 0, &now, NULL, 0);
+	if (nf.dkv)
+		copy_op(ops, dt, nf.dkv);
+	else
+		add(ops, dt && meta ? put_op(dt, meta, strlen(meta)) : NULL);
+	copy_attr_op(ops, at, first_kv(rd, R_AFROM));
+	free(df);
+	free(af);
+	free(dt);
+	free(vt);
+	free(at);
+	free(bt);
+	free(cto);
+	free(meta);
+}
+
+static int move_in_steps(struct etcd *e, const char *from, const char *to,
+			 json_t *rd, int *retry);
+
+/*
  * Move everything below from in one transaction: its keys, their
  * records, and the records of its subdirectories (by depth, up to
  * ETCD_RENAME_DEPTH levels), comparing that none of it changed since it
- * was read and that to is an empty directory or free.
+ * was read and that to is an empty directory or free. A directory that
+ * does not fit one transaction moves in steps (move_in_steps).
  */
 static int rename_dir(struct etcd *e, const char *from, const char *to,
 		      unsigned int flags, json_t *rd, int *retry)
@@ -1940,13 +2003,12 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
 	json_t *resp = NULL;
 	struct sub_entry *ents = NULL;
-	struct node nf, nt;
+	struct node nt;
 	size_t n = 0;
 	uint64_t rev, ops;
 	bool ok = false, oom = !pv || !pm || !pa || !cto;
 	int rc = 0;
 
-	node_at(rd, R_FROM, from, &nf);
 	node_at(rd, R_TO, to, &nt);
 	for (unsigned int i = 0; i < ETCD_RENAME_DEPTH; i++)
 		oom |= !(pd[i] = dirs_at(e, dfrom + 1 + i, from));
@@ -2009,16 +2071,9 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 		goto out_free;
 	ops = 8 + ndepth + 3 * n;
 	if (ndepth == ETCD_RENAME_DEPTH || ops > e->max_txn_ops ||
-	    n + 2 * ETCD_RENAME_DEPTH + 12 > e->max_txn_ops) {
-		rc = kvfs_error_set(KVFS_ECROSS,
-			"directory %s holds %zu entries over %u levels; one "
-			"etcd transaction (max_txn_ops=%" PRIu64 ") moves at "
-			"most about %" PRIu64 " entries, %d levels deep, so "
-			"the rename is refused with EXDEV (mv then copies and "
-			"deletes)", from,
-			n, ndepth, e->max_txn_ops,
-			(e->max_txn_ops - 10 - ETCD_RENAME_DEPTH) / 3,
-			ETCD_RENAME_DEPTH - 1);
+	    n + 2 * ETCD_RENAME_DEPTH + 12 > e->max_txn_ops ||
+	    json_dumpb(sub, NULL, 0, JSON_COMPACT) > e->inline_max) {
+		rc = move_in_steps(e, from, to, rd, retry);
 		goto out_free;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -2033,33 +2088,14 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 	}
 	attach(resp_range(sub, S_M), strlen(pm), ents, n, true);
 	attach(resp_range(sub, S_A), strlen(pa), ents, n, false);
-	/* Compares: nothing below from changed since rev and every entry
-	 * is still there, from and the target are as seen, the target is
-	 * empty, both parents have their records. */
+	/* Compares: the two names as read, nothing below from changed
+	 * since rev and every entry still there. */
+	dir_itself(e, from, to, rd, cmp, ok_ops);
 	cmp_unchanged_below(cmp, pv, rev);
 	cmp_unchanged_below(cmp, pm, rev);
 	cmp_unchanged_below(cmp, pa, rev);
 	for (unsigned int i = 0; i <= ndepth; i++)
 		cmp_unchanged_below(cmp, pd[i], rev);
-	cmp_none_below(cmp, cto);
-	{
-		char *df = etcd_key(e, ETCD_DIR, from);
-		char *af = etcd_key(e, ETCD_ATTR, from);
-		char *dt = etcd_key(e, ETCD_DIR, to), *vt = etcd_key(e, ETCD_VALUE, to);
-		char *bt = below_prefix(e, ETCD_VALUE, to);
-
-		cmp_seen(cmp, df, nf.dkv);
-		cmp_seen(cmp, af, first_kv(rd, R_AFROM));
-		cmp_seen(cmp, dt, nt.dkv);
-		cmp_seen(cmp, vt, nt.vkv);
-		cmp_none_below(cmp, bt);
-		free(df);
-		free(af);
-		free(dt);
-		free(vt);
-		free(bt);
-	}
-	cmp_parents(e, cmp, from, to);
 	for (size_t i = 0; i < n; i++) {
 		char *full = join(from, ents[i].rel);
 		char *k = full ? etcd_key(e, ents[i].dir ? ETCD_DIR : ETCD_VALUE,
@@ -2069,37 +2105,20 @@ static int rename_dir(struct etcd *e, const char *from, const char *to,
 		free(full);
 		free(k);
 	}
-	/* The moves: the directory itself, then each entry. */
+	/* The moves: from's own records go, then each entry. */
 	{
-		char *dt = etcd_key(e, ETCD_DIR, to), *at = etcd_key(e, ETCD_ATTR, to);
 		char *df = etcd_key(e, ETCD_DIR, from);
 		char *af = etcd_key(e, ETCD_ATTR, from);
-		struct timespec now;
-		char *meta;
-
-		now_ts(&now);
-		meta = meta_text(KVFS_KIND_DIR, 0, &now, NULL, 0);
-		if (nf.dkv)
-			copy_op(ok_ops, dt, nf.dkv);
-		else
-			add(ok_ops, dt && meta ? put_op(dt, meta, strlen(meta))
-					       : NULL);
-		copy_attr_op(ok_ops, at, first_kv(rd, R_AFROM));
-		add(ok_ops, df ? del_op(df, NULL) : NULL);
-		add(ok_ops, af ? del_op(af, NULL) : NULL);
-		free(dt);
-		free(at);
-		free(df);
-		free(af);
-		free(meta);
-	}
-	{
 		char *ve = etcd_prefix_end(pv), *me = etcd_prefix_end(pm);
 		char *ae = etcd_prefix_end(pa);
 
+		add(ok_ops, df ? del_op(df, NULL) : NULL);
+		add(ok_ops, af ? del_op(af, NULL) : NULL);
 		add(ok_ops, ve ? del_op(pv, ve) : NULL);
 		add(ok_ops, me ? del_op(pm, me) : NULL);
 		add(ok_ops, ae ? del_op(pa, ae) : NULL);
+		free(df);
+		free(af);
 		free(ve);
 		free(me);
 		free(ae);
@@ -2147,6 +2166,773 @@ out_free:
 	free(cto);
 	for (unsigned int i = 0; i < ETCD_RENAME_DEPTH; i++)
 		free(pd[i]);
+	return rc;
+}
+
+/* ------------------------------------------- rename in many transactions */
+
+/*
+ * A directory too large for one transaction moves in steps, each one
+ * transaction (lib/docs/etcd.md, "Renaming a large directory"):
+ *  1. The start compares what a one-step rename compares of the two
+ *     names themselves (dir_itself), gives to from's records, and puts
+ *     the intent R r/<id> (from NUL to) and its lock R l/<id> under the
+ *     mover's lease. From here on the rename is decided.
+ *  2. Batches move the first entries left below from: the values with
+ *     their metadata and attributes, then the attributes left (those of
+ *     directories), then the directory records, depth by depth. A batch
+ *     puts its entries below to and deletes them below from, compares
+ *     them unchanged since it read them, and compares the intent's mod
+ *     revision (the fence): a mover that lost the intent changes nothing.
+ *  3. The end compares that nothing is left below from and removes from's
+ *     records, the intent and the lock.
+ * At every revision each entry is below exactly one of the two names. A
+ * mover that dies leaves the intent; its lock goes with its lease, and
+ * the next mount (etcd_moves_complete), or a rename that meets the
+ * intent, takes it over: one transaction that finds the lock gone and
+ * puts intent and lock again, which moves the fence, then steps 2 and 3.
+ */
+struct move {
+	struct etcd *e;
+	char *from, *to;
+	char *intent, *lock;  /* R r/<id>, R l/<id> */
+	uint64_t fence;       /* mod revision of the intent while ours */
+	uint64_t lease;       /* the lock's lease, granted at lease_ms */
+	uint64_t lease_ms;
+};
+
+/* Prefixes of the intents and the locks: "R r/", "R l/". */
+static char *moves_prefix(const struct etcd *e, char space)
+{
+	char *out = NULL;
+
+	return asprintf(&out, "%s%c/", e->records, space) < 0 ? NULL : out;
+}
+
+static void add_moves_ranges(json_t *ranges, const struct etcd *e)
+{
+	char *r = moves_prefix(e, 'r'), *l = moves_prefix(e, 'l');
+	char *re = r ? etcd_prefix_end(r) : NULL, *le = l ? etcd_prefix_end(l) : NULL;
+
+	add(ranges, re ? range_op(r, re, false) : NULL);
+	add(ranges, le ? keys_op(l, le, 0) : NULL);
+	free(r);
+	free(l);
+	free(re);
+	free(le);
+}
+
+/* Compare: no rename in steps began (or was taken over) since the read
+ * rd, whose ranges R_MOVES saw those that run. */
+static void cmp_no_new_moves(json_t *cmp, const struct etcd *e, json_t *rd)
+{
+	char *r = moves_prefix(e, 'r');
+
+	cmp_unchanged_below(cmp, r, header_rev(rd));
+	free(r);
+}
+
+/* The lock's lease: timeout= for the step at work, twice, and slack.
+ * Each step puts the lock again, under a fresh lease when less than two
+ * steps' time is left of the current one. */
+static uint64_t move_lease_ms(const struct etcd *e)
+{
+	return (e->timeout_ms / 1000 * 2 + 5) * 1000;
+}
+
+static void lock_op(struct move *m, json_t *ops)
+{
+	uint64_t now = etcd_now_ms();
+	json_t *op;
+	char who[64];
+
+	if (!m->lease ||
+	    now - m->lease_ms + 2 * m->e->timeout_ms >= move_lease_ms(m->e)) {
+		m->lease_ms = now;
+		if (etcd_lease_grant(m->e, (int64_t)(move_lease_ms(m->e) / 1000),
+				     &m->lease)) {
+			add(ops, NULL);
+			return;
+		}
+	}
+	snprintf(who, sizeof(who), "pid %ld", (long)getpid());
+	op = put_op(m->lock, who, strlen(who));
+	if (op)
+		json_object_set_new(json_object_get(op, "request_put"), "lease",
+				    json_integer((json_int_t)m->lease));
+	add(ops, op);
+}
+
+static void move_free(struct move *m)
+{
+	free(m->from);
+	free(m->to);
+	free(m->intent);
+	free(m->lock);
+}
+
+/* m's names from an intent's value "from NUL to" and its id. */
+static int move_init(struct move *m, struct etcd *e, const char *id,
+		     const void *value, size_t len)
+{
+	const char *nul = memchr(value, '\0', len);
+
+	memset(m, 0, sizeof(*m));
+	m->e = e;
+	if (!nul || nul == value || (size_t)(nul - (const char *)value) + 1 >= len)
+		return kvfs_error_set(KVFS_EFAIL, "etcd: intent %s is not "
+				      "\"from NUL to\"", id);
+	m->from = strndup(value, (size_t)(nul - (const char *)value));
+	m->to = strndup(nul + 1, len - (size_t)(nul - (const char *)value) - 1);
+	if (asprintf(&m->intent, "%sr/%s", e->records, id) < 0)
+		m->intent = NULL;
+	if (asprintf(&m->lock, "%sl/%s", e->records, id) < 0)
+		m->lock = NULL;
+	if (!m->from || !m->to || !m->intent || !m->lock) {
+		move_free(m);
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	}
+	return 0;
+}
+
+/* Key and range end "<start>" .. "<start><rel> NUL": the span from start
+ * to rel, rel included, on an object (range, compare or delete). */
+static void set_span(json_t *obj, const char *start, const char *rel)
+{
+	size_t sl = strlen(start), rl = strlen(rel);
+	char *end = malloc(sl + rl + 1);
+
+	if (end) {
+		memcpy(end, start, sl);
+		memcpy(end + sl, rel, rl);
+		end[sl + rl] = '\0';
+	}
+	json_object_set_new(obj, "key", etcd_jstr(start));
+	json_object_set_new(obj, "range_end",
+			    end ? etcd_jb64(end, sl + rl + 1) : json_null());
+	free(end);
+}
+
+static json_t *span_op(const char *kind, const char *start, const char *rel)
+{
+	json_t *r = json_object();
+
+	set_span(r, start, rel);
+	return json_pack("{s:o}", kind, r);
+}
+
+/* Compare: nothing in the span changed after rev. */
+static json_t *span_unchanged(const char *start, const char *rel,
+			      uint64_t rev)
+{
+	json_t *c = json_pack("{s:s, s:s, s:I}", "target", "MOD", "result",
+			      "LESS", "mod_revision", (json_int_t)(rev + 1));
+
+	if (c)
+		set_span(c, start, rel);
+	return c;
+}
+
+/* Prefixes of one space below from (src) and below to (dst). */
+struct move_space {
+	char *src, *dst;
+};
+
+/* What one phase moves: the entries that drive its batches, and with
+ * the values, their metadata (copied while current) and attributes. */
+struct move_phase {
+	struct move_space keys, meta, attrs; /* meta, attrs: src NULL if none */
+};
+
+/* The name below src of kv (a key of a range over src...). */
+static char *rel_of(json_t *kv, size_t src_len)
+{
+	char *k = NULL, *rel = NULL;
+	size_t len = 0;
+
+	if (etcd_kv_key(kv, &k, &len) == 0 && len >= src_len)
+		rel = strdup(k + src_len);
+	free(k);
+	return rel;
+}
+
+/* Put dst<rel of kv> to kv's value; adds its bytes to *bytes. */
+static void move_put(json_t *ops, json_t *kv, size_t src_len, const char *dst,
+		     uint64_t *bytes)
+{
+	char *rel = rel_of(kv, src_len), *k = NULL;
+
+	if (rel && asprintf(&k, "%s%s", dst, rel) < 0)
+		k = NULL;
+	copy_op(ops, k, kv);
+	*bytes += (k ? strlen(k) : 0) +
+		  json_string_length(json_object_get(kv, "value")) * 3 / 4;
+	free(rel);
+	free(k);
+}
+
+enum { BATCH_DONE, BATCH_MOVED, BATCH_RACED };
+
+/*
+ * One batch of phase ph: the first *k entries left below keys.src (fewer
+ * when they do not fit one transaction), read with everything of theirs
+ * in one read, moved in one transaction. BATCH_DONE when nothing is
+ * left, BATCH_RACED when another change came between read and move, or
+ * an error (KVFS_ECONFLICT when another mover took the intent over).
+ */
+static int move_batch(struct move *m, const struct move_phase *ph,
+		      uint64_t *k)
+{
+	struct etcd *e = m->e;
+	const struct move_space *sp[3] = { &ph->keys, &ph->meta, &ph->attrs };
+	size_t kl = strlen(ph->keys.src), n, nm, na;
+	char *kend = etcd_prefix_end(ph->keys.src), *last = NULL;
+	json_t *ranges = json_array(), *r1 = NULL, *r2 = NULL, *resp = NULL;
+	json_t *cmp = NULL, *ok_ops = NULL, *fail = NULL, *kv, *kvs, *mkvs;
+	uint64_t rev, bytes = 0;
+	bool ok = false;
+	size_t i;
+	int rc;
+
+	/* How far the batch goes: its last entry. */
+	add(ranges, kend ? keys_op(ph->keys.src, kend, *k) : NULL);
+	free(kend);
+	rc = read_ranges(e, KVFS_STRONG, ranges, &r1);
+	n = rc ? 0 : json_array_size(json_object_get(resp_range(r1, 0), "kvs"));
+	if (rc == 0 && n)
+		last = rel_of(etcd_kv_at(resp_range(r1, 0), n - 1), kl);
+	json_decref(r1);
+	if (rc || !n)
+		return rc ? rc : BATCH_DONE;
+	if (!last)
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	/* The span up to it, in each space, at one revision. */
+	ranges = json_array();
+	for (i = 0; i < 3; i++)
+		if (sp[i]->src)
+			add(ranges, span_op("request_range", sp[i]->src, last));
+	rc = read_ranges(e, KVFS_STRONG, ranges, &r2);
+	if (rc)
+		goto out;
+	rev = header_rev(r2);
+	kvs = json_object_get(resp_range(r2, 0), "kvs");
+	mkvs = ph->meta.src ? json_object_get(resp_range(r2, 1), "kvs") : NULL;
+	n = json_array_size(kvs);
+	nm = json_array_size(mkvs);
+	na = ph->attrs.src ? json_array_size(json_object_get(
+		resp_range(r2, ph->meta.src ? 2 : 1), "kvs")) : 0;
+	if (n + nm + na + 8 > e->max_txn_ops && *k > 1) {
+		*k = (*k + 1) / 2; /* directories' attributes in the span */
+		rc = BATCH_RACED;
+		goto out;
+	}
+	cmp = json_array();
+	ok_ops = json_array();
+	fail = json_array();
+	add(cmp, cmp_op(m->intent, NULL, "MOD", "EQUAL", m->fence));
+	for (i = 0; i < 3; i++)
+		if (sp[i]->src) {
+			add(cmp, span_unchanged(sp[i]->src, last, rev));
+			add(ok_ops, span_op("request_delete_range", sp[i]->src,
+					    last));
+		}
+	json_array_foreach(kvs, i, kv) {
+		char *full = NULL;
+
+		if (etcd_kv_key(kv, &full, &(size_t){ 0 }))
+			full = NULL;
+		cmp_seen(cmp, full, kv);
+		free(full);
+		move_put(ok_ops, kv, kl, ph->keys.dst, &bytes);
+	}
+	/* Metadata moves while current: its value, at the same name, is
+	 * in this batch and not newer. */
+	for (size_t j = 0; j < nm; j++) {
+		json_t *mkv = json_array_get(mkvs, j);
+		char *mrel = rel_of(mkv, strlen(ph->meta.src));
+
+		json_array_foreach(kvs, i, kv) {
+			char *rel = mrel ? rel_of(kv, kl) : NULL;
+			bool same = rel && !strcmp(rel, mrel);
+
+			free(rel);
+			if (same) {
+				if (meta_current(mkv, kv))
+					move_put(ok_ops, mkv,
+						 strlen(ph->meta.src),
+						 ph->meta.dst, &bytes);
+				break;
+			}
+		}
+		free(mrel);
+	}
+	if (ph->attrs.src)
+		json_array_foreach(json_object_get(resp_range(r2, ph->meta.src
+							       ? 2 : 1),
+						   "kvs"), i, kv)
+			move_put(ok_ops, kv, strlen(ph->attrs.src),
+				 ph->attrs.dst, &bytes);
+	if (bytes > e->inline_max && *k > 1) {
+		*k = (*k + 1) / 2;
+		rc = BATCH_RACED;
+		goto out;
+	}
+	lock_op(m, ok_ops);
+	add(fail, range_op(m->intent, NULL, false));
+	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	cmp = ok_ops = fail = NULL;
+	if (rc)
+		goto out;
+	if (ok) {
+		rc = BATCH_MOVED;
+	} else if (kv_mod(first_kv(resp, 0)) != m->fence) {
+		rc = kvfs_error_set(KVFS_ECONFLICT, "the rename of %s to %s "
+				    "was taken over by another mount",
+				    m->from, m->to);
+	} else {
+		atomic_fetch_add(&e->n_conflict_retries, 1);
+		rc = BATCH_RACED;
+	}
+out:
+	json_decref(r2);
+	json_decref(resp);
+	json_decref(cmp);
+	json_decref(ok_ops);
+	json_decref(fail);
+	free(last);
+	return rc;
+}
+
+/* Run phase ph's batches until nothing is left below keys.src; *found
+ * says whether there was anything at all. */
+static int move_phase_run(struct move *m, const struct move_phase *ph,
+			  bool *found)
+{
+	uint64_t k = m->e->max_txn_ops / 3 - 2;
+	int races = 0, rc;
+
+	*found = false;
+	if (!ph->keys.src || !ph->keys.dst ||
+	    (ph->meta.src && !ph->meta.dst) || (ph->attrs.src && !ph->attrs.dst))
+		return kvfs_error_set(KVFS_EFAIL, "out of memory");
+	while ((rc = move_batch(m, ph, &k)) == BATCH_MOVED ||
+	       rc == BATCH_RACED) {
+		*found = true;
+		etcd_op_next_step(m->e->timeout_ms);
+		if (rc == BATCH_MOVED)
+			races = 0;
+		else if (++races > 4 * RETRIES)
+			return kvfs_error_set(KVFS_ECONFLICT, "the rename of %s "
+				"to %s kept racing with changes below %s",
+				m->from, m->to, m->from);
+	}
+	return rc;
+}
+
+static void phase_free(struct move_phase *ph)
+{
+	free(ph->keys.src);
+	free(ph->keys.dst);
+	free(ph->meta.src);
+	free(ph->meta.dst);
+	free(ph->attrs.src);
+	free(ph->attrs.dst);
+}
+
+/* The end: nothing left below from; its records, intent and lock go.
+ * *done false when something was (the batches run again). */
+static int move_end(struct move *m, bool *done)
+{
+	struct etcd *e = m->e;
+	char *pv = below_prefix(e, ETCD_VALUE, m->from);
+	char *pa = below_prefix(e, ETCD_ATTR, m->from);
+	char *pm = below_prefix(e, ETCD_META, m->from);
+	char *pd = dirs_at(e, depth_of(m->from) + 1, m->from);
+	char *df = etcd_key(e, ETCD_DIR, m->from);
+	char *af = etcd_key(e, ETCD_ATTR, m->from);
+	char *me = pm ? etcd_prefix_end(pm) : NULL;
+	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
+	json_t *resp = NULL;
+	bool ok = false;
+	int rc;
+
+	add(cmp, cmp_op(m->intent, NULL, "MOD", "EQUAL", m->fence));
+	cmp_none_below(cmp, pv);
+	cmp_none_below(cmp, pa);
+	cmp_none_below(cmp, pd);
+	add(ok_ops, df ? del_op(df, NULL) : NULL);
+	add(ok_ops, af ? del_op(af, NULL) : NULL);
+	/* Metadata left is stale: its values went (the collection takes
+	 * their chunks). */
+	add(ok_ops, me ? del_op(pm, me) : NULL);
+	add(ok_ops, del_op(m->intent, NULL));
+	add(ok_ops, del_op(m->lock, NULL));
+	add(fail, range_op(m->intent, NULL, false));
+	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	*done = rc == 0 && ok;
+	if (rc == 0 && !ok && kv_mod(first_kv(resp, 0)) != m->fence)
+		rc = kvfs_error_set(KVFS_ECONFLICT, "the rename of %s to %s "
+				    "was taken over by another mount",
+				    m->from, m->to);
+	json_decref(resp);
+	free(pv);
+	free(pa);
+	free(pm);
+	free(pd);
+	free(df);
+	free(af);
+	free(me);
+	return rc;
+}
+
+/* Steps 2 and 3 of a move whose intent is ours. */
+static int move_rest(struct move *m)
+{
+	struct etcd *e = m->e;
+	unsigned int dfrom = depth_of(m->from), dto = depth_of(m->to);
+	bool done = false, found;
+	int rc = 0;
+
+	for (int round = 0; rc == 0 && !done; round++) {
+		struct move_phase values = {
+			{ below_prefix(e, ETCD_VALUE, m->from),
+			  below_prefix(e, ETCD_VALUE, m->to) },
+			{ below_prefix(e, ETCD_META, m->from),
+			  below_prefix(e, ETCD_META, m->to) },
+			{ below_prefix(e, ETCD_ATTR, m->from),
+			  below_prefix(e, ETCD_ATTR, m->to) },
+		};
+		struct move_phase attrs = {
+			{ below_prefix(e, ETCD_ATTR, m->from),
+			  below_prefix(e, ETCD_ATTR, m->to) }, { 0 }, { 0 },
+		};
+
+		if (round == RETRIES)
+			rc = kvfs_error_set(KVFS_ECONFLICT, "the rename of %s "
+				"to %s kept finding new entries below %s",
+				m->from, m->to, m->from);
+		if (rc == 0)
+			rc = move_phase_run(m, &values, &found);
+		if (rc == 0)
+			rc = move_phase_run(m, &attrs, &found);
+		/* Directory records, depth by depth, while there are any. */
+		for (unsigned int d = dfrom + 1; rc == 0; d++) {
+			struct move_phase dirs = {
+				{ dirs_at(e, d, m->from),
+				  dirs_at(e, d - dfrom + dto, m->to) },
+				{ 0 }, { 0 },
+			};
+
+			rc = move_phase_run(m, &dirs, &found);
+			phase_free(&dirs);
+			if (!found)
+				break;
+		}
+		phase_free(&values);
+		phase_free(&attrs);
+		if (rc == 0)
+			rc = move_end(m, &done);
+	}
+	return rc;
+}
+
+/*
+ * Step 1, from etcd_op_rename's read rd of the two names. A key below
+ * from that the move would make longer than KVFS_KEY_MAX could not be
+ * named again, so when to is longer than from, every key below from is
+ * measured first (keys only, a request per 1,000).
+ */
+static int longest_below(struct etcd *e, const char *from, size_t *longest);
+
+static int move_in_steps(struct etcd *e, const char *from, const char *to,
+			 json_t *rd, int *retry)
+{
+	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
+	json_t *resp = NULL;
+	struct move m;
+	char id[33], *value = NULL;
+	size_t vlen = strlen(from) + 1 + strlen(to), longest = 0;
+	bool ok = false;
+	int rc = 0;
+
+	if (strlen(to) > strlen(from)) {
+		rc = longest_below(e, from, &longest);
+		if (rc == 0 && strlen(to) + 1 + longest > KVFS_KEY_MAX)
+			rc = kvfs_error_set(KVFS_ENAMETOOLONG, "the rename "
+				"would make a key below %s over %d bytes", to,
+				KVFS_KEY_MAX);
+	}
+	random_gen(id);
+	value = malloc(vlen);
+	if (value) {
+		memcpy(value, from, strlen(from) + 1);
+		memcpy(value + strlen(from) + 1, to, strlen(to));
+	}
+	if (rc == 0)
+		rc = value ? move_init(&m, e, id, value, vlen)
+			   : kvfs_error_set(KVFS_EFAIL, "out of memory");
+	if (rc) {
+		json_decref(cmp);
+		json_decref(ok_ops);
+		json_decref(fail);
+		free(value);
+		return rc;
+	}
+	dir_itself(e, from, to, rd, cmp, ok_ops);
+	add(ok_ops, put_op(m.intent, value, vlen));
+	lock_op(&m, ok_ops);
+	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	if (rc == 0 && !ok) {
+		*retry = 1;
+	} else if (rc == 0) {
+		m.fence = header_rev(resp);
+		atomic_fetch_add(&e->n_moves_started, 1);
+		kvfs_log(KVFS_LOG_INFO, "etcd: renaming %s to %s in steps "
+			 "(too large for one transaction)", from, to);
+		etcd_op_next_step(e->timeout_ms);
+		rc = move_rest(&m);
+		if (rc)
+			kvfs_log(KVFS_LOG_WARNING, "etcd: the rename of %s to "
+				 "%s stopped halfway: %s; the next mount of "
+				 "this prefix completes it", from, to,
+				 kvfs_error_message());
+	}
+	json_decref(resp);
+	free(value);
+	move_free(&m);
+	return rc;
+}
+
+static int longest_below(struct etcd *e, const char *from, size_t *longest)
+{
+	char *start = below_prefix(e, ETCD_VALUE, from);
+	char *end = start ? etcd_prefix_end(start) : NULL;
+	size_t skip = start ? strlen(start) : 0;
+	int rc = end ? 0 : kvfs_error_set(KVFS_EFAIL, "out of memory");
+
+	*longest = 0;
+	while (rc == 0) {
+		json_t *ranges = json_array(), *resp = NULL, *kv;
+		char *k = NULL;
+		size_t i, len = 0, n;
+
+		add(ranges, keys_op(start, end, ETCD_LIST_PAGE));
+		rc = read_ranges(e, KVFS_STRONG, ranges, &resp);
+		n = rc ? 0 : json_array_size(json_object_get(resp_range(resp, 0),
+							     "kvs"));
+		json_array_foreach(json_object_get(resp_range(resp, 0), "kvs"),
+				   i, kv)
+			if (etcd_kv_key(kv, &k, &len) == 0) {
+				if (len - skip > *longest)
+					*longest = len - skip;
+				if (i + 1 == n) {
+					/* The next page: after this key. */
+					free(start);
+					start = malloc(len + 2);
+					if (start) {
+						memcpy(start, k, len);
+						memcpy(start + len, "\x01", 2);
+					}
+				}
+				free(k);
+			}
+		json_decref(resp);
+		if (rc == 0 && !start)
+			rc = kvfs_error_set(KVFS_EFAIL, "out of memory");
+		if (n < ETCD_LIST_PAGE)
+			break;
+		etcd_op_next_step(e->timeout_ms);
+	}
+	free(start);
+	free(end);
+	return rc;
+}
+
+/*
+ * Take over the intent kv (its lock gone): one transaction that finds
+ * intent unchanged and lock absent, and puts both again. 1 when another
+ * mount was quicker (or holds the lock).
+ */
+static int move_take_over(struct etcd *e, json_t *kv, size_t id_at,
+			  struct move *m)
+{
+	json_t *cmp = json_array(), *ok_ops = json_array(), *fail = json_array();
+	json_t *resp = NULL;
+	char *key = NULL;
+	void *value = NULL;
+	size_t klen = 0, vlen = 0;
+	bool ok = false;
+	int rc = etcd_kv_key(kv, &key, &klen);
+
+	if (rc == 0)
+		rc = etcd_kv_value(kv, &value, &vlen);
+	if (rc == 0 && klen > id_at)
+		rc = move_init(m, e, key + id_at, value, vlen);
+	else if (rc == 0)
+		rc = kvfs_error_set(KVFS_EFAIL, "etcd: intent without an id");
+	if (rc) {
+		json_decref(cmp);
+		json_decref(ok_ops);
+		json_decref(fail);
+		free(key);
+		free(value);
+		return rc;
+	}
+	add(cmp, cmp_op(m->intent, NULL, "MOD", "EQUAL", kv_mod(kv)));
+	add(cmp, cmp_op(m->lock, NULL, "VERSION", "EQUAL", 0));
+	add(ok_ops, put_op(m->intent, value, vlen));
+	lock_op(m, ok_ops);
+	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	if (rc == 0 && ok)
+		m->fence = header_rev(resp);
+	else if (rc == 0)
+		rc = 1;
+	if (rc)
+		move_free(m);
+	json_decref(resp);
+	free(key);
+	free(value);
+	return rc;
+}
+
+/* Is a the same as b, or above or below it? */
+static bool overlaps(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), n = la < lb ? la : lb;
+
+	return !strncmp(a, b, n) && (la == lb || (la < lb ? b : a)[n] == '/');
+}
+
+/* Does the lock of the intent whose key is ik (id at id_at) exist, in
+ * the keys-only range locks? */
+static bool lock_held(json_t *locks, const char *ik, size_t id_at,
+		      size_t lock_id_at)
+{
+	size_t i, len;
+	json_t *kv;
+	char *k;
+
+	json_array_foreach(json_object_get(locks, "kvs"), i, kv) {
+		bool same;
+
+		k = NULL;
+		if (etcd_kv_key(kv, &k, &len))
+			continue;
+		same = len >= lock_id_at && !strcmp(k + lock_id_at, ik + id_at);
+		free(k);
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A rename that meets a rename in steps of an overlapping tree: while
+ * that one's mover lives, this one fails (KVFS_ECONFLICT, try again);
+ * one left halfway is completed first, and *retry set.
+ */
+static int meet_moves(struct etcd *e, const char *from, const char *to,
+		      json_t *rd, int *retry)
+{
+	size_t id_at = e->records_len + 2, i;
+	json_t *kv;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(resp_range(rd, R_MOVES), "kvs"), i,
+			   kv) {
+		struct move m;
+		char *ik = NULL;
+		void *v = NULL;
+		size_t klen = 0, vlen = 0;
+		int bad;
+
+		if (etcd_kv_key(kv, &ik, &klen) || etcd_kv_value(kv, &v, &vlen) ||
+		    klen <= id_at || move_init(&m, e, ik + id_at, v, vlen)) {
+			free(ik);
+			free(v);
+			continue; /* not an intent of kvfs's: left alone */
+		}
+		bad = overlaps(from, m.from) || overlaps(from, m.to) ||
+		      overlaps(to, m.from) || overlaps(to, m.to);
+		move_free(&m);
+		free(v);
+		if (bad && lock_held(resp_range(rd, R_LOCKS), ik, id_at, id_at))
+			rc = kvfs_error_set(KVFS_ECONFLICT, "etcd: another "
+				"mount is renaming a directory that holds "
+				"%s or %s (%s); try again when it is done",
+				from, to, ik);
+		else if (bad && (rc = move_take_over(e, kv, id_at, &m)) == 0) {
+			kvfs_log(KVFS_LOG_INFO, "etcd: completing the rename "
+				 "of %s to %s left halfway", m.from, m.to);
+			rc = move_rest(&m);
+			move_free(&m);
+			if (rc == 0)
+				atomic_fetch_add(&e->n_moves_completed, 1);
+			*retry = rc == 0;
+		} else if (bad) {
+			*retry = rc == 1;
+			rc = rc == 1 ? 0 : rc;
+		}
+		free(ik);
+		if (rc || *retry)
+			break;
+	}
+	return rc;
+}
+
+int etcd_moves_complete(struct etcd *e, atomic_bool *stop,
+			uint64_t *completed)
+{
+	size_t id_at = e->records_len + 2;
+	int rc = 0;
+
+	*completed = 0;
+	while (rc == 0 && !atomic_load(stop)) {
+		json_t *ranges = json_array(), *resp = NULL, *kv;
+		bool waiting = false;
+		size_t i;
+
+		add_moves_ranges(ranges, e);
+		rc = read_ranges(e, KVFS_STRONG, ranges, &resp);
+		if (rc == 0 && !first_kv(resp, 0)) {
+			json_decref(resp);
+			break;
+		}
+		json_array_foreach(json_object_get(resp_range(resp, 0), "kvs"),
+				   i, kv) {
+			struct move m;
+			char *ik = NULL;
+			size_t klen;
+
+			if (rc || atomic_load(stop))
+				break;
+			if (etcd_kv_key(kv, &ik, &klen) || klen <= id_at) {
+				free(ik);
+				continue;
+			}
+			if (lock_held(resp_range(resp, 1), ik, id_at, id_at)) {
+				waiting = true; /* its mover lives, or its
+						 * lease has not run out */
+			} else if ((rc = move_take_over(e, kv, id_at, &m)) == 0) {
+				kvfs_log(KVFS_LOG_INFO, "etcd: completing the "
+					 "rename of %s to %s left halfway",
+					 m.from, m.to);
+				rc = move_rest(&m);
+				move_free(&m);
+				if (rc == 0)
+					(*completed)++;
+			} else if (rc == 1) {
+				rc = 0;
+				waiting = true;
+			}
+			free(ik);
+		}
+		json_decref(resp);
+		for (int t = 0; rc == 0 && waiting && t < 10 &&
+				!atomic_load(stop); t++)
+			nanosleep(&(struct timespec){ .tv_nsec = 100000000 },
+				  NULL);
+	}
 	return rc;
 }
 

@@ -79,3 +79,6 @@ kvfs_add_cluster_test(etcd_interop test_interop.sh 25190 180)
 # Large values leave nothing behind: no marker after a publish, nothing
 # after EFBIG, and a mount collects the chunks nothing refers to.
 kvfs_add_cluster_test(etcd_chunks test_chunks.sh 25200 120)
+# rename(2) of directories of 10, 1,000 and 10,000 entries, and in steps
+# under kill -9: the next mount completes it, nothing lost or doubled.
+kvfs_add_cluster_test(etcd_big_rename test_big_rename.sh 25210 300)

@@ -383,17 +383,17 @@ kt_leader() {
 	"$KT_SCRIPT" leader --dir "$KT_ETCD_DIR" --timeout "${1:-15}"
 }
 
-# kt_fill PREFIX DIR N: create N files DIR/f00001 ... of the mount with
-# prefix=PREFIX directly in etcd (as another client would: the key
-# PREFIX/DIR/NAME, lib/docs/etcd.md), each holding its name, in
-# transactions of 500 files. The cluster needs --max-txn-ops of at least
-# 500. Seconds instead of minutes for a directory of thousands of files.
+# kt_fill PREFIX DIR N [PER_TXN]: create N files DIR/f00001 ... of the
+# mount with prefix=PREFIX directly in etcd (as another client would: the
+# key PREFIX/DIR/NAME, lib/docs/etcd.md), each holding its name, in
+# transactions of PER_TXN files (500; the cluster's --max-txn-ops must
+# allow them). Seconds instead of minutes for a directory of thousands.
 kt_fill() {
-	local prefix=${1%/} dir=$2 n=$3 i j name
-	for ((i = 1; i <= n; i += 500)); do
+	local prefix=${1%/} dir=$2 n=$3 per=${4:-500} i j name
+	for ((i = 1; i <= n; i += per)); do
 		{
 			echo
-			for ((j = i; j < i + 500 && j <= n; j++)); do
+			for ((j = i; j < i + per && j <= n; j++)); do
 				printf -v name 'f%05d' "$j"
 				printf 'put %s/%s/%s %s\n' "$prefix" "$dir" "$name" "$name"
 			done
