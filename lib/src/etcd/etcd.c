@@ -907,22 +907,38 @@ static int etcd_control(struct kvfs_backend *b, int op, void *arg)
 
 /* ------------------------------------------------------------ upkeep */
 
-/* Once per mount, in the background: renames that another mount left
- * halfway are completed (they hold names this mount is about to show),
- * then the chunks nothing refers to are collected. */
+#define UPKEEP_RETRY_S 5 /* after a completion that failed */
+
+/* Complete the renames left halfway; a failure asks again later. */
+static void complete_moves(struct etcd *e)
+{
+	uint64_t moves = 0;
+	int rc = etcd_moves_complete(e, &e->upkeep_stop, &moves);
+
+	atomic_fetch_add(&e->n_moves_completed, moves);
+	if (rc && !atomic_load(&e->upkeep_stop)) {
+		kvfs_log(KVFS_LOG_WARNING, "etcd: a rename left halfway is "
+			 "not completed yet (trying again in %d s): %s",
+			 UPKEEP_RETRY_S, kvfs_error_message());
+		pthread_mutex_lock(&e->upkeep_lock);
+		e->moves_pending = true;
+		pthread_mutex_unlock(&e->upkeep_lock);
+	}
+}
+
+/* In the background, for the mount's life: renames that another mount
+ * left halfway are completed (they hold names this mount is about to
+ * show), then the chunks nothing refers to are collected once; then it
+ * completes the renames that stop halfway later (this mount's, when a
+ * step fails), retrying while that fails. */
 static void *upkeep_main(void *arg)
 {
 	struct etcd *e = arg;
-	uint64_t moves = 0, gens = 0, stale = 0;
+	uint64_t gens = 0, stale = 0;
 	int rc;
 
 	etcd_set_thread_quiet(true);
-	rc = etcd_moves_complete(e, &e->upkeep_stop, &moves);
-	atomic_fetch_add(&e->n_moves_completed, moves);
-	if (rc)
-		kvfs_log(KVFS_LOG_WARNING, "etcd: a rename left halfway is "
-			 "not completed yet (the next mount tries again): %s",
-			 kvfs_error_message());
+	complete_moves(e);
 	atomic_store(&e->moves_done, true);
 	rc = etcd_chunks_collect(e, &e->upkeep_stop, &gens, &stale);
 	atomic_store(&e->n_gens_collected, gens);
@@ -936,7 +952,36 @@ static void *upkeep_main(void *arg)
 			 "generation(s) nothing referred to, with %" PRIu64
 			 " stale metadata record(s)", gens, stale);
 	atomic_store(&e->collect_done, true);
+	pthread_mutex_lock(&e->upkeep_lock);
+	while (!atomic_load(&e->upkeep_stop)) {
+		struct timespec until;
+
+		if (!e->moves_pending) {
+			pthread_cond_wait(&e->upkeep_wake, &e->upkeep_lock);
+			continue;
+		}
+		/* A pause first: the cluster that failed a step or a
+		 * completion gets time to come back. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += UPKEEP_RETRY_S;
+		pthread_cond_timedwait(&e->upkeep_wake, &e->upkeep_lock, &until);
+		if (atomic_load(&e->upkeep_stop))
+			break;
+		e->moves_pending = false;
+		pthread_mutex_unlock(&e->upkeep_lock);
+		complete_moves(e);
+		pthread_mutex_lock(&e->upkeep_lock);
+	}
+	pthread_mutex_unlock(&e->upkeep_lock);
 	return NULL;
+}
+
+void etcd_upkeep_moves_pending(struct etcd *e)
+{
+	pthread_mutex_lock(&e->upkeep_lock);
+	e->moves_pending = true;
+	pthread_cond_broadcast(&e->upkeep_wake);
+	pthread_mutex_unlock(&e->upkeep_lock);
 }
 
 static int upkeep_start(struct etcd *e)
@@ -950,7 +995,10 @@ static int upkeep_start(struct etcd *e)
 
 static void upkeep_stop(struct etcd *e)
 {
+	pthread_mutex_lock(&e->upkeep_lock);
 	atomic_store(&e->upkeep_stop, true);
+	pthread_cond_broadcast(&e->upkeep_wake);
+	pthread_mutex_unlock(&e->upkeep_lock);
 	if (e->upkeep_running)
 		pthread_join(e->upkeep_thread, NULL);
 	e->upkeep_running = false;
@@ -984,6 +1032,8 @@ static void etcd_destroy(struct kvfs_backend *b)
 	pthread_mutex_destroy(&e->own_lock);
 	pthread_mutex_destroy(&e->watch_lock);
 	pthread_cond_destroy(&e->watch_cond);
+	pthread_mutex_destroy(&e->upkeep_lock);
+	pthread_cond_destroy(&e->upkeep_wake);
 	free(e->prefix);
 	free(e->records);
 	free(e->cacert);
@@ -1363,6 +1413,8 @@ int kvfs_etcd_open(struct kvfs_options *opts, struct kvfs_backend **out)
 	pthread_mutex_init(&e->own_lock, NULL);
 	pthread_mutex_init(&e->watch_lock, NULL);
 	pthread_cond_init(&e->watch_cond, NULL);
+	pthread_mutex_init(&e->upkeep_lock, NULL);
+	pthread_cond_init(&e->upkeep_wake, NULL);
 	e->seen = calloc(SEEN_SLOTS, sizeof(*e->seen));
 	rc = e->seen ? etcd_http_init(e)
 		     : kvfs_error_set(KVFS_EFAIL, "out of memory");

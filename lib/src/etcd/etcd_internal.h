@@ -5,8 +5,9 @@
  * the eventual journal (journal.c).
  *
  * Lock order (outermost first): journal.lock, then auth_lock, pool_lock,
- * share_locks, probe_lock. No lock is held across an HTTP request except
- * by the watch thread, which holds none.
+ * share_locks, probe_lock; upkeep_lock and watch_lock are leaves. No lock
+ * is held across an HTTP request except by the watch thread, which holds
+ * none.
  */
 #ifndef KVFS_ETCD_INTERNAL_H
 #define KVFS_ETCD_INTERNAL_H
@@ -130,6 +131,12 @@ struct etcd {
 	bool upkeep_running;
 	atomic_bool upkeep_stop;
 	atomic_bool moves_done, collect_done;
+	/* Renames to complete again (one of this mount's stopped halfway,
+	 * or a completion failed); upkeep_lock guards it and the wait on
+	 * upkeep_wake. A leaf lock. */
+	pthread_mutex_t upkeep_lock;
+	pthread_cond_t upkeep_wake;
+	bool moves_pending;
 	atomic_uint_least64_t n_gens_collected, n_stale_records;
 	/* Renames of directories in steps: begun by this mount, and left
 	 * halfway by another that this mount completed. */
@@ -325,6 +332,9 @@ int etcd_op_space(struct etcd *e, struct kvfs_space *space);
  * *stop is set; *completed counts them. */
 int etcd_moves_complete(struct etcd *e, atomic_bool *stop,
 			uint64_t *completed);
+/* A rename in steps of this mount stopped halfway: the upkeep completes
+ * it once its lock has run out (nothing without the upkeep, collect=0). */
+void etcd_upkeep_moves_pending(struct etcd *e);
 
 /* JSON pieces of requests: a string as etcd's base64, the end of the
  * range of keys that start with p (its last byte + 1). */

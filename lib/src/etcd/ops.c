@@ -2240,7 +2240,7 @@ static uint64_t move_lease_ms(const struct etcd *e)
 	return (e->timeout_ms / 1000 * 2 + 5) * 1000;
 }
 
-static void lock_op(struct move *m, json_t *ops)
+static int lock_op(struct move *m, json_t *ops)
 {
 	uint64_t now = etcd_now_ms();
 	json_t *op;
@@ -2249,11 +2249,12 @@ static void lock_op(struct move *m, json_t *ops)
 	if (!m->lease ||
 	    now - m->lease_ms + 2 * m->e->timeout_ms >= move_lease_ms(m->e)) {
 		m->lease_ms = now;
-		if (etcd_lease_grant(m->e, (int64_t)(move_lease_ms(m->e) / 1000),
-				     &m->lease)) {
-			add(ops, NULL);
-			return;
-		}
+		int rc = etcd_lease_grant(m->e,
+					  (int64_t)(move_lease_ms(m->e) / 1000),
+					  &m->lease);
+
+		if (rc)
+			return rc;
 	}
 	snprintf(who, sizeof(who), "pid %ld", (long)getpid());
 	op = put_op(m->lock, who, strlen(who));
@@ -2261,6 +2262,7 @@ static void lock_op(struct move *m, json_t *ops)
 		json_object_set_new(json_object_get(op, "request_put"), "lease",
 				    json_integer((json_int_t)m->lease));
 	add(ops, op);
+	return 0;
 }
 
 static void move_free(struct move *m)
@@ -2477,7 +2479,8 @@ static int move_batch(struct move *m, const struct move_phase *ph,
 		rc = BATCH_RACED;
 		goto out;
 	}
-	lock_op(m, ok_ops);
+	if ((rc = lock_op(m, ok_ops)))
+		goto out;
 	add(fail, range_op(m->intent, NULL, false));
 	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
 	cmp = ok_ops = fail = NULL;
@@ -2678,10 +2681,23 @@ static int move_in_steps(struct etcd *e, const char *from, const char *to,
 		free(value);
 		return rc;
 	}
+	/* The reads that found the directory too large spent this
+	 * operation's time: the start is a step of its own. */
+	etcd_op_next_step(e->timeout_ms);
 	dir_itself(e, from, to, rd, cmp, ok_ops);
 	add(ok_ops, put_op(m.intent, value, vlen));
-	lock_op(&m, ok_ops);
-	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	rc = lock_op(&m, ok_ops);
+	if (rc == 0) {
+		rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	} else {
+		json_decref(cmp);
+		json_decref(ok_ops);
+		json_decref(fail);
+	}
+	if (rc)
+		/* The start's outcome may be unknown (no answer): the
+		 * upkeep completes it if it took effect. */
+		etcd_upkeep_moves_pending(e);
 	if (rc == 0 && !ok) {
 		*retry = 1;
 	} else if (rc == 0) {
@@ -2691,11 +2707,16 @@ static int move_in_steps(struct etcd *e, const char *from, const char *to,
 			 "(too large for one transaction)", from, to);
 		etcd_op_next_step(e->timeout_ms);
 		rc = move_rest(&m);
-		if (rc)
+		if (rc) {
 			kvfs_log(KVFS_LOG_WARNING, "etcd: the rename of %s to "
-				 "%s stopped halfway: %s; the next mount of "
-				 "this prefix completes it", from, to,
-				 kvfs_error_message());
+				 "%s stopped halfway: %s; %s", from, to,
+				 kvfs_error_message(), e->upkeep_running
+				 ? "this mount completes it when the cluster "
+				   "answers again"
+				 : "the next mount of this prefix completes it "
+				   "(collect=0 here)");
+			etcd_upkeep_moves_pending(e);
+		}
 	}
 	json_decref(resp);
 	free(value);
@@ -2781,8 +2802,14 @@ static int move_take_over(struct etcd *e, json_t *kv, size_t id_at,
 	add(cmp, cmp_op(m->intent, NULL, "MOD", "EQUAL", kv_mod(kv)));
 	add(cmp, cmp_op(m->lock, NULL, "VERSION", "EQUAL", 0));
 	add(ok_ops, put_op(m->intent, value, vlen));
-	lock_op(m, ok_ops);
-	rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	rc = lock_op(m, ok_ops);
+	if (rc == 0) {
+		rc = txn(e, cmp, ok_ops, fail, &resp, &ok);
+	} else {
+		json_decref(cmp);
+		json_decref(ok_ops);
+		json_decref(fail);
+	}
 	if (rc == 0 && ok)
 		m->fence = header_rev(resp);
 	else if (rc == 0)

@@ -10,6 +10,8 @@
 #    entries: at every point each key is under exactly one of the names,
 #    and the next mount completes the rename (or, killed before it began,
 #    finds it undone): all under one name, nothing lost, nothing twice;
+#  - a rename whose step fails (two members frozen past timeout=) is
+#    completed by the same mount once the cluster answers again;
 #  - another mount's rename of a tree left halfway completes the old
 #    rename first.
 . "$KT_LIB"
@@ -158,6 +160,37 @@ for round in 1 2 3; do
 		kt_log "round $round: killed after $delay ms, before the rename began ($(tail -n 1 "$kt_work/mv.err"))"
 	fi
 done
+
+# --- a step that fails: the mount itself completes it --------------------
+# Two of three members frozen for longer than timeout=2s in the middle
+# of the rename: the step fails, rename(2) with it; once the cluster
+# answers again the mount's upkeep completes the rename, no remount.
+completed=$(stat_line M etcd_renames_completed)
+rename2 "$M/k" "$M/kq" 2>"$kt_work/mv.err" &
+mover=$!
+sleep "$(printf '%d.%03d' $((took1000 / 3000)) $((took1000 / 3 % 1000)))"
+kt_freeze 1
+kt_freeze 2
+sleep 4
+kt_thaw 1
+kt_thaw 2
+wait $mover && moved=yes || moved=no
+if [ $moved = yes ]; then
+	kt_log "the rename finished before the members froze: nothing to complete"
+else
+	grep -q 'Errno 110\]\|Errno 5\]' "$kt_work/mv.err" ||
+		kt_fail "the rename with no quorum failed with: $(tail -n 1 "$kt_work/mv.err")"
+	deadline=$(($(kt_now_ms) + 40000))
+	until [ -z "$(kt_etcdctl get --prefix "${R}r/" --keys-only | sed '/^$/d')" ]; do
+		[ "$(kt_now_ms)" -lt $deadline ] || kt_fail "the mount did not complete its rename in 40 s: $(names k | wc -l) under k, $(names kq | wc -l) under kq"
+		sleep 0.5
+	done
+	[ "$(stat_line M etcd_renames_completed)" = $((completed + 1)) ] ||
+		kt_fail "M completed $(($(stat_line M etcd_renames_completed) - completed)) renames, not its own 1"
+	kt_log "a rename stopped by a lost quorum ($(tail -n 1 "$kt_work/mv.err" | sed 's/:.*//')) was completed by the same mount"
+fi
+check_moved k kq "$want" 1000
+rename2 "$M/kq" "$M/k" || kt_fail "rename of kq back to k"
 
 # --- a rename that meets one left halfway ---------------------------------
 # Left halfway by a dead mover, its lock gone with its lease: another
