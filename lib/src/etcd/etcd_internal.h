@@ -139,7 +139,7 @@ struct etcd {
 	bool moves_pending;
 	atomic_uint_least64_t n_gens_collected, n_stale_records;
 	/* Renames of directories in steps: begun by this mount, and left
-	 * halfway by another that this mount completed. */
+	 * halfway (by another mount, or by this one) that it completed. */
 	atomic_uint_least64_t n_moves_started, n_moves_completed;
 };
 
