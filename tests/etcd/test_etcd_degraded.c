@@ -194,19 +194,23 @@ static void test_operation_deadline(void **state)
 	fake_set_delay(fx->fake, 400);
 
 	t0 = etcd_test_now_ms();
-	MUST(kvfs_store_list(s, "", KVFS_STRONG, &l));
-	while ((rc = kvfs_lister_next(l, &ent)) == 1)
-		n++;
+	rc = kvfs_store_list(s, "", KVFS_STRONG, &l);
+	if (rc == 0) {
+		while ((rc = kvfs_lister_next(l, &ent)) == 1)
+			n++;
+		kvfs_lister_close(l);
+	}
 	ms = since(t0);
 	print_message("listing of 3 pages: %s after %d entries, %llu ms: %s\n",
 		      kvfs_error_name(rc), n, (unsigned long long)ms,
 		      kvfs_error_message());
 	assert_int_equal(rc, KVFS_ETIMEDOUT);
 	/* The first page's names, but its last: a key could still turn
-	 * out to be a directory by keys of the next page. */
-	assert_true(n >= 999 && n < 2500);
+	 * out to be a directory by keys of the next page. On a loaded
+	 * machine (ASan) the first page itself may not come within the
+	 * second: then no name, and the same bound. */
+	assert_true((n >= 999 && n < 2500) || n == 0);
 	assert_true(ms < 1000 + 400);
-	kvfs_lister_close(l);
 
 	/* Without the delay the same operations succeed. */
 	fake_set_delay(fx->fake, 0);
