@@ -13,8 +13,9 @@
  * but never publishes; the writer is discarded at release, as the data of
  * an unlinked file is on a POSIX filesystem.
  *
- * Kernel page cache: where this daemon is the only writer (exclusive), a
- * file is opened with keep_cache unless its pages may hold a value older
+ * Kernel page cache (the decisions are cache_policy.c's; this file keeps
+ * the state they are taken from): where this daemon is the only writer
+ * (exclusive), a file is opened with keep_cache unless its pages may hold a value older
  * than the newest one published: when a page-cache handle with an old
  * snapshot read or a handle published while others were open (two writers
  * raced), the inode is marked cache_suspect; the next open then drops the
@@ -60,9 +61,6 @@
 #include "kvfs_fs.h"
 
 #define READ_BUF_MAX (1u << 20)
-/* The largest value a publish copies into the kernel's page cache whole
- * (publish); larger ones are read on demand. */
-#define STORE_MAX (64ull << 20)
 /* A write this large is answered before it is stored (kvfs_fs_write_buf): it
  * takes long enough to store that the writer and the next request are
  * better served meanwhile. */
@@ -587,82 +585,80 @@ static int move_name_away(struct fs *fs, struct fs_inode *inode)
 	return ESTALE;
 }
 
+/* Does an open file of inode other than h hold another snapshot? Caller
+ * holds inode->lock. */
+static bool other_snapshot(const struct fs_inode *inode,
+			   const struct fs_handle *h)
+{
+	for (const struct fs_handle *o = inode->handles; o; o = o->next)
+		if (o->gen != h->gen)
+			return true;
+	return false;
+}
+
 /*
- * Link a new handle into inode and choose how the kernel caches it.
- * The kernel has one page cache and one size per inode, but handles see
- * different values (close-to-open), so only handles that agree may share
- * it: a writer, a reader while a writer is open or while a publish fills
- * the page cache, a reader whose snapshot may predate the latest publish
- * (h->gen, read before the snapshot was taken, is behind) or differs from
- * that of a reader already using the page cache, a reader of a name that
- * moved lately (move_name_away), and
- * every handle of a file where a writer overlapped with other open files
- * within quiet= seconds, get direct I/O (as every handle does on a
- * backend that others write to). A page-cache reader keeps the cached
- * pages only if they belong to its snapshot. A writer on a node with
- * page-cache readers, or on a node whose name moved away, gets ESTALE
- * (see move_name_away). The caller has set h->gen; it holds nothing.
- * Returns 0 or ESTALE.
+ * Link a new handle into inode, with the way the kernel caches it that
+ * cache_policy.c chooses: direct I/O or the page cache (keeping its pages
+ * or not), or ESTALE for a writer on a node with page-cache readers, or
+ * on a node whose name moved away (see move_name_away). The caller has
+ * set h->gen; it holds nothing. Returns 0 or ESTALE.
  */
 static int attach(struct fs *fs, struct fs_handle *h,
 		  struct fuse_file_info *fi)
 {
 	struct fs_inode *inode = h->inode;
-	bool direct, superseded;
+	struct policy_mount m = kvfs_fs_policy(fs);
+	struct open_facts f = { .writer = is_writable(h),
+				.append = (h->flags & O_APPEND) != 0 };
+	struct open_choice c;
 
 	pthread_mutex_lock(&inode->lock);
-	superseded = table_flag(fs, &inode->superseded);
-	if (is_writable(h) && (superseded || has_cached_reader(inode))) {
+	f.name_moved = table_flag(fs, &inode->superseded);
+	f.cached_reader = has_cached_reader(inode);
+	if (f.writer && (f.name_moved || f.cached_reader)) {
 		pthread_mutex_unlock(&inode->lock);
 		return move_name_away(fs, inode);
 	}
+	if (inode->handles && (f.writer || inode->nwriters > 0))
+		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
+	f.others_open = inode->handles != NULL;
+	f.writer_open = inode->nwriters > 0;
+	f.pushing = inode->storing;
+	f.size_suspect = inode->size_suspect;
+	f.snapshot_behind = h->gen != inode->data_gen;
+	f.other_snapshot = other_snapshot(inode, h);
+	f.shared_lately = recently_shared(fs, inode);
+	f.moved_lately = kvfs_fs_inode_superseded_within(fs, inode,
+							 RETRY_WINDOW);
+	f.pages_ours = inode->pc_gen == h->gen;
+	f.pages_suspect = inode->cache_suspect;
+	c = kvfs_policy_open(&m, &f);
+
 	kvfs_fs_inode_hold(fs, inode);
-	if (is_writable(h))
+	if (f.writer)
 		inode->size_events++; /* O_TRUNC, writes past the end */
 	h->events_mark = inode->size_events;
 	/* O_TRUNC and create make the kernel's size 0, as this writer's -
 	 * unless a push into the page cache may stretch it again. */
 	h->size_ok = (h->empty_base || !inode->size_suspect) &&
 		     !inode->storing;
-	if (inode->handles && (is_writable(h) || inode->nwriters > 0))
-		clock_gettime(CLOCK_MONOTONIC, &inode->last_shared);
-	/* A writer through the page cache must agree with the kernel on
-	 * the end of the file: not when O_APPEND puts its bytes where this
-	 * daemon, not the kernel, says the end is, nor when the kernel's
-	 * size may be stale. */
-	direct = !fs->exclusive || !fs->cfg.page_cache ||
-		 inode->nwriters > 0 || inode->storing || inode->size_suspect ||
-		 (is_writable(h) && (inode->handles ||
-				     (h->flags & O_APPEND))) ||
-		 h->gen != inode->data_gen || recently_shared(fs, inode);
-	/* A handle of another snapshot may fill the page cache with it:
-	 * the kernel serves MAP_PRIVATE maps of direct I/O files from the
-	 * page cache, filled through the mapping handle. */
-	for (struct fs_handle *o = inode->handles; o && !direct; o = o->next)
-		if (o->gen != h->gen)
-			direct = true;
-	if (!direct)
-		direct = kvfs_fs_inode_superseded_within(fs, inode,
-							 RETRY_WINDOW);
-	if (direct && !is_writable(h) && h->gen != inode->pc_gen)
-		inode->cache_suspect = true; /* its private maps (above) */
+	if (c.pages == PAGES_SUSPECT) {
+		inode->cache_suspect = true;
+	} else if (c.pages == PAGES_THIS_SNAPSHOT) {
+		inode->pc_gen = h->gen;
+		inode->cache_suspect = false;
+	}
 	h->next = inode->handles;
 	if (h->next)
 		h->next->prev = h;
 	inode->handles = h;
-	if (is_writable(h))
+	if (f.writer)
 		inode->nwriters++;
-	fi->keep_cache = 0;
-	fi->direct_io = direct;
-	if (!direct) {
-		h->cached = !is_writable(h);
-		h->page_writer = is_writable(h);
-		if (inode->pc_gen == h->gen && !inode->cache_suspect) {
-			fi->keep_cache = 1;
-		} else {
-			inode->pc_gen = h->gen;
-			inode->cache_suspect = false;
-		}
+	fi->direct_io = c.path == OPEN_DIRECT;
+	fi->keep_cache = c.keep_pages;
+	if (c.path == OPEN_PAGE_CACHE) {
+		h->cached = !f.writer;
+		h->page_writer = f.writer;
 	}
 	pthread_mutex_unlock(&inode->lock);
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -864,6 +860,7 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	struct fs_inode *parent = kvfs_fs_inode(fs, parent_ino);
 	char key[KVFS_KEY_MAX + 1];
 	struct fuse_entry_param e;
+	struct policy_mount m;
 	struct kvfs_stat ks;
 	enum kvfs_consistency level;
 	struct fs_inode *inode;
@@ -959,10 +956,8 @@ void kvfs_fs_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 		goto out;
 	}
 	e.attr_timeout = kvfs_fs_timeout(fs, inode);
-	/* Not yet in the store: where others write, the name is looked up
-	 * again until its first publish, which may fail (EFBIG) and leave
-	 * no file (publish). */
-	e.entry_timeout = fs->exclusive ? kvfs_fs_entry_timeout(fs) : 0;
+	m = kvfs_fs_policy(fs);
+	e.entry_timeout = kvfs_policy_unstored_entry_timeout(&m);
 out:
 	if (err)
 		fuse_reply_err(req, err);
@@ -1049,6 +1044,8 @@ static int reader_fd(struct fs *fs, struct kvfs_reader *reader)
 {
 	struct kvfs_reader_fd rf = { .reader = reader, .fd = -1 };
 
+	if (!(fs->caps & KVFS_CAP_LENDS_FDS))
+		return -1;
 	if (kvfs_store_control(fs->store, KVFS_CTL_READER_FD, &rf) != 0)
 		return -1;
 	return fcntl(rf.fd, F_DUPFD_CLOEXEC, 0);
@@ -1270,8 +1267,11 @@ static void store_tail(struct fs *fs, struct fs_handle *h, uint64_t gen,
 static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 {
 	struct fs_inode *inode = h->inode;
-	bool raced = false, attrs_stale = false, store = false, wrote;
-	bool tail_only = false, have_tail = false, vanish;
+	struct policy_mount m = kvfs_fs_policy(fs);
+	struct publish_facts pf = { 0 };
+	struct publish_choice pc;
+	bool raced = false, attrs_stale = false, wrote;
+	bool have_tail = false, vanish;
 	char name[KVFS_NAME_MAX + 1];
 	fuse_ino_t parent;
 	uint64_t gen = 0, tail_off = 0, size = 0;
@@ -1304,28 +1304,32 @@ static int publish(struct fs *fs, struct fs_handle *h, bool wait)
 		inode->pending = false;
 		__atomic_sub_fetch(&fs->pending_total, 1, __ATOMIC_RELEASE);
 	}
-	if (!err && wrote && !raced && wait && fs->exclusive &&
-	    fs->cfg.page_cache && !inode->storing && h->need_reader &&
-	    (inode->pc_gen != inode->data_gen || h->page_writer) &&
-	    inode->handles == h && !h->next &&
-	    !recently_shared(fs, inode)) {
-		tail_only = h->page_writer && inode->pc_gen == inode->data_gen;
-		/* A whole value goes only up to STORE_MAX: the push costs the
-		 * close its size in copying (a sparse value, its holes too). */
-		store = tail_only || size <= STORE_MAX;
-		inode->storing = store;
+	pf.published = !err && wrote;
+	pf.raced = raced;
+	pf.attrs_stale = attrs_stale;
+	pf.at_close = wait;
+	pf.pushing = inode->storing;
+	pf.reader_wanted = h->need_reader;
+	pf.pages_current = inode->pc_gen == inode->data_gen;
+	pf.page_writer = h->page_writer;
+	pf.alone = inode->handles == h && !h->next;
+	pf.shared_lately = recently_shared(fs, inode);
+	pf.size = size;
+	pc = kvfs_policy_publish(&m, &pf);
+	if (pc.push != PUSH_NONE) {
+		inode->storing = true;
 		gen = inode->data_gen;
 	}
 	pthread_mutex_unlock(&inode->lock);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (vanish && kvfs_fs_inode_unhash_named(fs, inode, &parent, name))
 		kvfs_fs_notify_entry(fs, parent, name, false);
-	if ((raced || attrs_stale) && fs->exclusive)
-		kvfs_fs_notify_inode(fs, inode->ino, raced, wait);
-	if (store && tail_only && have_tail)
+	if (pc.drop_attrs)
+		kvfs_fs_notify_inode(fs, inode->ino, pc.drop_pages, wait);
+	if (pc.push == PUSH_TAIL && have_tail)
 		store_tail(fs, h, gen, tail, tail_len, tail_off);
-	else if (store)
-		store_pages(fs, h, gen, tail_only);
+	else if (pc.push != PUSH_NONE)
+		store_pages(fs, h, gen, pc.push == PUSH_TAIL);
 	return err;
 }
 

@@ -32,6 +32,8 @@
 #include <kvfs/backend.h>
 #include <kvfs/kvfs.h>
 
+#include "cache_policy.h"
+
 /* Reserved xattr names (see fs/README.md). */
 #define KVFS_XATTR_LEVEL "user.kvfs.consistency"
 #define KVFS_XATTR_EFFECTIVE "user.kvfs.consistency.effective"
@@ -160,7 +162,9 @@ struct fs {
 	enum kvfs_consistency mount_level;
 	struct kvfs_rules *rules;     /* prefix rules from the config file;
 	                                 read-only once mounted */
-	bool exclusive;      /* only writer of the store (local backend) */
+	unsigned int caps;   /* the store's KVFS_CAP_* (kvfs_store_caps) */
+	bool exclusive;      /* only writer of the store (KVFS_CAP_SOLE_WRITER):
+	                        the kernel may cache what it shows */
 	bool serial;         /* one thread serves every request (-s through
 	                        libfuse's loop): nothing may wait */
 	struct fs_locks *locks; /* flock and POSIX locks (locks.c) */
@@ -549,15 +553,29 @@ int kvfs_fs_getattr_of(struct fs *fs, struct fs_inode *inode,
  * whether the kernel may have been given a size older than what it
  * publishes (file.c). */
 void kvfs_fs_attr_reply(struct fs_inode *inode);
-/* Attribute timeout for inode: cfg.timeout where this daemon is the only
- * writer; on shared backends 0 for strong files, else weak_timeout. */
-double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode);
-/* Entry timeout (names): cfg.timeout where this daemon is the only
- * writer, else weak_timeout at every level: a cached name costs no
- * lookup, and every open and getattr still asks the store, answering
- * ESTALE for a key that vanished or changed kind, so that the kernel
- * looks the name up again (DESIGN.md, strong files). */
-double kvfs_fs_entry_timeout(struct fs *fs);
+/* What the kernel may cache on this mount (cache_policy.h). */
+static inline struct policy_mount kvfs_fs_policy(const struct fs *fs)
+{
+	return (struct policy_mount){ .sole_writer = fs->exclusive,
+				      .page_cache = fs->cfg.page_cache != 0,
+				      .timeout = fs->cfg.timeout,
+				      .weak_timeout = fs->cfg.weak_timeout };
+}
+/* Attribute timeout for inode (kvfs_policy_attr_timeout). */
+static inline double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
+{
+	struct policy_mount m = kvfs_fs_policy(fs);
+
+	return kvfs_policy_attr_timeout(&m, kvfs_policy_attrs_by_level(&m) &&
+				kvfs_fs_level(fs, inode) == KVFS_STRONG);
+}
+/* Entry timeout (names; kvfs_policy_entry_timeout). */
+static inline double kvfs_fs_entry_timeout(struct fs *fs)
+{
+	struct policy_mount m = kvfs_fs_policy(fs);
+
+	return kvfs_policy_entry_timeout(&m);
+}
 /* Look up parent/name and fill e (counting a lookup). Positive errno. */
 int kvfs_fs_do_lookup(struct fs *fs, struct fs_inode *parent,
 		      const char *name, struct fuse_entry_param *e);

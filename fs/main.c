@@ -468,8 +468,9 @@ static int run(struct fs *fs, struct fuse_args *args,
 		goto out_unmount;
 	if (kvfs_fs_notify_start(fs))
 		goto out_unmount;
-	/* -s on the local backend: one request served at a time, by the
-	 * loop that still reads while a request waits for the kernel. */
+	/* The sole writer pushes into the page cache, so its requests may
+	 * wait for the kernel: kvfs's loop, which still reads meanwhile
+	 * (-s: one request served at a time). */
 	if (fs->exclusive)
 		ret = kvfs_fs_loop(fs->se,
 				   opts->singlethread ? 1 : max_threads(opts),
@@ -610,7 +611,8 @@ int main(int argc, char *argv[])
 		goto out_free;
 	note_start(&fs);
 	fs.cfg = d.cfg;
-	fs.exclusive = !strcmp(kvfs_store_backend_name(fs.store), "local");
+	fs.caps = kvfs_store_caps(fs.store);
+	fs.exclusive = fs.caps & KVFS_CAP_SOLE_WRITER;
 	fs.debug = opts.debug;
 	fs.uid = getuid();
 	fs.gid = getgid();

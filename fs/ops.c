@@ -27,20 +27,6 @@ void kvfs_fs_attr_reply(struct fs_inode *inode)
 	pthread_mutex_unlock(&inode->lock);
 }
 
-double kvfs_fs_timeout(struct fs *fs, struct fs_inode *inode)
-{
-	if (fs->exclusive)
-		return fs->cfg.timeout;
-	if (kvfs_fs_level(fs, inode) == KVFS_STRONG)
-		return 0.0;
-	return fs->cfg.weak_timeout;
-}
-
-double kvfs_fs_entry_timeout(struct fs *fs)
-{
-	return fs->exclusive ? fs->cfg.timeout : fs->cfg.weak_timeout;
-}
-
 /*
  * What the store knows, as stat(2) shows it (fs/README.md, "Attributes"):
  * what the backend does not say (kvfs_stat.valid) gets a default - the

@@ -79,6 +79,17 @@ static int since_line(struct fs *fs, struct kvfs_buf *out)
 				(long long)(now.tv_sec - fs->started_boot));
 }
 
+/* What the backend said it can be relied on for, which decides what the
+ * kernel may cache ("Kernel caching rule" in fs/README.md). */
+static int caps_line(struct fs *fs, struct kvfs_buf *out)
+{
+	return kvfs_buf_appendf(out, "backend_caps:%s%s%s%s\n",
+		fs->caps & KVFS_CAP_SOLE_WRITER ? " sole_writer" : "",
+		fs->caps & KVFS_CAP_LENDS_FDS ? " lends_fds" : "",
+		fs->caps & KVFS_CAP_LOCAL_FILES ? " local_files" : "",
+		fs->caps ? "" : " none");
+}
+
 /* The user.kvfs.stats text: per level figures (since the mount began),
  * then the backend's. */
 static int stats_text(struct fs *fs, struct kvfs_buf *out)
@@ -105,6 +116,8 @@ static int stats_text(struct fs *fs, struct kvfs_buf *out)
 		rc = kvfs_buf_appendf(out, "writes: spliced=%lu copied=%lu\n",
 			__atomic_load_n(&fs->writes_spliced, __ATOMIC_RELAXED),
 			__atomic_load_n(&fs->writes_copied, __ATOMIC_RELAXED));
+	if (rc == 0)
+		rc = caps_line(fs, out);
 	if (rc == 0)
 		rc = kvfs_fs_requests_text(out);
 	if (rc == 0)

@@ -871,6 +871,11 @@ static int cache_control(struct kvfs_backend *b, int op, void *arg)
 	switch (op) {
 	case KVFS_CTL_STATS_TEXT:
 		return stats_text(c, arg);
+	case KVFS_CTL_CAPS:
+		/* What holds of the inner store holds through the cache: it
+		 * writes through and drops what it changes, and its large
+		 * readers are the inner store's own. */
+		return kvfs_store_control(c->inner, op, arg);
 	case KVFS_CTL_WATCH:
 		if (!c->watching)
 			return kvfs_store_control(c->inner, op, arg);

@@ -1524,14 +1524,22 @@ static void local_destroy(struct kvfs_backend *b)
 	free(lb);
 }
 
-/* Lends the file behind a reader or writer of this backend (not one
- * wrapped by another layer, whose own bookkeeping must see the bytes). */
+/* Tells what the backend can be relied on for (its root's lock makes it
+ * the only writer), and lends the file behind a reader or writer of this
+ * backend (not one wrapped by another layer, whose own bookkeeping must
+ * see the bytes). */
 static int local_control(struct kvfs_backend *b, int op, void *arg)
 {
 	struct kvfs_reader_fd *rf = arg;
 	struct kvfs_writer_fd *wf = arg;
 
 	(void)b;
+	if (op == KVFS_CTL_CAPS && arg) {
+		*(unsigned int *)arg = KVFS_CAP_SOLE_WRITER |
+				       KVFS_CAP_LENDS_FDS |
+				       KVFS_CAP_LOCAL_FILES;
+		return 0;
+	}
 	if (op == KVFS_CTL_READER_FD && rf && rf->reader &&
 	    rf->reader->ops == &local_reader_ops) {
 		rf->fd = ((struct local_reader *)rf->reader)->fd;

@@ -134,6 +134,15 @@ const char *kvfs_store_backend_name(const struct kvfs_store *store)
 	return store->backend->ops->name;
 }
 
+unsigned int kvfs_store_caps(struct kvfs_store *store)
+{
+	unsigned int caps = 0;
+
+	if (kvfs_store_control(store, KVFS_CTL_CAPS, &caps) != 0)
+		return 0;
+	return caps;
+}
+
 struct kvfs_backend *kvfs_store_backend(struct kvfs_store *store)
 {
 	return store->backend;

@@ -822,6 +822,9 @@ static void test_optional_not_supported(void **state)
 	expect_not_supported(kvfs_store_control(s, KVFS_CTL_DRAIN, NULL),
 			     "control");
 	expect_calls(fx, -1);
+	/* No control at all: no capabilities, so the daemon assumes a
+	 * shared, remote store. */
+	assert_int_equal(kvfs_store_caps(fx->store), 0);
 }
 
 static void test_optional_present(void **state)
@@ -863,6 +866,8 @@ static void test_optional_present(void **state)
 	expect_calls(fx, C_LIST, 1, C_MKDIR, 1, C_RMDIR, 1, C_SET_ATTR, 1,
 		     C_GETXATTR, 1, C_SETXATTR, 1, C_LISTXATTR, 1,
 		     C_REMOVEXATTR, 1, C_SPACE, 1, C_CONTROL, 2, -1);
+	/* A control that does not know KVFS_CTL_CAPS: none either. */
+	assert_int_equal(kvfs_store_caps(fx->store), 0);
 }
 
 /* ------------------------------------------------------- version check */
@@ -1068,6 +1073,10 @@ static void test_open_with_options(void **state)
 	assert_int_equal(kvfs_options_check_all_taken(opts), 0);
 	assert_string_equal(kvfs_store_backend_name(store), "local");
 	assert_int_equal(kvfs_store_put(store, "k", "v", 1, KVFS_STRONG), 0);
+	/* The root's lock makes it the only writer; its values are files. */
+	assert_int_equal(kvfs_store_caps(store),
+			 KVFS_CAP_SOLE_WRITER | KVFS_CAP_LENDS_FDS |
+				 KVFS_CAP_LOCAL_FILES);
 	kvfs_store_close(store);
 	kvfs_options_free(opts);
 
@@ -1076,6 +1085,10 @@ static void test_open_with_options(void **state)
 	assert_int_equal(kvfs_options_set(opts, "root", root), 0);
 	assert_int_equal(kvfs_store_open(opts, &store), 0);
 	assert_string_not_equal(kvfs_store_backend_name(store), "local");
+	/* What holds of the local backend holds through its cache. */
+	assert_int_equal(kvfs_store_caps(store),
+			 KVFS_CAP_SOLE_WRITER | KVFS_CAP_LENDS_FDS |
+				 KVFS_CAP_LOCAL_FILES);
 	assert_int_equal(kvfs_store_get(store, "k", KVFS_STRONG, &got), 0);
 	assert_int_equal(got.len, 1);
 	kvfs_buf_free(&got);

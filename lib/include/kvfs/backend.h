@@ -193,6 +193,12 @@ struct kvfs_health {
 	char why[256];    /* the failure's message */
 };
 
+/* arg: unsigned int *; set it to the backend's KVFS_CAP_* flags (kvfs.h).
+ * A layer over another store (cache) answers with what holds through it.
+ * Not answering (KVFS_ENOTSUPPORTED) means no capabilities: the daemon
+ * then treats the store as shared and remote, which is always safe. */
+#define KVFS_CTL_CAPS 9
+
 /* Called by a backend, from any thread, when `key` (or everything, when
  * key is NULL) changed through someone else. Must not call back into the
  * backend. */

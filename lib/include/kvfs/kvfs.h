@@ -292,6 +292,21 @@ void kvfs_store_close(struct kvfs_store *store);
 /* Name of the backend ("local", "etcd", ...). Borrowed. */
 const char *kvfs_store_backend_name(const struct kvfs_store *store);
 
+/* What a store can be relied on for, as KVFS_CAP_* flags: what its
+ * backend answers to KVFS_CTL_CAPS, or none when it does not answer (a
+ * backend written before the control existed). The daemon decides what
+ * the kernel may cache, and how it serves requests, from these, never
+ * from the backend's name. */
+#define KVFS_CAP_SOLE_WRITER 0x1u /* nothing changes the data but this
+                                     store handle while it is open (the
+                                     local backend locks its root) */
+#define KVFS_CAP_LENDS_FDS   0x2u /* readers and writers may lend a
+                                     descriptor of their value
+                                     (KVFS_CTL_READER_FD, _WRITER_FD) */
+#define KVFS_CAP_LOCAL_FILES 0x4u /* values are files on this machine:
+                                     requests never wait on a network */
+unsigned int kvfs_store_caps(struct kvfs_store *store);
+
 /* The backend, for layering (cache) and controls. Borrowed. */
 struct kvfs_backend *kvfs_store_backend(struct kvfs_store *store);
 
