@@ -96,3 +96,28 @@ struct publish_choice kvfs_policy_publish(const struct policy_mount *m,
 		c.push = PUSH_WHOLE;
 	return c;
 }
+
+/*
+ * The asker's own view first (lseek to the end by a second writer), else
+ * the owner's, whose pages the kernel holds (fstat does not say who
+ * asks), else what is stored. tar and cp -p set times and modes while
+ * writing, and `cat >>` asks before it appends: a reply that carries the
+ * owner's size, or the view of the only open file (which is what the
+ * kernel was given at its open), changes nothing the kernel holds.
+ */
+struct attr_choice kvfs_policy_attr(const struct attr_facts *f)
+{
+	struct attr_choice c = { .size = ATTR_SIZE_STORED };
+	bool sole;
+
+	if (f->asker_view)
+		c.size = ATTR_SIZE_ASKER;
+	else if (f->owner_view)
+		c.size = ATTR_SIZE_OWNER;
+	if (c.size == ATTR_SIZE_OWNER)
+		return c;
+	sole = f->open == 1 &&
+	       (c.size == ATTR_SIZE_ASKER ? f->only_asker : f->only_current);
+	c.moves_size = !sole;
+	return c;
+}

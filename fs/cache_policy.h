@@ -124,4 +124,36 @@ struct publish_choice {
 struct publish_choice kvfs_policy_publish(const struct policy_mount *m,
 					  const struct publish_facts *f);
 
+/* An attribute reply for a file's node, as it stands before the store is
+ * read. The open file whose size every reply must carry, if any, is the
+ * size owner (kvfs_fs_size_owner: a writer through the page cache, else
+ * the only open file that has written since its open or last publish). */
+struct attr_facts {
+	bool asker_view;   /* the asking open file (lseek, fstat with a
+	                      handle) is not the owner and sees a size of its
+	                      own: an uncommitted writer, an older snapshot */
+	bool owner_view;   /* the owner sees a size of its own */
+	unsigned int open; /* open files of the node: 0, 1, or more */
+	bool only_asker;   /* the one open file is the asker */
+	bool only_current; /* ... has not written and saw the latest publish */
+};
+
+enum attr_size {
+	ATTR_SIZE_STORED, /* the stored value's */
+	ATTR_SIZE_ASKER,  /* the asking open file's view: its own, so the
+	                     reply must not be cached (a time of 0) */
+	ATTR_SIZE_OWNER,  /* the owner's: the kernel's size and pages are
+	                     its own */
+};
+
+struct attr_choice {
+	enum attr_size size;
+	/* The reply may give the kernel a size other than the one it holds
+	 * (count it in inode->size_events): only a reply with the owner's
+	 * size, or the view of the one open file, leaves it as it is. */
+	bool moves_size;
+};
+
+struct attr_choice kvfs_policy_attr(const struct attr_facts *f);
+
 #endif

@@ -87,21 +87,26 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 			  struct fuse_file_info *fi, struct stat *st,
 			  bool *own_view);
 
-/* Whether an attribute reply shows the one open file's view of inode:
- * shown, that handle's own size; else (NULL) the stored size, which is
- * the snapshot of a handle that has not written and saw the latest
- * publish. Caller holds inode->lock. */
-static bool sole_view(const struct fs_inode *inode,
-		      const struct fs_handle *shown)
+/* The facts kvfs_policy_attr decides from, for an attribute reply about
+ * inode asked through asker (or NULL), whose size owner is owner (or
+ * NULL). Caller holds inode->lock. */
+static struct attr_facts attr_facts_of(const struct fs_inode *inode,
+				       struct fs_handle *asker,
+				       struct fs_handle *owner,
+				       uint64_t *asker_size,
+				       uint64_t *owner_size)
 {
 	const struct fs_handle *only = inode->handles;
+	struct attr_facts f = { 0 };
 
-	if (!only || only->next)
-		return false;
-	if (shown)
-		return shown == only;
-	return !only->writer && !only->commit_pending &&
-	       only->gen == inode->data_gen;
+	f.asker_view = asker && asker != owner &&
+		       kvfs_fs_handle_size(asker, asker_size);
+	f.owner_view = owner && kvfs_fs_handle_size(owner, owner_size);
+	f.open = !only ? 0 : only->next ? 2 : 1;
+	f.only_asker = f.open == 1 && only == asker;
+	f.only_current = f.open == 1 && !only->writer &&
+			 !only->commit_pending && only->gen == inode->data_gen;
+	return f;
 }
 
 /* Under ns_lock, so that no rename or unlink moves the name between the
@@ -139,29 +144,26 @@ static int getattr_locked(struct fs *fs, struct fs_inode *inode,
 	if (own_view)
 		*own_view = false;
 	if (!inode->is_dir) {
-		/* Whose size: the asking open file's own view (lseek to the
-		 * end by a second writer), else the page writer's, whose
-		 * pages the kernel holds (fstat does not say who asks). */
+		/* Whose size, and whether the reply may move the kernel's
+		 * (cache_policy.c): counted before the store is read, so
+		 * that a publish after that read sees it. */
 		struct fs_handle *owner;
+		struct attr_facts f;
+		struct attr_choice c;
+		uint64_t asker_size = 0, owner_size = 0;
 
 		pthread_mutex_lock(&inode->lock);
 		owner = kvfs_fs_size_owner(inode);
-		h = asker;
-		own = h && h != owner && kvfs_fs_handle_size(h, &hsize);
-		if (own && own_view)
+		f = attr_facts_of(inode, asker, owner, &asker_size,
+				  &owner_size);
+		c = kvfs_policy_attr(&f);
+		own = c.size != ATTR_SIZE_STORED;
+		h = c.size == ATTR_SIZE_ASKER ? asker : owner;
+		hsize = c.size == ATTR_SIZE_ASKER ? asker_size : owner_size;
+		if (c.size == ATTR_SIZE_ASKER && own_view)
 			*own_view = true; /* not the kernel's to keep */
-		if (!own && owner) {
-			h = owner;
-			own = kvfs_fs_handle_size(h, &hsize);
-		}
 		writing = own && h->writer;
-		/* The page writer's size, or the view of a file open once,
-		 * is the kernel's own (tar and cp -p set times and modes
-		 * while writing, `cat >>` asks before it appends): only a
-		 * reply with another size may change the kernel's. Counted
-		 * before the store is read, so that a publish after that
-		 * read sees it. */
-		if (!(own && h == owner) && !sole_view(inode, own ? h : NULL))
+		if (c.moves_size)
 			inode->size_events++;
 		pthread_mutex_unlock(&inode->lock);
 	}

@@ -1,8 +1,8 @@
 /*
  * test_cache_policy.c - fs/cache_policy.c: which path an open takes, what
- * a publish tells the kernel and how long the kernel keeps names and
- * attributes, for every fact that decides it, each alone and against the
- * others.
+ * a publish tells the kernel, whose size an attribute reply carries and
+ * how long the kernel keeps names and attributes, for every fact that
+ * decides it, each alone and against the others.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -300,6 +300,78 @@ static void test_shared_store_publish(void **state)
 	assert_int_equal(c.push, PUSH_NONE);
 }
 
+/* --------------------------------------------------- attribute replies */
+
+/* Nothing open: the stored size, which may differ from the kernel's
+ * (another open's publish since), so the reply counts. */
+static void test_attr_nothing_open(void **state)
+{
+	struct attr_facts f = { 0 };
+	struct attr_choice c = kvfs_policy_attr(&f);
+
+	(void)state;
+	assert_int_equal(c.size, ATTR_SIZE_STORED);
+	assert_true(c.moves_size);
+}
+
+/* The one open file, unwritten and of the latest value: its size is the
+ * stored one and the kernel's already. */
+static void test_attr_one_current_reader(void **state)
+{
+	struct attr_facts f = { .open = 1, .only_current = true };
+	struct attr_choice c = kvfs_policy_attr(&f);
+
+	(void)state;
+	assert_int_equal(c.size, ATTR_SIZE_STORED);
+	assert_false(c.moves_size);
+	f.open = 2;
+	assert_true(kvfs_policy_attr(&f).moves_size);
+}
+
+/* The owner's size is what the kernel holds, whoever else is open. */
+static void test_attr_owner(void **state)
+{
+	struct attr_facts f = { .owner_view = true, .open = 3 };
+	struct attr_choice c = kvfs_policy_attr(&f);
+
+	(void)state;
+	assert_int_equal(c.size, ATTR_SIZE_OWNER);
+	assert_false(c.moves_size);
+}
+
+/* The asker's own view beats the owner's; it moves the kernel's size
+ * unless the asker is the only open file. */
+static void test_attr_asker(void **state)
+{
+	struct attr_facts f = { .asker_view = true, .owner_view = true,
+				.open = 2 };
+	struct attr_choice c = kvfs_policy_attr(&f);
+
+	(void)state;
+	assert_int_equal(c.size, ATTR_SIZE_ASKER);
+	assert_true(c.moves_size);
+	f = (struct attr_facts){ .asker_view = true, .open = 1,
+				 .only_asker = true };
+	c = kvfs_policy_attr(&f);
+	assert_int_equal(c.size, ATTR_SIZE_ASKER);
+	assert_false(c.moves_size);
+	/* An asker that is the one open file but has written since: its
+	 * view still, and the kernel was given it. */
+	f.only_current = false;
+	assert_false(kvfs_policy_attr(&f).moves_size);
+}
+
+/* An owner without a size of its own: the stored size, counted unless
+ * the one open file is current. */
+static void test_attr_owner_without_view(void **state)
+{
+	struct attr_facts f = { .open = 1 };
+
+	(void)state;
+	assert_int_equal(kvfs_policy_attr(&f).size, ATTR_SIZE_STORED);
+	assert_true(kvfs_policy_attr(&f).moves_size);
+}
+
 /* ------------------------------------------------------------ timeouts */
 
 static void test_timeouts_sole_writer(void **state)
@@ -348,6 +420,11 @@ int main(void)
 		cmocka_unit_test(test_each_fact_stops_the_push),
 		cmocka_unit_test(test_invalidations),
 		cmocka_unit_test(test_shared_store_publish),
+		cmocka_unit_test(test_attr_nothing_open),
+		cmocka_unit_test(test_attr_one_current_reader),
+		cmocka_unit_test(test_attr_owner),
+		cmocka_unit_test(test_attr_asker),
+		cmocka_unit_test(test_attr_owner_without_view),
 		cmocka_unit_test(test_timeouts_sole_writer),
 		cmocka_unit_test(test_timeouts_shared_store),
 	};
