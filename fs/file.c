@@ -128,52 +128,6 @@ static bool is_unlinked(struct fs *fs, struct fs_inode *inode)
 	return table_flag(fs, &inode->unlinked);
 }
 
-bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size)
-{
-	/* The kernel keeps one size per inode: show a handle's own view only
-	 * when no reader using the page cache would be misled by it. */
-	for (struct fs_handle *o = h->inode->handles; o; o = o->next)
-		if (o != h && o->cached)
-			return false;
-	if (h->writer) {
-		*size = kvfs_writer_size(h->writer);
-		return true;
-	}
-	if (h->reader && h->gen != h->inode->data_gen) {
-		*size = kvfs_reader_size(h->reader);
-		return true;
-	}
-	if (!h->reader && !h->need_reader && h->empty_base) {
-		*size = 0; /* O_TRUNC, nothing written yet */
-		return true;
-	}
-	return false;
-}
-
-struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode)
-{
-	struct fs_handle *lone = NULL;
-	unsigned writing = 0;
-
-	/* A page writer had the file to itself at open; every file opened
-	 * since uses direct I/O (attach), so there is at most one. Until
-	 * it writes (or truncated at open) its view is a snapshot, and
-	 * others may have published since: no owner then. */
-	for (struct fs_handle *h = inode->handles; h; h = h->next) {
-		if (!h->writer && !h->commit_pending)
-			continue;
-		if (h->page_writer)
-			return h;
-		lone = h;
-		writing++;
-	}
-	/* A writer using direct I/O that is the only one writing: fstat
-	 * comes without a handle, and a program that wrote must see the
-	 * size it made (SQLite reads its journal's size that way before a
-	 * rollback). Of two such writers neither is the file's. */
-	return writing == 1 ? lone : NULL;
-}
-
 /* Re-open the snapshot after a publish. Caller holds inode->lock. */
 static int ensure_reader(struct fs *fs, struct fs_handle *h)
 {
@@ -196,13 +150,6 @@ static int ensure_reader(struct fs *fs, struct fs_handle *h)
 		h->gen = h->inode->data_gen;
 	}
 	return err;
-}
-
-uint64_t kvfs_fs_handle_view(struct fs_handle *h)
-{
-	if (h->writer)
-		return kvfs_writer_size(h->writer);
-	return h->reader ? kvfs_reader_size(h->reader) : 0;
 }
 
 /* Is inode known to the kernel (it may open it)? */

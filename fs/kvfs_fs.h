@@ -482,20 +482,6 @@ bool kvfs_fs_drop_pending(struct fs *fs, struct fs_inode *inode);
  * False when inode is not pending (the store must be changed). */
 bool kvfs_fs_pending_set_attr(struct fs_inode *inode, int to_set,
 			      const struct stat *attr);
-/* Size and mtime of the value as open file h sees it, when that differs
- * from the store (an uncommitted writer, an older snapshot). Caller holds
- * inode->lock. */
-bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size);
-/* The open file whose view of the size every attribute reply for inode
- * must carry, whoever asks: a writer through the page cache (the kernel's
- * size and pages are its own; any other size would cut its pages or pad
- * them), else the only open file that has written (or truncated at open)
- * since its open or last publish, so that fstat after a write shows its
- * size; NULL when none or several have. Caller holds inode->lock. */
-struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode);
-/* Size of the value open file h sees, whatever others see: its writer,
- * else its snapshot, else 0. Caller holds inode->lock. */
-uint64_t kvfs_fs_handle_view(struct fs_handle *h);
 /* The name of inode is about to go (unlink, replaced by a rename): give
  * each open handle that would re-open its snapshot lazily (after a
  * publish) that snapshot now, so it keeps reading its own value rather
@@ -537,8 +523,22 @@ void kvfs_fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 int kvfs_fs_truncate(struct fs *fs, struct fs_inode *inode,
 		     struct fuse_file_info *fi, uint64_t size);
 
-/* ------------------------------------------------------------ ops.c */
+/* ------------------------------------------------------------ attr.c */
 
+/* Size and mtime of the value as open file h sees it, when that differs
+ * from the store (an uncommitted writer, an older snapshot). Caller holds
+ * inode->lock. */
+bool kvfs_fs_handle_size(struct fs_handle *h, uint64_t *size);
+/* The open file whose view of the size every attribute reply for inode
+ * must carry, whoever asks: a writer through the page cache (the kernel's
+ * size and pages are its own; any other size would cut its pages or pad
+ * them), else the only open file that has written (or truncated at open)
+ * since its open or last publish, so that fstat after a write shows its
+ * size; NULL when none or several have. Caller holds inode->lock. */
+struct fs_handle *kvfs_fs_size_owner(struct fs_inode *inode);
+/* Size of the value open file h sees, whatever others see: its writer,
+ * else its snapshot, else 0. Caller holds inode->lock. */
+uint64_t kvfs_fs_handle_view(struct fs_handle *h);
 /* Fill st for inode from the store; its size is the page writer's
  * (kvfs_fs_size_owner), or with fi that open file's own view (its
  * uncommitted writer or its snapshot). *own_view (may be NULL) tells that
