@@ -13,19 +13,18 @@
  * but never publishes; the writer is discarded at release, as the data of
  * an unlinked file is on a POSIX filesystem.
  *
- * Kernel page cache (the decisions are cache_policy.c's; this file keeps
- * the state they are taken from): where this daemon is the only writer
- * (exclusive), a file is opened with keep_cache unless its pages may hold a value older
- * than the newest one published: when a page-cache handle with an old
- * snapshot read or a handle published while others were open (two writers
- * raced), the inode is marked cache_suspect; the next open then drops the
- * pages, and a racing publish also tells the kernel to drop attributes and
- * pages at once. A writer that has the file to itself at open writes
- * through the page cache, so the pages hold what it publishes; any other
- * writer uses direct I/O, and when it had the file to itself at close,
- * its publish pushes the published value into the kernel's page cache
- * (fuse_lowlevel_notify_store). A writer never shares a node with
- * page-cache readers: the name moves to a new node instead
+ * Kernel page cache (the decisions are cache_policy.c's; this file keeps the
+ * state they are taken from): where this daemon is the only writer (exclusive),
+ * a file is opened with keep_cache unless its pages may hold a value older than
+ * the newest one published: when a page-cache handle with an old snapshot read
+ * or a handle published while others were open (two writers raced), the inode
+ * is marked cache_suspect; the next open then drops the pages, and a racing
+ * publish also tells the kernel to drop attributes and pages at once. A writer
+ * that has the file to itself at open writes through the page cache, so the
+ * pages hold what it publishes; any other writer uses direct I/O, and when it
+ * had the file to itself at close, its publish pushes the published value into
+ * the kernel's page cache (fuse_lowlevel_notify_store). A writer never shares a
+ * node with page-cache readers: the name moves to a new node instead
  * (move_name_away).
  *
  * The kernel's size of a file can go wrong: a reply with attributes read
